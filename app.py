@@ -1,0 +1,172 @@
+"""Deepfake-scoring REST service: `POST /score` a verification video, `GET /health`.
+
+Run with gunicorn (`gunicorn -c gunicorn_config.py`, which serves `app:create_app()`) or
+`python app.py` for development. Each worker builds its own app, which loads models lazily on the
+first video.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import shutil
+import tempfile
+from pathlib import Path
+
+from flask import Flask, jsonify, request
+from werkzeug.exceptions import HTTPException
+
+import torch_env
+from config import Settings
+from detectors import Detectors
+from errors import BadRequest, Forbidden, PayloadTooLarge, ServiceError
+from scoring import ScoringService
+
+__version__ = "1.0.0"
+log = logging.getLogger("deepfake_scoring")
+
+MAX_SESSION_ID = 256
+HTTP_ERROR_CODES = {
+    400: "bad_request",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "file_too_large",
+    415: "unsupported_media",
+}
+
+
+def create_app(settings: Settings | None = None, detectors: Detectors | None = None) -> Flask:
+    settings = settings or Settings.from_env()
+    torch_env.configure_threads(settings.torch_threads or torch_env.default_thread_count(settings.workers))
+    detectors = detectors or Detectors(settings, torch_env.resolve_device(settings.device))
+    service = ScoringService(settings, detectors)
+
+    app = Flask(__name__)
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_upload_bytes
+    app.extensions["scoring"] = service
+
+    @app.get("/health")
+    def health():
+        return jsonify(health_report(settings, service))
+
+    @app.post("/score")
+    def score():
+        if request.mimetype == "application/json":
+            path, session_id = _json_video_path(settings)
+            return jsonify(service.score(path, session_id))
+        if request.mimetype != "multipart/form-data":
+            raise BadRequest(
+                "send the video as multipart/form-data in the field 'video', or JSON {\"video_path\": ...}",
+                code="missing_video",
+            )
+        session_id = _session_id(request.form.get("session_id"))
+        upload = request.files.get("video")
+        if upload is None:
+            raise BadRequest("no 'video' field in the upload", code="missing_video")
+        workdir = Path(tempfile.mkdtemp(prefix="score-", dir=settings.upload_tmp_dir))
+        try:
+            target = workdir / ("upload" + _safe_suffix(upload.filename))
+            upload.save(target)
+            if target.stat().st_size == 0:
+                raise BadRequest("the uploaded video is empty", code="empty_upload")
+            return jsonify(service.score(target, session_id))
+        finally:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+    @app.errorhandler(ServiceError)
+    def service_error(exc: ServiceError):
+        return jsonify(exc.to_json()), exc.status
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException):
+        code = HTTP_ERROR_CODES.get(exc.code, "http_error")
+        message = exc.description
+        if exc.code == 413:
+            message = f"the upload exceeds the limit of {settings.max_upload_mb:g} MB"
+        return jsonify({"error": code, "message": message}), exc.code
+
+    @app.errorhandler(Exception)
+    def unexpected(exc: Exception):
+        log.exception("unhandled error while serving %s %s", request.method, request.path)
+        return jsonify({"error": "internal_error", "message": "the server failed to process this request"}), 500
+
+    return app
+
+
+def health_report(settings: Settings, service: ScoringService) -> dict:
+    detectors = service.detectors
+    states = detectors.status()
+    efficientnet = detectors.efficientnet.value
+    if efficientnet is not None:
+        states["efficientnet"]["checkpoint"] = efficientnet.spec.summary()
+    available = [name for name, state in states.items() if state["available"]]
+    return {
+        "status": "ok" if len(available) == len(states) else ("degraded" if available else "unavailable"),
+        "service": settings.service_name,
+        "version": __version__,
+        "detectors": states,
+        "face_detector": detectors.face_detector_status(),
+        "jobs": {"running": service.admission.running, "capacity": service.admission.capacity},
+        "config": {
+            "max_upload_mb": settings.max_upload_mb,
+            "max_duration_s": settings.max_duration_s,
+            "min_duration_s": settings.min_duration_s,
+            "processing_timeout_s": settings.processing_timeout_s,
+            "fusion_weights": {"syncnet": settings.fusion_weight_syncnet, "efficientnet": settings.fusion_weight_efficientnet},
+            "syncnet_mode": settings.syncnet.mode,
+            "device": str(detectors.device),
+            "torch_threads": torch_env.torch.get_num_threads(),
+            "video_path_requests": bool(settings.allowed_video_dirs),
+        },
+    }
+
+
+def _session_id(value) -> str | None:
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str) or len(value) > MAX_SESSION_ID or any(ord(c) < 32 for c in value):
+        raise BadRequest(f"session_id must be text of at most {MAX_SESSION_ID} printable characters", code="invalid_session_id")
+    return value
+
+
+def _safe_suffix(filename: str | None) -> str:
+    """The upload's extension if it is plain (helps FFmpeg pick a demuxer); never its name."""
+    suffix = Path(filename or "").suffix.lower()
+    return suffix if re.fullmatch(r"\.[a-z0-9]{1,5}", suffix) else ""
+
+
+def _json_video_path(settings: Settings) -> tuple[Path, str | None]:
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        raise BadRequest("the JSON body must be an object with 'video_path'", code="invalid_json")
+    session_id = _session_id(body.get("session_id"))
+    raw = body.get("video_path")
+    if not isinstance(raw, str) or not raw.strip():
+        raise BadRequest("'video_path' must be a non-empty string", code="missing_video")
+    if not settings.allowed_video_dirs:
+        raise Forbidden(
+            "reading videos from server paths is disabled; upload the file as multipart 'video', "
+            "or list permitted directories in ALLOWED_VIDEO_DIRS (separated by ':') to enable it"
+        )
+    path = allowed_path(raw, settings.allowed_video_dirs)
+    if path.stat().st_size > settings.max_upload_bytes:
+        raise PayloadTooLarge(f"the file exceeds the limit of {settings.max_upload_mb:g} MB", code="file_too_large")
+    return path, session_id
+
+
+def allowed_path(raw: str, allowed_dirs: tuple[Path, ...]) -> Path:
+    """The real path of `raw` if it lies inside one of `allowed_dirs` after resolving symlinks and '..'."""
+    candidate = Path(raw).expanduser().resolve()
+    roots = [directory.expanduser().resolve() for directory in allowed_dirs]
+    if not any(candidate.is_relative_to(root) for root in roots):
+        raise Forbidden("video_path is outside the directories listed in ALLOWED_VIDEO_DIRS")
+    if not candidate.is_file():
+        raise BadRequest("video_path does not name a file", code="video_not_found")
+    return candidate
+
+
+if __name__ == "__main__":
+    import os
+
+    logging.basicConfig(level=logging.INFO)
+    create_app().run(host="127.0.0.1", port=int(os.environ.get("PORT", "5000")))

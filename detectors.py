@@ -1,0 +1,136 @@
+"""The models one worker holds: loaded on first use, once, behind a lock; failures remembered.
+
+`/health` reads `Detectors.status()`, which never loads a model and never hashes a file on the
+request path: checksums are computed once in a background thread when the worker starts.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Generic, TypeVar
+
+import torch
+
+import model_files
+from checkpoint_io import WeightsError
+from config import Settings
+from efficientnet_detector import EfficientNetDetector, load_detector
+from syncnet_python.tracking import FaceTracker
+from syncnet_wrapper import SyncNetWrapper, face_tracker_from_settings
+
+T = TypeVar("T")
+
+
+class LazyModel(Generic[T]):
+    """Loads on the first `get()`; a load that raised WeightsError is remembered, not retried."""
+
+    def __init__(self, load: Callable[[], T]):
+        self._load = load
+        self._lock = threading.Lock()
+        self.value: T | None = None
+        self.error: str | None = None
+        self.attempted = False
+
+    def get(self) -> T | None:
+        if not self.attempted:
+            with self._lock:
+                if not self.attempted:
+                    try:
+                        self.value = self._load()
+                    except WeightsError as exc:
+                        self.error = str(exc)
+                    self.attempted = True
+        return self.value
+
+
+class Detectors:
+    def __init__(self, settings: Settings, device: torch.device):
+        self.settings = settings
+        self.device = device
+        self.notes: list[str] = []
+        official_only = not settings.allow_unverified_weights
+        self.syncnet: LazyModel[SyncNetWrapper] = LazyModel(lambda: SyncNetWrapper.load(settings.syncnet, device, official_only))
+        self.efficientnet: LazyModel[EfficientNetDetector] = LazyModel(self._load_efficientnet)
+        self.face_tracker: LazyModel[FaceTracker] = LazyModel(self._load_tracker)
+        self._files: dict[str, dict] = {}
+        self._checksums = threading.Thread(target=self._describe_files, name="checksums", daemon=True)
+        self._checksums.start()
+
+    def _load_efficientnet(self) -> EfficientNetDetector:
+        e = self.settings.efficientnet
+        overrides = {"class_order": e.class_order, "input_size": e.input_size, "normalization": e.normalization}
+        return load_detector(e.weights, self.device, overrides, e.batch_size)
+
+    def _load_tracker(self) -> FaceTracker:
+        tracker, notes = face_tracker_from_settings(self.settings.syncnet, self.device, not self.settings.allow_unverified_weights)
+        self.notes += notes
+        return tracker
+
+    def weight_files(self) -> dict[str, tuple[Path | None, model_files.OfficialFile | None]]:
+        s = self.settings
+        return {
+            "syncnet": (s.syncnet.weights, model_files.SYNCNET_V2),
+            "s3fd": (s.syncnet.s3fd_weights, model_files.S3FD),
+            "efficientnet": (s.efficientnet.weights, None),
+        }
+
+    def _describe_files(self) -> None:
+        for name, (path, official) in self.weight_files().items():
+            try:
+                self._files[name] = model_files.describe(path, official)
+            except OSError as exc:
+                self._files[name] = {"path": str(path), "present": False, "error": str(exc)}
+
+    def file_info(self, name: str) -> dict:
+        if name in self._files:
+            return self._files[name]
+        path, _ = self.weight_files()[name]
+        return {"path": str(path) if path else None, "present": bool(path and path.is_file()), "checksum_verified": None, "checking": True}
+
+    def short_hash(self, name: str) -> str | None:
+        info = self.file_info(name)
+        if "sha256" in info:
+            return info["sha256"][:12]
+        path, _ = self.weight_files()[name]
+        return model_files.sha256_of(path)[:12] if path and path.is_file() else None
+
+    def _state(self, name: str, lazy: LazyModel) -> dict:
+        info = self.file_info(name)
+        error = lazy.error
+        if error is None and info.get("checksum_verified") is False and not self.settings.allow_unverified_weights:
+            error = "the weights file is not the official release (ALLOW_UNVERIFIED_WEIGHTS is off)"
+        if error is None and not info.get("present"):
+            error = f"weights file not found: {info.get('path')}"
+        return {
+            "weights": info,
+            "loaded": lazy.value is not None,
+            "available": error is None,
+            "error": error,
+            "device": str(self.device),
+        }
+
+    def face_detector_status(self) -> dict:
+        tracker = self.face_tracker.value
+        configured = self.settings.syncnet.face_detector
+        if tracker is not None:
+            in_use = tracker.detector.name
+        elif configured == "auto":
+            in_use = "s3fd" if self.file_info("s3fd").get("present") else "mtcnn"
+        else:
+            in_use = configured
+        return {
+            "configured": configured,
+            "in_use": in_use,
+            "loaded": tracker is not None,
+            "s3fd_weights": self.file_info("s3fd"),
+            "notes": list(self.notes),
+            "error": self.face_tracker.error,
+        }
+
+    def status(self) -> dict:
+        return {
+            "syncnet": self._state("syncnet", self.syncnet),
+            "efficientnet": self._state("efficientnet", self.efficientnet),
+        }

@@ -1,0 +1,326 @@
+"""One in-process decode of an uploaded video: 25 fps BGR frames and 16 kHz mono int16 audio.
+
+Everything downstream (face tracking, SyncNet, the frame classifier) reads the `DecodedVideo`
+this module returns; nothing is written to disk.
+
+- Containers: whatever FFmpeg (through PyAV) reads: mp4/mov, webm/mkv (browser MediaRecorder
+  files that carry no duration and no frame count included), avi, mpeg-ps.
+- Video is resampled by timestamp to a constant 25 fps, the rate SyncNet was trained on: slot n
+  holds the latest frame shown at or before n/25 s (rounded to the nearest slot), so 25 fps input
+  passes through unchanged, 30 fps input drops frames and variable-rate input is evened out.
+- Frames keep their pixels (the same bytes FFmpeg's own RGB conversion gives) unless the longer
+  side exceeds `frame_max_side`, in which case they are downscaled during decode to bound memory.
+- Rotation metadata (phones) is applied, as players do.
+- Audio is downmixed and resampled to 16 kHz mono with FFmpeg's resampler and kept as int16,
+  the scale SyncNet's MFCCs were computed on. It is aligned to the first video frame by timestamp.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import av
+import numpy as np
+
+from errors import PayloadTooLarge, ProcessingTimeout, UnsupportedMedia
+
+FPS = 25
+AUDIO_RATE = 16000
+DURATION_TOLERANCE_S = 0.5  # container rounding: a "60 s" recording may last 60.04 s
+SAMPLES_PER_FRAME = AUDIO_RATE // FPS  # 640
+
+
+@dataclass(frozen=True)
+class DecodeLimits:
+    max_duration_s: float = 60.0
+    max_source_side: int = 4096
+    frame_max_side: int = 640
+
+
+@dataclass
+class DecodedVideo:
+    frames: list[np.ndarray]  # BGR uint8, one per 1/25 s; repeated slots share one array
+    audio: np.ndarray | None  # int16, 16 kHz mono, sample 0 at frame 0; None without audio
+    source_fps: float
+    source_width: int
+    source_height: int
+    container: str
+    video_codec: str
+    audio_codec: str | None
+    decode_seconds: float = 0.0
+    skipped_packets: int = 0
+    notes: list[str] = field(default_factory=list)
+
+    fps = FPS
+
+    @property
+    def num_frames(self) -> int:
+        return len(self.frames)
+
+    @property
+    def duration_s(self) -> float:
+        return self.num_frames / FPS
+
+    @property
+    def has_audio(self) -> bool:
+        return self.audio is not None and self.audio.size > 0
+
+    @property
+    def frame_size(self) -> tuple[int, int]:
+        height, width = self.frames[0].shape[:2]
+        return width, height
+
+    def summary(self) -> dict:
+        return {
+            "duration_s": round(self.duration_s, 3),
+            "fps": round(self.source_fps, 3),
+            "width": self.source_width,
+            "height": self.source_height,
+            "has_audio": self.has_audio,
+            "analysed_fps": FPS,
+            "analysed_frames": self.num_frames,
+            "container": self.container,
+            "video_codec": self.video_codec,
+            "audio_codec": self.audio_codec,
+        }
+
+
+def uniform_indices(total: int, count: int) -> np.ndarray:
+    """`count` indices spread evenly over `total` items, each at the centre of its stretch."""
+    if total <= 0 or count <= 0:
+        return np.zeros(0, dtype=np.int64)
+    count = min(count, total)
+    return np.floor((np.arange(count) + 0.5) * total / count).astype(np.int64)
+
+
+class _Deadline:
+    def __init__(self, deadline: float | None):
+        self.deadline = deadline
+
+    def check(self) -> None:
+        if self.deadline is not None and time.monotonic() > self.deadline:
+            raise ProcessingTimeout("processing took longer than the configured timeout")
+
+
+def _open(path: Path) -> av.container.InputContainer:
+    try:
+        return av.open(str(path), metadata_errors="ignore")
+    except (av.FFmpegError, UnicodeDecodeError, ValueError) as exc:
+        raise UnsupportedMedia(f"not a decodable video: {exc}", code="not_a_video") from None
+
+
+def _analysis_size(width: int, height: int, max_side: int) -> tuple[int, int] | None:
+    """Target (width, height) when the frame must shrink, else None (keep pixels untouched)."""
+    longest = max(width, height)
+    if longest <= max_side:
+        return None
+    scale = max_side / longest
+    # Even sizes keep chroma planes aligned for the scaler.
+    return max(2, int(round(width * scale / 2)) * 2), max(2, int(round(height * scale / 2)) * 2)
+
+
+def _to_bgr(frame: av.VideoFrame, target: tuple[int, int] | None) -> np.ndarray:
+    if target is None:
+        image = frame.to_ndarray(format="bgr24")
+    else:
+        image = frame.to_ndarray(width=target[0], height=target[1], format="bgr24", interpolation="AREA")
+    quarter_turns = (int(round(getattr(frame, "rotation", 0) or 0)) // 90) % 4
+    if quarter_turns:
+        image = np.ascontiguousarray(np.rot90(image, quarter_turns))
+    return image
+
+
+class _FrameResampler:
+    """Turns frames with arbitrary timestamps into a constant 25 fps sequence, streaming."""
+
+    def __init__(self, target: tuple[int, int] | None, max_frames: int):
+        self.target = target
+        self.max_frames = max_frames
+        self.frames: list[np.ndarray] = []
+        self.origin: float | None = None
+        self._pending: av.VideoFrame | None = None
+        self._pending_time = 0.0
+        self._last_step = 1.0 / FPS
+        self.input_frames = 0
+
+    @property
+    def started(self) -> bool:
+        return self.origin is not None
+
+    def measured_fps(self) -> float | None:
+        """Input frame rate from timestamps: what the file really delivers (VFR included)."""
+        if self.input_frames < 2 or self._pending_time <= 0:
+            return None
+        return (self.input_frames - 1) / self._pending_time
+
+    def push(self, frame: av.VideoFrame) -> None:
+        if frame.time is None:
+            seconds = self._pending_time + self._last_step if self._pending is not None else 0.0
+        else:
+            seconds = float(frame.time)
+        if self.origin is None:
+            self.origin = seconds
+        seconds -= self.origin
+        self.input_frames += 1
+        if self._pending is not None:
+            if seconds <= self._pending_time:
+                # Duplicate or out-of-order timestamp: the newer frame replaces the pending one.
+                self._pending = frame
+                return
+            self._last_step = seconds - self._pending_time
+            self._emit_until(seconds * FPS - 0.5)
+        self._pending, self._pending_time = frame, seconds
+
+    def finish(self) -> list[np.ndarray]:
+        if self._pending is not None:
+            end = self._pending_time + self._last_step
+            self._emit_until(end * FPS - 0.5)
+            if not self.frames:
+                self._emit(1)
+            self._pending = None
+        return self.frames
+
+    def _emit_until(self, slot_limit: float) -> None:
+        """Give the pending frame every slot n with n < slot_limit."""
+        slots = math.ceil(slot_limit) - len(self.frames)
+        if slots > 0:
+            self._emit(slots)
+
+    def _emit(self, slots: int) -> None:
+        if len(self.frames) + slots > self.max_frames:
+            raise PayloadTooLarge(
+                f"video is longer than the {self.max_frames / FPS:.0f} s this service accepts",
+                code="video_too_long",
+            )
+        image = _to_bgr(self._pending, self.target)
+        self.frames.extend([image] * slots)
+
+
+class _AudioCollector:
+    def __init__(self):
+        self.resampler = av.AudioResampler(format="s16", layout="mono", rate=AUDIO_RATE)
+        self.chunks: list[np.ndarray] = []
+        self.start: float | None = None
+
+    def push(self, frame: av.AudioFrame | None) -> None:
+        if frame is not None and self.start is None and frame.time is not None:
+            self.start = float(frame.time)
+        for out in self.resampler.resample(frame):
+            self.chunks.append(out.to_ndarray().reshape(-1))
+
+    def aligned_to(self, video_origin: float | None) -> np.ndarray | None:
+        self.push(None)
+        if not self.chunks:
+            return None
+        audio = np.concatenate(self.chunks).astype(np.int16, copy=False)
+        offset = round(((self.start or 0.0) - (video_origin or 0.0)) * AUDIO_RATE)
+        if offset > 0:
+            audio = np.concatenate([np.zeros(offset, dtype=np.int16), audio])
+        elif offset < 0:
+            audio = audio[-offset:]
+        return audio if audio.size else None
+
+
+def decode_video(path: str | Path, limits: DecodeLimits = DecodeLimits(), deadline: float | None = None) -> DecodedVideo:
+    """Decode `path` once. Raises UnsupportedMedia (415), PayloadTooLarge (413), ProcessingTimeout."""
+    started = time.perf_counter()
+    clock = _Deadline(deadline)
+    with _open(Path(path)) as container:
+        if not container.streams.video:
+            kind = "an audio-only file" if container.streams.audio else "no video stream"
+            raise UnsupportedMedia(f"not a video: {kind}", code="no_video_stream")
+        video = container.streams.video[0]
+        width, height = video.codec_context.width, video.codec_context.height
+        if not width or not height:
+            raise UnsupportedMedia("the video stream has no picture size", code="not_a_video")
+        if max(width, height) > limits.max_source_side:
+            raise PayloadTooLarge(
+                f"resolution {width}x{height} exceeds the limit of {limits.max_source_side} px per side",
+                code="resolution_too_large",
+            )
+        if container.duration is not None and container.duration / 1e6 > limits.max_duration_s + DURATION_TOLERANCE_S:
+            raise PayloadTooLarge(
+                f"video is {container.duration / 1e6:.1f} s long; the limit is {limits.max_duration_s:.0f} s",
+                code="video_too_long",
+            )
+        audio = container.streams.audio[0] if container.streams.audio else None
+        video.thread_type = "AUTO"
+        resampler = _FrameResampler(
+            _analysis_size(width, height, limits.frame_max_side),
+            max_frames=int((limits.max_duration_s + DURATION_TOLERANCE_S) * FPS),
+        )
+        collector = _AudioCollector() if audio is not None else None
+        skipped = _demux(container, video, audio, resampler, collector, clock)
+        frames = resampler.finish()
+        if not frames:
+            raise UnsupportedMedia("no video frame could be decoded (corrupt or truncated file?)", code="not_a_video")
+        pcm = collector.aligned_to(resampler.origin) if collector is not None else None
+        return DecodedVideo(
+            frames=frames,
+            audio=pcm,
+            source_fps=resampler.measured_fps() or float(video.average_rate or FPS),
+            source_width=width,
+            source_height=height,
+            container=container.format.name,
+            video_codec=video.codec_context.name,
+            audio_codec=audio.codec_context.name if audio is not None else None,
+            decode_seconds=time.perf_counter() - started,
+            skipped_packets=skipped,
+        )
+
+
+def _demux(container, video, audio, resampler: _FrameResampler, collector: _AudioCollector | None, clock: _Deadline) -> int:
+    """Decode both streams in one pass; returns how many damaged packets were skipped."""
+    streams = [video] + ([audio] if audio is not None else [])
+    skipped = 0
+    try:
+        for index, packet in enumerate(container.demux(*streams)):
+            if index % 64 == 0:
+                clock.check()
+            try:
+                decoded = packet.decode()
+            except (av.InvalidDataError, av.FFmpegError):
+                skipped += 1
+                continue
+            for frame in decoded:
+                if packet.stream is video:
+                    resampler.push(frame)
+                else:
+                    collector.push(frame)
+    except (av.InvalidDataError, av.FFmpegError) as exc:
+        if not resampler.started:
+            raise UnsupportedMedia(f"not a decodable video: {exc}", code="not_a_video") from None
+        skipped += 1
+    return skipped
+
+
+class FrameExtractor:
+    """Uniformly sampled RGB frames of a video, for the frame classifier.
+
+    `FrameExtractor(max_frames=20, uniform_sampling=True).extract_frames(path)` decodes once and
+    returns up to `max_frames` frames spread evenly over the clip (or the first ones when
+    `uniform_sampling` is False).
+    """
+
+    def __init__(self, max_frames: int = 20, uniform_sampling: bool = True, limits: DecodeLimits = DecodeLimits()):
+        if max_frames < 1:
+            raise ValueError("max_frames must be at least 1")
+        self.max_frames = max_frames
+        self.uniform_sampling = uniform_sampling
+        self.limits = limits
+
+    def sample_indices(self, total_frames: int) -> np.ndarray:
+        if self.uniform_sampling:
+            return uniform_indices(total_frames, self.max_frames)
+        return np.arange(min(total_frames, self.max_frames), dtype=np.int64)
+
+    def sample(self, decoded: DecodedVideo) -> tuple[np.ndarray, list[np.ndarray]]:
+        """Indices and RGB frames sampled from an already decoded video."""
+        indices = self.sample_indices(decoded.num_frames)
+        return indices, [np.ascontiguousarray(decoded.frames[i][:, :, ::-1]) for i in indices]
+
+    def extract_frames(self, video_path: str | Path) -> list[np.ndarray]:
+        return self.sample(decode_video(video_path, self.limits))[1]

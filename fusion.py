@@ -1,0 +1,38 @@
+"""Combining the detectors' 0..1 scores (1 = real) into one score and a risk level."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+RISK_LEVELS = ((0.8, "LOW"), (0.6, "MEDIUM"), (0.4, "HIGH"))
+LIKELY_REAL_ABOVE = 0.6
+
+
+def risk_level(score: float) -> str:
+    for floor, level in RISK_LEVELS:
+        if score >= floor:
+            return level
+    return "CRITICAL"
+
+
+def fuse(scores: Mapping[str, float | None], weights: Mapping[str, float]) -> tuple[float, dict[str, float]]:
+    """Weighted mean over the detectors that produced a score, and the weights actually applied.
+
+    A detector without a score gets weight 0 and the others are renormalised, so a lone
+    detector's score stands for itself.
+    """
+    present = {name: weights[name] for name, score in scores.items() if score is not None and weights.get(name, 0) > 0}
+    total = sum(present.values())
+    if total <= 0:
+        raise ValueError("no detector produced a score")
+    applied = {name: round(present.get(name, 0.0) / total, 4) for name in scores}
+    combined = sum(scores[name] * weight for name, weight in present.items()) / total
+    return round(combined, 4), applied
+
+
+def verdict(combined: float) -> dict:
+    return {
+        "combined_score": combined,
+        "risk_level": risk_level(combined),
+        "is_likely_real": combined > LIKELY_REAL_ABOVE,
+    }

@@ -1,0 +1,165 @@
+"""Audio-visual offset and confidence of one face track, as SyncNet defines them.
+
+For every 5-frame lip window v (frames v..v+4) and the matching 20 MFCC frames (4v..4v+19),
+both streams are embedded. Each lip embedding is compared with the audio embeddings shifted by
+-vshift..+vshift windows (zero vectors beyond the ends), the distances are averaged over the
+windows, and the shift with the smallest mean distance gives the offset (vshift - argmin):
+a positive offset means the audio lags the video. Confidence is the median of the mean-distance
+curve minus its minimum. Windows: min(frames, audio samples // 640) - 5.
+
+Exact mode embeds every lip window. Fast mode first embeds at most `max_windows` lip windows
+spread evenly over the track (the audio stream, ~10x cheaper, is always embedded in full); when
+the minimum of that curve is decisive (no other valley, two or more shifts away, within
+`DECISIVE_MARGIN` of the curve's depth) it stands, otherwise the remaining windows are embedded
+too and the answer is the exact one. Clear cases cost a bounded number of windows whatever the
+clip length; ambiguous ones, where a subset could pick another valley, get the exact answer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from scipy.signal import medfilt
+
+from frame_extractor import SAMPLES_PER_FRAME, uniform_indices
+from syncnet_python.audio import MFCC_PER_VIDEO_FRAME, mfcc
+from syncnet_python.model import LIP_FRAMES, MFCC_FRAMES, SyncNetV2, audio_stream, lip_stream
+from timing import Stopwatch
+
+FRAMEWISE_FILTER = 9
+DECISIVE_MARGIN = 0.1
+AUDIO_BATCH = 64  # the audio stream is cheap per window and runs best in large batches
+
+
+@dataclass
+class SyncMeasurement:
+    offset: int
+    min_dist: float
+    confidence: float
+    mean_dists: np.ndarray  # (2*vshift+1,), index i is shift i - vshift
+    window_starts: np.ndarray  # track-relative first frame of each lip window used
+    framewise_confidence: np.ndarray  # per used window, median-filtered
+    available_windows: int
+
+    @property
+    def windows_used(self) -> int:
+        return len(self.window_starts)
+
+
+def usable_windows(num_frames: int, num_samples: int) -> int:
+    return min(num_frames, num_samples // SAMPLES_PER_FRAME) - LIP_FRAMES
+
+
+def distance_matrix(lip: torch.Tensor, audio: torch.Tensor, window_starts: np.ndarray, vshift: int) -> torch.Tensor:
+    """(n, 2*vshift+1) Euclidean distances of each lip window to the shifted audio windows."""
+    padded = F.pad(audio, (0, 0, vshift, vshift))
+    rows = torch.as_tensor(window_starts)[:, None] + torch.arange(2 * vshift + 1)[None, :]
+    shifted = padded[rows]
+    return F.pairwise_distance(lip[:, None, :].expand_as(shifted), shifted)
+
+
+def is_decisive(mean_dists: np.ndarray, margin: float = DECISIVE_MARGIN) -> bool:
+    """True when every valley two or more shifts from the minimum lies clearly above it."""
+    best = int(np.argmin(mean_dists))
+    depth = float(np.median(mean_dists) - mean_dists[best])
+    others = [d for shift, d in enumerate(mean_dists) if abs(shift - best) >= 2]
+    return depth > 0 and (min(others) - mean_dists[best]) >= margin * depth
+
+
+def summarise(dists: torch.Tensor, window_starts: np.ndarray, vshift: int, available: int) -> SyncMeasurement:
+    mean_dists = dists.mean(0)
+    min_dist, best = torch.min(mean_dists, 0)
+    median = torch.median(mean_dists)
+    framewise = (median - dists[:, best]).numpy()
+    if len(framewise) >= FRAMEWISE_FILTER:
+        framewise = medfilt(framewise, kernel_size=FRAMEWISE_FILTER)
+    return SyncMeasurement(
+        offset=int(vshift - best),
+        min_dist=float(min_dist),
+        confidence=float(median - min_dist),
+        mean_dists=mean_dists.numpy(),
+        window_starts=np.asarray(window_starts),
+        framewise_confidence=np.asarray(framewise, dtype=np.float32),
+        available_windows=available,
+    )
+
+
+class SyncNetScorer:
+    """Embeds lip windows and MFCC windows with a loaded SyncNet and measures their offset."""
+
+    def __init__(self, model: SyncNetV2, device: torch.device, batch_size: int = 16):
+        self.device = device
+        self.batch_size = batch_size
+        model = model.eval()
+        self.audio_net = audio_stream(model).to(device)
+        self.lip_net = lip_stream(model).to(device)
+
+    @torch.inference_mode()
+    def audio_embeddings(self, features: np.ndarray, count: int, watch: Stopwatch) -> torch.Tensor:
+        starts = np.arange(count) * MFCC_PER_VIDEO_FRAME
+        windows = np.stack([features[:, s : s + MFCC_FRAMES] for s in starts])[:, None]
+        outputs = []
+        for begin in range(0, count, AUDIO_BATCH):
+            watch.check()
+            batch = torch.from_numpy(windows[begin : begin + AUDIO_BATCH]).to(self.device)
+            outputs.append(self.audio_net(batch).float().cpu())
+        return torch.cat(outputs)
+
+    @torch.inference_mode()
+    def lip_embeddings(self, crops: dict[int, np.ndarray], window_starts: np.ndarray, watch: Stopwatch) -> torch.Tensor:
+        outputs = []
+        for begin in range(0, len(window_starts), self.batch_size):
+            watch.check()
+            # (N, H, W, 5*3) uint8, viewed as NCHW: already the channels-last layout the convs want.
+            stacks = np.stack(
+                [np.concatenate([crops[v + t] for t in range(LIP_FRAMES)], axis=2) for v in window_starts[begin : begin + self.batch_size]]
+            )
+            batch = torch.from_numpy(stacks).permute(0, 3, 1, 2).to(self.device, torch.float32)
+            outputs.append(self.lip_net(batch).float().cpu())
+        return torch.cat(outputs)
+
+    def measure(
+        self,
+        crop_frames: Callable[[np.ndarray], np.ndarray],
+        num_frames: int,
+        pcm: np.ndarray,
+        vshift: int = 15,
+        max_windows: int | None = None,
+        watch: Stopwatch | None = None,
+    ) -> SyncMeasurement | None:
+        """Offset and confidence of a track; None when it has no complete window.
+
+        `crop_frames(indices)` returns the 224x224 BGR crops of those track-relative frames, so
+        fast mode only crops the frames its windows use.
+        """
+        watch = watch or Stopwatch()
+        available = usable_windows(num_frames, pcm.size)
+        if available < 1:
+            return None
+        with watch.stage("mfcc"):
+            features = mfcc(pcm[: (available + LIP_FRAMES) * SAMPLES_PER_FRAME])
+        with watch.stage("audio_embeddings"):
+            audio = self.audio_embeddings(features, available, watch)
+        starts = np.arange(available) if not max_windows else uniform_indices(available, max_windows)
+        dists = self._distances(crop_frames, starts, audio, vshift, watch)
+        if len(starts) < available and not is_decisive(dists.mean(0).numpy()):
+            rest = np.setdiff1d(np.arange(available), starts)
+            dists = torch.cat([dists, self._distances(crop_frames, rest, audio, vshift, watch)])
+            starts = np.concatenate([starts, rest])
+            order = np.argsort(starts, kind="stable")
+            starts, dists = starts[order], dists[torch.from_numpy(order)]
+        with watch.stage("distances"):
+            return summarise(dists, starts, vshift, available)
+
+    def _distances(self, crop_frames, starts: np.ndarray, audio: torch.Tensor, vshift: int, watch: Stopwatch) -> torch.Tensor:
+        with watch.stage("crops"):
+            needed = np.unique((starts[:, None] + np.arange(LIP_FRAMES)[None, :]).reshape(-1))
+            crops = dict(zip(needed.tolist(), crop_frames(needed)))
+        with watch.stage("lip_embeddings"):
+            lip = self.lip_embeddings(crops, starts, watch)
+        with watch.stage("distances"):
+            return distance_matrix(lip, audio, starts, vshift)

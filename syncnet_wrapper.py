@@ -1,0 +1,170 @@
+"""The SyncNet half of the ensemble: does the mouth move with the voice?
+
+`SyncNetWrapper.process_video(path)` decodes, tracks faces and measures every track;
+`measure_tracks(decoded, tracking)` does the last step on work the service already shares with the
+frame classifier. The speaker is the track with the highest confidence; the others are reported.
+
+The 0..1 score is `logistic((confidence - conf_midpoint) / conf_scale)`, multiplied by an offset
+factor that is 1 while |offset| <= offset_tolerance frames and falls linearly to 0 at offset_limit:
+synced real speech typically gives confidence 5-8 at offsets within a few frames, unrelated audio
+gives confidence near 0 or a large offset. Lip-sync generators trained against a SyncNet-like
+critic can score as high as real video, so this score alone never clears a video.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from checkpoint_io import require_official as require_official_file
+from config import SyncNetSettings
+from errors import CannotScore
+from frame_extractor import SAMPLES_PER_FRAME, DecodedVideo, DecodeLimits, decode_video
+from model_files import SYNCNET_V2
+from syncnet_python.audio import is_silent
+from syncnet_python.face_detection import create_face_detector
+from syncnet_python.model import load_syncnet_v2
+from syncnet_python.sync import SyncMeasurement, SyncNetScorer
+from syncnet_python.tracking import FaceTrack, FaceTracker, SyncNetCropper, TrackingResult
+from timing import Stopwatch
+
+FRAME_MS = 40
+
+
+def sync_score(confidence: float, offset: int, settings: SyncNetSettings) -> float:
+    confident = 1.0 / (1.0 + math.exp(-(confidence - settings.conf_midpoint) / settings.conf_scale))
+    excess = max(0, abs(offset) - settings.offset_tolerance)
+    band = max(1, settings.offset_limit - settings.offset_tolerance)
+    return confident * max(0.0, 1.0 - excess / band)
+
+
+def face_tracker_from_settings(
+    settings: SyncNetSettings, device: torch.device, require_official: bool = True
+) -> tuple[FaceTracker, list[str]]:
+    choice = create_face_detector(
+        settings.face_detector, settings.s3fd_weights, device, settings.face_det_scale, settings.face_det_threshold, require_official
+    )
+    tracker = FaceTracker(
+        choice.detector,
+        stride=1 if settings.mode == "exact" else settings.face_det_stride,
+        min_track_frames=settings.min_track_frames,
+        min_face_size=settings.min_face_size,
+        max_missed=settings.max_missed_detections,
+    )
+    return tracker, choice.notes
+
+
+@dataclass
+class SyncNetResult:
+    report: dict  # the branch's JSON
+    speaker: FaceTrack
+
+
+@dataclass
+class TrackMeasurement:
+    track: FaceTrack
+    measurement: SyncMeasurement | None
+
+    def report(self, settings: SyncNetSettings) -> dict:
+        report = self.track.summary()
+        if self.measurement is None:
+            report["skipped"] = "audio too short for a 5-frame window"
+            return report
+        m = self.measurement
+        report.update(
+            offset_frames=m.offset,
+            lag_ms=m.offset * FRAME_MS,
+            confidence=round(m.confidence, 4),
+            min_dist=round(m.min_dist, 4),
+            score=round(sync_score(m.confidence, m.offset, settings), 4),
+            windows_used=m.windows_used,
+            windows_available=m.available_windows,
+        )
+        return report
+
+
+class SyncNetWrapper:
+    def __init__(self, scorer: SyncNetScorer, settings: SyncNetSettings, weights_path: Path):
+        self.scorer = scorer
+        self.settings = settings
+        self.weights_path = weights_path
+        self.require_official = True
+        self._tracker: FaceTracker | None = None
+
+    @classmethod
+    def load(cls, settings: SyncNetSettings, device: torch.device, require_official: bool = True) -> "SyncNetWrapper":
+        """Load the weights strictly; raises checkpoint_io.WeightsError when they are absent or wrong.
+
+        With `require_official`, only the byte-exact official syncnet_v2.model is accepted.
+        """
+        if require_official:
+            require_official_file(settings.weights, SYNCNET_V2)
+        model = load_syncnet_v2(settings.weights)
+        wrapper = cls(SyncNetScorer(model, device, settings.batch_size), settings, settings.weights)
+        wrapper.require_official = require_official
+        return wrapper
+
+    @property
+    def max_windows(self) -> int | None:
+        return self.settings.fast_max_windows if self.settings.mode == "fast" else None
+
+    def measure_track(self, decoded: DecodedVideo, track: FaceTrack, watch: Stopwatch) -> SyncMeasurement | None:
+        pcm = decoded.audio[track.start * SAMPLES_PER_FRAME : track.end * SAMPLES_PER_FRAME]
+        cropper = SyncNetCropper(decoded.frames, track, self.settings.crop_scale)
+        return self.scorer.measure(cropper, track.length, pcm, self.settings.vshift, self.max_windows, watch)
+
+    def measure_tracks(self, decoded: DecodedVideo, tracking: TrackingResult, watch: Stopwatch | None = None) -> SyncNetResult:
+        """The branch result for a decoded, tracked video; raises CannotScore when it has none."""
+        watch = watch or Stopwatch()
+        if not decoded.has_audio:
+            raise CannotScore("the video has no audio track, so lip sync cannot be measured", code="no_audio")
+        if is_silent(decoded.audio):
+            raise CannotScore("the audio track is silent, so lip sync cannot be measured", code="silent_audio")
+        if not tracking.tracks:
+            raise CannotScore(no_track_message(tracking, self.settings), code="no_face_track")
+        measured = [TrackMeasurement(t, self.measure_track(decoded, t, watch)) for t in tracking.tracks]
+        usable = [m for m in measured if m.measurement is not None]
+        if not usable:
+            raise CannotScore("the audio is too short to cover a 5-frame window of any face track", code="too_short")
+        speaker = max(usable, key=lambda m: (m.measurement.confidence, m.track.length))
+        main = speaker.report(self.settings)
+        main["framewise_confidence"] = [round(float(v), 3) for v in speaker.measurement.framewise_confidence]
+        main["framewise_start_frames"] = [int(speaker.track.start + v) for v in speaker.measurement.window_starts]
+        report = {
+            "offset_frames": main["offset_frames"],
+            "lag_ms": main["lag_ms"],
+            "confidence": main["confidence"],
+            "min_dist": main["min_dist"],
+            "score": main["score"],
+            "mode": self.settings.mode,
+            "vshift": self.settings.vshift,
+            "face_detector": tracking.detector,
+            "speaker_track": main,
+            "other_tracks": [m.report(self.settings) for m in measured if m is not speaker],
+        }
+        return SyncNetResult(report, speaker.track)
+
+    def process_video(self, path: str | Path, limits: DecodeLimits = DecodeLimits(), watch: Stopwatch | None = None) -> dict:
+        """Decode, track and measure one video on its own (the CLI and benchmarks use this)."""
+        watch = watch or Stopwatch()
+        with watch.stage("decode"):
+            decoded = decode_video(path, limits, watch.deadline)
+        tracking = self.tracker().track(decoded.frames, watch)
+        return self.measure_tracks(decoded, tracking, watch).report
+
+    def tracker(self) -> FaceTracker:
+        if self._tracker is None:
+            self._tracker, _ = face_tracker_from_settings(self.settings, self.scorer.device, self.require_official)
+        return self._tracker
+
+
+def no_track_message(tracking: TrackingResult, settings: SyncNetSettings) -> str:
+    if tracking.faces_seen == 0:
+        return f"no face was found ({tracking.detected_frames} frames searched with {tracking.detector})"
+    return (
+        f"faces were seen but none was tracked for {settings.min_track_frames} frames "
+        f"at more than {settings.min_face_size} px"
+    )

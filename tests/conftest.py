@@ -1,0 +1,72 @@
+"""Shared fixtures: generated official-format weights, test settings, the app and its client.
+
+Real third-party media and data are read from ../shared (never copied into the repo); tests that
+need them skip with a reason when it is absent.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+
+import torch_env
+from config import Settings
+from tests import weights
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared"
+MEDIA = SHARED / "media"
+FFPP = SHARED / "datasets" / "ffpp"
+TALKING_CLIPS = sorted((MEDIA / "talking").glob("*.m*")) + [MEDIA / "syncnet_example.avi"]
+
+torch_env.configure_threads(torch_env.default_thread_count(1))
+
+
+def shared(path: Path) -> Path:
+    if not path.exists():
+        pytest.skip(f"{path} is not available (the shared test media live in ../shared)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def weights_dir(tmp_path_factory) -> Path:
+    directory = tmp_path_factory.mktemp("weights")
+    weights.save_state(weights.random_syncnet_state(seed=0), directory / "syncnet_random.model")
+    weights.save_state(weights.probe_syncnet_state(), directory / "syncnet_probe.model")
+    weights.save_state(weights.random_s3fd_state(seed=0), directory / "sfd_random.pth")
+    return directory
+
+
+def make_settings(weights_dir: Path, upload_dir: Path, **changes) -> Settings:
+    """The service's defaults, pointed at generated official-format weights (plumbing only)."""
+    base = Settings.from_env({})
+    syncnet = dataclasses.replace(
+        base.syncnet,
+        weights=weights_dir / "syncnet_probe.model",
+        s3fd_weights=weights_dir / "absent_sfd_face.pth",
+        face_detector="mtcnn",
+    )
+    return dataclasses.replace(
+        base, syncnet=syncnet, allow_unverified_weights=True, upload_tmp_dir=upload_dir, queue_timeout_s=2.0, **changes
+    )
+
+
+@pytest.fixture(scope="session")
+def upload_dir(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("uploads")
+
+
+@pytest.fixture(scope="session")
+def app(weights_dir, upload_dir):
+    from app import create_app
+
+    return create_app(make_settings(weights_dir, upload_dir))
+
+
+@pytest.fixture()
+def client(app, upload_dir):
+    yield app.test_client()
+    leftovers = list(upload_dir.iterdir())
+    assert not leftovers, f"uploads left behind: {leftovers}"

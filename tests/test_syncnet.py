@@ -1,0 +1,333 @@
+"""SyncNet branch: weights, network equivalence, the offset definitions, and the delay property."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from scipy.signal import medfilt
+
+from checkpoint_io import WeightsError, require_official
+from config import SyncNetSettings
+from errors import CannotScore
+from frame_extractor import SAMPLES_PER_FRAME, decode_video, uniform_indices
+from model_files import SYNCNET_V2
+from syncnet_python.audio import mfcc
+from syncnet_python.model import SyncNetV2, audio_stream, lip_stream, load_syncnet_v2
+from syncnet_python.sync import SyncNetScorer, distance_matrix, is_decisive, summarise, usable_windows
+from syncnet_python.tracking import SyncNetCropper
+from syncnet_wrapper import SyncNetWrapper, face_tracker_from_settings, sync_score
+from tests import media, weights
+from tests.conftest import TALKING_CLIPS, shared
+from timing import Stopwatch
+
+VSHIFT = 15
+DELAYS = range(-10, 11)
+
+
+@pytest.fixture(scope="module")
+def probe(weights_dir):
+    return SyncNetScorer(load_syncnet_v2(weights_dir / "syncnet_probe.model"), torch.device("cpu"))
+
+
+@pytest.fixture(scope="module")
+def tracker():
+    return face_tracker_from_settings(SyncNetSettings(face_detector="mtcnn"), torch.device("cpu"))[0]
+
+
+# --- weights ---------------------------------------------------------------------------------
+
+
+def test_official_format_weights_load_strictly(weights_dir):
+    model = load_syncnet_v2(weights_dir / "syncnet_random.model")
+    saved = torch.load(weights_dir / "syncnet_random.model", weights_only=True)
+    assert not any(k.endswith("num_batches_tracked") for k in saved)  # as the 2017 file
+    for key, value in saved.items():
+        assert torch.equal(model.state_dict()[key], value), key
+    assert sum(p.numel() for p in model.parameters()) == 13_631_616
+
+
+@pytest.mark.parametrize(
+    "corrupt, message",
+    [
+        (lambda s: {k: v for k, v in s.items() if not k.startswith("netfclip.3")}, "missing keys"),
+        (lambda s: {**s, "extra.weight": torch.zeros(1)}, "unexpected keys"),
+        (lambda s: {**s, "netfcaud.3.weight": torch.zeros(512, 512)}, "shape mismatches"),
+        (lambda s: weights.random_s3fd_state(), "missing keys"),
+    ],
+)
+def test_wrong_weights_are_refused_with_a_clear_message(tmp_path, corrupt, message):
+    path = weights.save_state(corrupt(weights.random_syncnet_state()), tmp_path / "bad.model")
+    with pytest.raises(WeightsError, match=message):
+        load_syncnet_v2(path)
+
+
+def test_unreadable_and_unofficial_files_are_refused(tmp_path, weights_dir):
+    junk = tmp_path / "junk.model"
+    junk.write_bytes(b"\x00not a torch file" * 100)
+    with pytest.raises(WeightsError, match="not a loadable PyTorch weights file"):
+        load_syncnet_v2(junk)
+    with pytest.raises(WeightsError, match="not found"):
+        load_syncnet_v2(tmp_path / "absent.model")
+    with pytest.raises(WeightsError, match="not the official syncnet_v2.model"):
+        require_official(weights_dir / "syncnet_random.model", SYNCNET_V2)
+    settings = SyncNetSettings(weights=weights_dir / "syncnet_random.model")
+    with pytest.raises(WeightsError, match="ALLOW_UNVERIFIED_WEIGHTS"):
+        SyncNetWrapper.load(settings, torch.device("cpu"), require_official=True)
+
+
+def test_inference_streams_equal_the_official_layout(weights_dir):
+    model = load_syncnet_v2(weights_dir / "syncnet_random.model")
+    # Non-trivial BatchNorm statistics so that folding them is really exercised.
+    generator = torch.Generator().manual_seed(3)
+    for module in model.modules():
+        if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
+            module.running_mean.normal_(0, 0.5, generator=generator)
+            module.running_var.uniform_(0.5, 2.0, generator=generator)
+    frames = torch.rand(3, 3, 5, 224, 224, generator=generator) * 255
+    mfccs = torch.randn(3, 1, 13, 20, generator=generator) * 10
+    with torch.inference_mode():
+        lip_reference = model.forward_lip(frames)
+        lip_fast = lip_stream(model)(frames.permute(0, 2, 1, 3, 4).reshape(3, 15, 224, 224))
+        audio_reference = model.forward_audio(mfccs)
+        audio_fast = audio_stream(model)(mfccs)
+    torch.testing.assert_close(lip_fast, lip_reference, rtol=1e-4, atol=1e-4 * lip_reference.abs().max().item())
+    torch.testing.assert_close(audio_fast, audio_reference, rtol=1e-4, atol=1e-4 * audio_reference.abs().max().item())
+
+
+# --- the reference's definitions ---------------------------------------------------------------
+
+
+def reference_curve(lip: torch.Tensor, audio: torch.Tensor, vshift: int):
+    """The reference's computation, written as its definition reads: a loop over windows."""
+    padded = F.pad(audio, (0, 0, vshift, vshift))
+    rows = [F.pairwise_distance(lip[[i]].repeat(2 * vshift + 1, 1), padded[i : i + 2 * vshift + 1]) for i in range(len(lip))]
+    dists = torch.stack(rows)
+    mean = dists.mean(0)
+    best = int(torch.argmin(mean))
+    framewise = medfilt((torch.median(mean) - dists[:, best]).numpy(), kernel_size=9)
+    return vshift - best, float(mean[best]), float(torch.median(mean) - mean[best]), framewise
+
+
+def test_offset_min_dist_and_confidence_follow_the_reference_definitions():
+    generator = torch.Generator().manual_seed(7)
+    lip, audio = torch.randn(40, 1024, generator=generator), torch.randn(40, 1024, generator=generator)
+    audio[5:] += 3 * lip[:-5]  # audio window v+5 resembles lip window v
+    starts = np.arange(40)
+    measured = summarise(distance_matrix(lip, audio, starts, VSHIFT), starts, VSHIFT, 40)
+    offset, min_dist, confidence, framewise = reference_curve(lip, audio, VSHIFT)
+    assert measured.offset == offset == -5  # audio matching later windows = audio lags: negative
+    assert measured.min_dist == pytest.approx(min_dist, rel=1e-6)
+    assert measured.confidence == pytest.approx(confidence, rel=1e-5)
+    np.testing.assert_allclose(measured.framewise_confidence, framewise, rtol=1e-5, atol=1e-6)
+
+
+def test_usable_windows_match_the_reference():
+    assert usable_windows(100, 100 * 640) == 95
+    assert usable_windows(100, 60 * 640 + 639) == 55  # audio shorter than video
+    assert usable_windows(5, 10 * 640) == 0
+
+
+def test_decisiveness_looks_beyond_the_neighbouring_shifts():
+    curve = np.full(31, 10.0)
+    curve[15], curve[16] = 5.0, 5.1  # a sharp valley with a close neighbour: decisive
+    assert is_decisive(curve)
+    curve[3] = 5.2  # a second valley nearly as deep: not decisive
+    assert not is_decisive(curve)
+
+
+def test_sync_score_mapping():
+    settings = SyncNetSettings()
+    assert sync_score(8.0, 1, settings) > 0.99
+    assert sync_score(3.0, 0, settings) == pytest.approx(0.5)
+    assert sync_score(0.5, 0, settings) < 0.1
+    assert sync_score(8.0, 7, settings) == pytest.approx(sync_score(8.0, 0, settings) * 0.5)
+    assert sync_score(8.0, -12, settings) == 0.0
+
+
+# --- offsets on video ----------------------------------------------------------------------------
+
+
+def delayed(pcm: np.ndarray, frames: int) -> np.ndarray:
+    """The audio `frames` x 40 ms later (positive) or earlier (negative), same length."""
+    shift = abs(frames) * SAMPLES_PER_FRAME
+    if frames > 0:
+        return np.concatenate([np.zeros(shift, np.int16), pcm[: pcm.size - shift]])
+    if frames < 0:
+        return np.concatenate([pcm[shift:], np.zeros(shift, np.int16)])
+    return pcm
+
+
+class TrackProbe:
+    """One face track measured under many audio delays: the lip stream does not depend on the
+    audio, so it is embedded once; every other step is the pipeline's own."""
+
+    def __init__(self, scorer: SyncNetScorer, decoded, track):
+        self.scorer = scorer
+        self.cropper = SyncNetCropper(decoded.frames, track)
+        self.length = track.length
+        self.pcm = decoded.audio[track.start * SAMPLES_PER_FRAME : track.end * SAMPLES_PER_FRAME]
+        self.windows = usable_windows(track.length, self.pcm.size)
+        self.starts = np.arange(self.windows)
+        crops = dict(enumerate(self.cropper(np.arange(track.length))))
+        self.lip = scorer.lip_embeddings(crops, self.starts, Stopwatch())
+
+    def dists(self, delay: int) -> torch.Tensor:
+        pcm = delayed(self.pcm, delay)[: (self.windows + 5) * SAMPLES_PER_FRAME]
+        audio = self.scorer.audio_embeddings(mfcc(pcm), self.windows, Stopwatch())
+        return distance_matrix(self.lip, audio, self.starts, VSHIFT)
+
+    def offset(self, delay: int) -> int:
+        return summarise(self.dists(delay), self.starts, VSHIFT, self.windows).offset
+
+
+_probes: dict = {}
+
+
+def shared_clip_probe(probe, tracker, clip) -> TrackProbe:
+    """Per shared clip, tracked and lip-embedded once for the tests below."""
+    if clip not in _probes:
+        decoded = decode_video(shared(clip))
+        _probes[clip] = TrackProbe(probe, decoded, main_track(tracker, decoded))
+    return _probes[clip]
+
+
+def main_track(tracker, decoded):
+    tracking = tracker.track(decoded.frames)
+    assert tracking.tracks, "no face track"
+    return max(tracking.tracks, key=lambda t: t.length)
+
+
+@pytest.fixture(scope="module")
+def generated_clip(tmp_path_factory):
+    return decode_video(media.synced_talking_clip(tmp_path_factory.mktemp("gen") / "talk.mkv", seconds=6, audio_codec="pcm_s16le"))
+
+
+def test_generated_speech_has_its_offset_at_zero_through_the_whole_pipeline(probe, tracker, generated_clip):
+    track = main_track(tracker, generated_clip)
+    measured = probe.measure(SyncNetCropper(generated_clip.frames, track), track.length, TrackProbe(probe, generated_clip, track).pcm, VSHIFT)
+    assert measured.offset == 0
+    assert measured.confidence > 0 and is_decisive(measured.mean_dists)
+
+
+def test_offset_sign_follows_the_reference(probe, tracker, tmp_path):
+    """Reference convention: offset = vshift - argmin; positive when the audio comes first."""
+    clip = decode_video(media.synced_talking_clip(tmp_path / "lead.mkv", audio_lead_frames=3, audio_codec="pcm_s16le"))
+    track = main_track(tracker, clip)
+    assert TrackProbe(probe, clip, track).offset(0) == 3
+
+
+def test_delaying_audio_moves_the_offset_by_exactly_k_on_generated_speech(probe, tracker, generated_clip):
+    track_probe = TrackProbe(probe, generated_clip, main_track(tracker, generated_clip))
+    assert [track_probe.offset(k) for k in DELAYS] == [-k for k in DELAYS]
+
+
+def test_container_level_audio_delay_moves_the_offset(probe, tracker, tmp_path):
+    source = media.synced_talking_clip(tmp_path / "talk.mkv", audio_codec="pcm_s16le")
+    for k in (-4, 6):
+        clip = decode_video(media.remux_with_audio_delay(source, tmp_path / f"delay{k}.mkv", k))
+        track = main_track(tracker, clip)
+        assert TrackProbe(probe, clip, track).offset(0) == -k
+
+
+@pytest.mark.parametrize("clip", TALKING_CLIPS, ids=lambda p: p.name)
+def test_delaying_audio_shifts_every_interior_distance_on_shared_clips(probe, tracker, clip):
+    """Exact for any weights: audio delayed by k frames gives the distance of lip window v at
+    shift s what the undelayed audio gave at shift s - k, wherever both audio windows exist."""
+    track_probe = shared_clip_probe(probe, tracker, clip)
+    reference = track_probe.dists(0)
+    windows = track_probe.windows
+    for k in (-10, -3, -1, 1, 4, 10):
+        moved = track_probe.dists(k)
+        for s in range(2 * VSHIFT + 1):
+            source = s - k
+            if not 0 <= source <= 2 * VSHIFT:
+                continue
+            v = np.arange(windows)
+            # Audio windows wholly inside the audio both versions share; the one starting at the
+            # cut differs, as pre-emphasis leaves a signal's first sample unfiltered.
+            inside = (v + s - VSHIFT > max(k, 0)) & (v + s - VSHIFT < windows + min(k, 0) - 1)
+            torch.testing.assert_close(moved[inside, s], reference[inside, source], rtol=1e-4, atol=1e-3)
+
+
+def test_delaying_audio_moves_the_probe_offset_on_shared_clips(probe, tracker):
+    """With a decisive curve the reported offset follows every delay exactly. The probe weights
+    are a crude detector, so this is measured (and recorded in the README) over all clips."""
+    exact = total = 0
+    for clip in TALKING_CLIPS:
+        track_probe = shared_clip_probe(probe, tracker, clip)
+        base = track_probe.offset(0)
+        for k in DELAYS:
+            if abs(base - k) <= VSHIFT - 1:
+                total += 1
+                exact += track_probe.offset(k) == base - k
+    assert exact / total >= 0.75, f"{exact}/{total}"
+
+
+@pytest.mark.parametrize("clip", TALKING_CLIPS, ids=lambda p: p.name)
+def test_fast_mode_agrees_with_exact_mode(probe, tracker, clip):
+    track_probe = shared_clip_probe(probe, tracker, clip)
+    cropper, pcm = track_probe.cropper, track_probe.pcm
+    exact = summarise(track_probe.dists(0), track_probe.starts, VSHIFT, track_probe.windows)
+    fast = probe.measure(cropper, track_probe.length, pcm, VSHIFT, 96)
+    assert fast.offset == exact.offset
+    if exact.available_windows > 96 and is_decisive(fast.mean_dists):
+        assert fast.windows_used == 96
+
+
+def test_fast_mode_uses_a_bounded_subset_when_the_curve_is_decisive(probe, tracker, tmp_path):
+    clip = decode_video(media.synced_talking_clip(tmp_path / "long.mkv", seconds=8, audio_codec="pcm_s16le"))
+    track = main_track(tracker, clip)
+    cropper = SyncNetCropper(clip.frames, track)
+    pcm = clip.audio[track.start * SAMPLES_PER_FRAME : track.end * SAMPLES_PER_FRAME]
+    fast = probe.measure(cropper, track.length, pcm, VSHIFT, 48)
+    assert fast.windows_used == 48 and fast.available_windows > 150
+    assert list(fast.window_starts) == list(uniform_indices(fast.available_windows, 48))
+    assert fast.offset == 0
+
+
+# --- outcomes the service maps -------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def wrapper(weights_dir):
+    settings = SyncNetSettings(weights=weights_dir / "syncnet_probe.model", face_detector="mtcnn")
+    return SyncNetWrapper.load(settings, torch.device("cpu"), require_official=False)
+
+
+def test_process_video_reports_the_speaker_and_lag(wrapper, tmp_path):
+    result = wrapper.process_video(media.synced_talking_clip(tmp_path / "t.mkv", audio_lead_frames=2, audio_codec="pcm_s16le"))
+    assert result["offset_frames"] == 2 and result["lag_ms"] == 80
+    assert 0 <= result["score"] <= 1 and result["speaker_track"]["frames"] >= 90
+    assert result["other_tracks"] == []
+
+
+def test_face_track_shorter_than_the_minimum_is_a_clear_outcome(wrapper, tmp_path):
+    short = dataclasses.replace(wrapper.settings, min_track_frames=200)
+    strict = SyncNetWrapper(wrapper.scorer, short, wrapper.weights_path)
+    strict.require_official = False
+    with pytest.raises(CannotScore) as raised:
+        strict.process_video(media.synced_talking_clip(tmp_path / "t.mkv", seconds=3, audio_codec="pcm_s16le"))
+    assert raised.value.code == "no_face_track" and "200 frames" in raised.value.message
+
+
+def test_faceless_clip_and_missing_or_silent_audio(wrapper, tmp_path):
+    with pytest.raises(CannotScore) as no_face:
+        wrapper.process_video(media.faceless_clip(tmp_path / "noface.mp4"))
+    assert no_face.value.code == "no_face_track" and "no face was found" in no_face.value.message
+    with pytest.raises(CannotScore) as no_audio:
+        wrapper.process_video(media.write_video(tmp_path / "mute.mp4", media.talking_face(np.zeros(50))))
+    assert no_audio.value.code == "no_audio"
+    silent = media.write_video(tmp_path / "silent.mkv", media.talking_face(np.zeros(50)), audio=np.zeros(32000, np.int16), audio_codec="pcm_s16le")
+    with pytest.raises(CannotScore) as quiet:
+        wrapper.process_video(silent)
+    assert quiet.value.code == "silent_audio"
+
+
+def test_one_second_clip_is_scored(wrapper, tmp_path):
+    result = wrapper.process_video(media.synced_talking_clip(tmp_path / "one.mkv", seconds=1.0, audio_codec="pcm_s16le"))
+    assert result["speaker_track"]["windows_available"] == 20
+    assert result["offset_frames"] == 0

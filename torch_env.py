@@ -1,0 +1,115 @@
+"""Process-wide torch set-up: thread count, device choice, and a working torchvision.
+
+Import this module before anything that imports torchvision (facenet-pytorch does).
+
+The only torchvision release that fits torch 2.13 ships on PyPI as a CUDA build whose compiled
+ops do not load next to the CPU torch wheel; `import torchvision` then dies on the missing
+`torchvision::nms` operator. When, and only when, the compiled ops fail to load, we define the
+two box operators torchvision's import needs and give `nms` a pure-torch kernel. Models and
+transforms work either way; image decoding through `torchvision.io` does not (we use PyAV/OpenCV).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import threading
+from pathlib import Path
+
+import torch
+
+_lock = threading.Lock()
+_native_torchvision_ops: bool | None = None
+_fallback_library: torch.library.Library | None = None
+
+
+def box_nms(boxes: torch.Tensor, scores: torch.Tensor, iou_threshold: float) -> torch.Tensor:
+    """Greedy non-maximum suppression with torchvision's semantics (no +1 in box areas).
+
+    Returns the indices of kept boxes, highest score first.
+    """
+    if boxes.numel() == 0:
+        return torch.empty(0, dtype=torch.long, device=boxes.device)
+    order = torch.argsort(scores, descending=True, stable=True)
+    boxes = boxes[order]
+    x1, y1, x2, y2 = boxes.unbind(1)
+    areas = (x2 - x1) * (y2 - y1)
+    suppressed = torch.zeros(len(order), dtype=torch.bool, device=boxes.device)
+    keep = []
+    for i in range(len(order)):
+        if suppressed[i]:
+            continue
+        keep.append(i)
+        rest = slice(i + 1, None)
+        inter_w = (torch.minimum(x2[i], x2[rest]) - torch.maximum(x1[i], x1[rest])).clamp(min=0)
+        inter_h = (torch.minimum(y2[i], y2[rest]) - torch.maximum(y1[i], y1[rest])).clamp(min=0)
+        inter = inter_w * inter_h
+        iou = inter / (areas[i] + areas[rest] - inter)
+        suppressed[rest] |= iou > iou_threshold
+    return order[torch.tensor(keep, dtype=torch.long, device=boxes.device)]
+
+
+def _load_native_torchvision_ops() -> bool:
+    spec = importlib.util.find_spec("torchvision")
+    if spec is None or not spec.submodule_search_locations:
+        return False
+    package_dir = Path(next(iter(spec.submodule_search_locations)))
+    libraries = sorted(package_dir.glob("_C*.so")) + sorted(package_dir.glob("_C*.pyd"))
+    if not libraries:
+        return False
+    try:
+        torch.ops.load_library(str(libraries[0]))
+        return True
+    except (OSError, RuntimeError):
+        return False
+
+
+def _register_fallback_box_ops() -> None:
+    global _fallback_library
+    _fallback_library = torch.library.Library("torchvision", "DEF")
+    _fallback_library.define("nms(Tensor dets, Tensor scores, float iou_threshold) -> Tensor")
+    _fallback_library.define("qnms(Tensor dets, Tensor scores, float iou_threshold) -> Tensor")
+    _fallback_library.impl("nms", box_nms, "CompositeExplicitAutograd")
+
+
+def prepare_torchvision() -> bool:
+    """Make `import torchvision` work; returns True when its compiled ops are in use."""
+    global _native_torchvision_ops
+    with _lock:
+        if _native_torchvision_ops is None:
+            _native_torchvision_ops = _load_native_torchvision_ops()
+            if not _native_torchvision_ops:
+                _register_fallback_box_ops()
+            import torchvision.ops.boxes as tv_boxes
+
+            if not _native_torchvision_ops:
+                # torchvision's box functions refuse to run without the compiled extension even
+                # though the operator they dispatch to now exists; lift that check for box ops only.
+                tv_boxes._assert_has_ops = lambda: None
+        return _native_torchvision_ops
+
+
+def configure_threads(num_threads: int) -> int:
+    """Pin torch's intra-op pool. On small machines oversubscription costs up to 20x per frame."""
+    num_threads = max(1, int(num_threads))
+    if torch.get_num_threads() != num_threads:
+        torch.set_num_threads(num_threads)
+    return num_threads
+
+
+def default_thread_count(workers: int) -> int:
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, cores // max(1, workers))
+
+
+def resolve_device(requested: str = "auto") -> torch.device:
+    requested = (requested or "auto").strip().lower()
+    if requested == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(requested)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"DEVICE={requested} was requested but CUDA is not available")
+    return device
+
+
+prepare_torchvision()

@@ -1,0 +1,371 @@
+"""Train the default frame classifier: EfficientNet-B0 (efficientnet_pytorch) from scratch.
+
+    python -m train_efficientnet --data ../shared/datasets/ffpp --out models/efficientnet
+
+Data: a folder with a `labels.csv` (or `--labels CSV`) in the layout of
+shared/datasets/ffpp: columns `path` (relative to the CSV), `label` (REAL/FAKE), `kind`
+(image/video) and `split_group`. Face images are used as they are; videos go through the
+service's own decode, face tracking and crop code, so training sees the crops the service makes.
+
+Split: by `split_group`, never by file. Validation groups are held-out video groups (`--val-groups`,
+or a seeded draw of `--val-fraction` of the groups that have videos); rows of groups with no
+video (face-image collections without video ids) only ever train, as they may share identities
+with any video.
+
+Augmentations: random resized crop, horizontal flip, colour jitter, Gaussian blur, down-and-up
+resizing and JPEG re-compression; optionally self-blended pseudo-fakes made from real faces
+(`--sbi`, after Shiohara & Yamasaki 2022). No ImageNet weights can be had here: the network starts
+from random initialisation.
+
+Writes `<name>.pt` (fp16 state dict), its sidecar `<name>.pt.json`, `<name>.metrics.json` (frame-
+and video-level AUC, accuracy and EER on validation, per epoch) and `<name>.curve.png`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import hashlib
+import io
+import json
+import math
+import random
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+from PIL import Image, ImageFilter
+from torch import nn
+from tqdm import tqdm
+
+import torch_env
+from config import SyncNetSettings
+import metrics
+from efficientnet_detector import crops_from_tracking
+from errors import ServiceError
+from frame_extractor import decode_video
+from syncnet_wrapper import face_tracker_from_settings
+
+LABELS = {"REAL": 1, "FAKE": 0}  # 1 = real, matching metrics.py
+CLASS_ORDER = ("real", "fake")  # network output index 0 = real, 1 = fake
+DEFAULT_NAME = "effb0_ffpp_scratch"
+
+
+@dataclass
+class Sample:
+    image: np.ndarray  # RGB uint8, cache_size x cache_size
+    label: int  # 1 real, 0 fake
+    video: str  # id of the source video/collection, for video-level metrics
+    group: str
+
+
+def read_rows(labels_csv: Path) -> list[dict]:
+    with labels_csv.open(newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    missing = {"path", "label", "kind", "split_group"} - set(rows[0] if rows else {})
+    if missing:
+        raise SystemExit(f"{labels_csv} lacks columns {sorted(missing)}")
+    return rows
+
+
+def choose_validation_groups(rows: list[dict], fraction: float, seed: int) -> set[str]:
+    video_groups = sorted({r["split_group"] for r in rows if r["kind"] == "video"})
+    ranked = sorted(video_groups, key=lambda g: hashlib.sha256(f"{seed}:{g}".encode()).hexdigest())
+    return set(ranked[: max(1, round(len(ranked) * fraction))])
+
+
+def load_image(path: Path, size: int) -> np.ndarray:
+    with Image.open(path) as image:
+        return np.asarray(image.convert("RGB").resize((size, size), Image.BILINEAR))
+
+
+class VideoFaces:
+    """Face crops of a video exactly as the service makes them (decode, track, crop)."""
+
+    def __init__(self, margin: float, device: torch.device):
+        self.tracker, _ = face_tracker_from_settings(SyncNetSettings(face_detector="mtcnn"), device)
+        self.margin = margin
+
+    def crops(self, path: Path, frames: int, size: int) -> list[np.ndarray]:
+        decoded = decode_video(path)
+        tracking = self.tracker.track(decoded.frames)
+        return crops_from_tracking(decoded, tracking, frames, self.margin, size).crops_rgb
+
+
+def build_samples(rows, root: Path, size: int, frames_per_video: int, video_faces: VideoFaces, cache: Path | None, desc: str) -> list[Sample]:
+    samples = []
+    for row in tqdm(rows, desc=desc, unit="file"):
+        path, label = root / row["path"], LABELS[row["label"].upper()]
+        if row["kind"] == "image":
+            samples.append(Sample(load_image(path, size), label, row.get("video_id") or row["path"], row["split_group"]))
+            continue
+        images = _cached_video_crops(path, frames_per_video, size, video_faces, cache)
+        samples += [Sample(image, label, row["path"], row["split_group"]) for image in images]
+    return samples
+
+
+def _cached_video_crops(path: Path, frames: int, size: int, video_faces: VideoFaces, cache: Path | None) -> list[np.ndarray]:
+    key = hashlib.sha256(f"{path.resolve()}:{path.stat().st_size}:{frames}:{size}:{video_faces.margin}".encode()).hexdigest()[:24]
+    cached = cache / f"{key}.npy" if cache else None
+    if cached is not None and cached.is_file():
+        return list(np.load(cached, allow_pickle=False))
+    try:
+        images = video_faces.crops(path, frames, size)
+    except ServiceError as exc:
+        tqdm.write(f"skipping {path.name}: {exc.message}")
+        images = []
+    if cached is not None and images:
+        cache.mkdir(parents=True, exist_ok=True)
+        np.save(cached, np.stack(images), allow_pickle=False)
+    return images
+
+
+def self_blend(face: np.ndarray, rng: random.Random) -> np.ndarray:
+    """A pseudo-fake: the face blended into itself after a small colour and geometry change,
+    inside a soft ellipse around the face centre, leaving blending boundaries to learn."""
+    size = face.shape[0]
+    source = face.astype(np.float32)
+    source = source * rng.uniform(0.9, 1.1) + rng.uniform(-12, 12)
+    scale = rng.uniform(0.95, 1.05)
+    shift = rng.uniform(-0.03, 0.03) * size, rng.uniform(-0.03, 0.03) * size
+    matrix = cv2.getRotationMatrix2D((size / 2, size / 2), 0, scale)
+    matrix[:, 2] += shift
+    source = cv2.warpAffine(source, matrix, (size, size), borderMode=cv2.BORDER_REFLECT)
+    mask = np.zeros((size, size), np.float32)
+    axes = (int(size * rng.uniform(0.25, 0.36)), int(size * rng.uniform(0.32, 0.44)))
+    cv2.ellipse(mask, (size // 2, int(size * rng.uniform(0.5, 0.58))), axes, 0, 0, 360, 1.0, -1)
+    kernel = 2 * int(size * rng.uniform(0.03, 0.12)) + 1
+    mask = cv2.GaussianBlur(mask, (kernel, kernel), 0)[..., None] * rng.uniform(0.6, 1.0)
+    return np.clip(source * mask + face * (1 - mask), 0, 255).astype(np.uint8)
+
+
+class TrainSet(torch.utils.data.Dataset):
+    def __init__(self, samples: list[Sample], input_size: int, sbi: float, seed: int):
+        self.samples = samples
+        self.input_size = input_size
+        self.sbi = sbi
+        self.seed = seed
+        import torchvision.transforms as T
+
+        self.geometry = T.Compose([T.RandomResizedCrop(input_size, scale=(0.7, 1.0), ratio=(0.9, 1.1)), T.RandomHorizontalFlip()])
+        self.colour = T.RandomApply([T.ColorJitter(0.25, 0.25, 0.25, 0.03)], p=0.8)
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def __getitem__(self, index: int):
+        rng = random.Random(hash((self.seed, index, torch.initial_seed())))
+        sample = self.samples[index]
+        image, label = sample.image, sample.label
+        if label == 1 and rng.random() < self.sbi:
+            image, label = self_blend(image, rng), 0
+        picture = self.colour(self.geometry(Image.fromarray(image)))
+        if rng.random() < 0.2:
+            picture = picture.filter(ImageFilter.GaussianBlur(rng.uniform(0.3, 1.5)))
+        if rng.random() < 0.3:
+            small = int(self.input_size * rng.uniform(0.4, 0.9))
+            picture = picture.resize((small, small), Image.BILINEAR).resize((self.input_size,) * 2, Image.BILINEAR)
+        if rng.random() < 0.5:
+            buffer = io.BytesIO()
+            picture.save(buffer, format="JPEG", quality=rng.randint(30, 95))
+            picture = Image.open(io.BytesIO(buffer.getvalue())).convert("RGB")
+        tensor = torch.from_numpy(np.asarray(picture, dtype=np.uint8).copy()).permute(2, 0, 1)
+        return tensor, torch.tensor(0 if label == 1 else 1)  # class index: 0 real, 1 fake
+
+
+def make_model(input_size: int) -> nn.Module:
+    from efficientnet_pytorch import EfficientNet
+
+    model = EfficientNet.from_name("efficientnet-b0", num_classes=2, image_size=input_size)
+    # The design document's head: Dropout(0.4) then Linear(1280, 2).
+    model._fc = nn.Sequential(nn.Dropout(0.4), nn.Linear(model._fc.in_features, 2))
+    return model
+
+
+def normalise(batch_uint8: torch.Tensor) -> torch.Tensor:
+    mean = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1) * 255
+    std = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1) * 255
+    return ((batch_uint8.float() - mean) / std).contiguous(memory_format=torch.channels_last)
+
+
+@torch.inference_mode()
+def evaluate(model: nn.Module, samples: list[Sample], input_size: int, batch_size: int = 64) -> dict:
+    model.eval()
+    scores = []
+    for start in range(0, len(samples), batch_size):
+        chunk = samples[start : start + batch_size]
+        images = np.stack([cv2.resize(s.image, (input_size, input_size), interpolation=cv2.INTER_AREA) for s in chunk])
+        logits = model(normalise(torch.from_numpy(images).permute(0, 3, 1, 2)))
+        scores.append(logits.float().softmax(1)[:, 0].numpy())
+    frame_scores = np.concatenate(scores)
+    frame_labels = np.array([s.label for s in samples])
+    videos = sorted({s.video for s in samples})
+    by_video = {v: [] for v in videos}
+    for sample, score in zip(samples, frame_scores):
+        by_video[sample.video].append(score)
+    video_labels = np.array([next(s.label for s in samples if s.video == v) for v in videos])
+    video_scores = np.array([np.mean(by_video[v]) for v in videos])
+    return {"frame": metrics.summary(frame_labels, frame_scores), "video": metrics.summary(video_labels, video_scores)}
+
+
+def plot_curve(history: list[dict], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    epochs = [h["epoch"] for h in history]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
+    left.plot(epochs, [h["train_loss"] for h in history], marker="o")
+    left.set(title="training loss", xlabel="epoch", ylabel="cross-entropy")
+    for level in ("frame", "video"):
+        aucs = [(h["validation"] or {}).get(level, {}).get("auc") for h in history]
+        right.plot(epochs, [float("nan") if a is None else a for a in aucs], marker="o", label=f"{level} AUC")
+    right.set(title="validation (held-out groups)", xlabel="epoch", ylim=(0, 1))
+    right.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def train(args) -> dict:
+    torch_env.configure_threads(args.threads or torch_env.default_thread_count(1))
+    torch.manual_seed(args.seed)
+    random.seed(args.seed)
+    labels_csv = args.labels or args.data / "labels.csv"
+    root = labels_csv.parent
+    rows = read_rows(labels_csv)
+    if args.limit:
+        rows = random.Random(args.seed).sample(rows, min(args.limit, len(rows)))
+    val_groups = set(args.val_groups.split(",")) if args.val_groups else choose_validation_groups(rows, args.val_fraction, args.seed)
+    train_rows = [r for r in rows if r["split_group"] not in val_groups]
+    val_rows = [r for r in rows if r["split_group"] in val_groups]
+    print(f"validation groups ({len(val_groups)}): {', '.join(sorted(val_groups))}")
+    video_faces = VideoFaces(args.margin, torch.device("cpu"))
+    cache = None if args.no_cache else args.cache_dir
+    train_samples = build_samples(train_rows, root, args.cache_size, args.train_frames, video_faces, cache, "train data")
+    val_samples = build_samples(val_rows, root, args.input_size, args.val_frames, video_faces, cache, "validation data")
+    if not train_samples:
+        raise SystemExit("no training samples")
+    counts = np.bincount([s.label for s in train_samples], minlength=2)
+    print(f"train: {len(train_samples)} crops (real {counts[1]}, fake {counts[0]}); validation: {len(val_samples)} crops")
+
+    model = make_model(args.input_size).to(memory_format=torch.channels_last)
+    weights = np.where(np.array([s.label for s in train_samples]) == 1, 1.0 / max(counts[1], 1), 1.0 / max(counts[0], 1))
+    sampler = torch.utils.data.WeightedRandomSampler(weights, num_samples=len(train_samples), replacement=True)
+    loader = torch.utils.data.DataLoader(
+        TrainSet(train_samples, args.input_size, args.sbi, args.seed),
+        batch_size=args.batch_size,
+        sampler=sampler,
+        num_workers=args.workers,
+        persistent_workers=args.workers > 0,
+        drop_last=len(train_samples) > args.batch_size,
+    )
+    steps_per_epoch = min(len(loader), args.max_steps or len(loader))
+    total_steps = steps_per_epoch * args.epochs
+    optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
+    warmup = min(steps_per_epoch, max(1, total_steps // 10))
+    schedule = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda step: min(1.0, (step + 1) / warmup) * 0.5 * (1 + math.cos(math.pi * min(step / total_steps, 1.0)))
+    )
+    criterion = nn.CrossEntropyLoss(label_smoothing=0.05)
+
+    args.out.mkdir(parents=True, exist_ok=True)
+    checkpoint = args.out / f"{args.name}.pt"
+    history, best = [], None
+    for epoch in range(1, args.epochs + 1):
+        model.train()
+        losses, started = [], time.time()
+        progress = tqdm(loader, total=steps_per_epoch, desc=f"epoch {epoch}/{args.epochs}", unit="batch")
+        for step, (images, targets) in enumerate(progress):
+            if step >= steps_per_epoch:
+                break
+            loss = criterion(model(normalise(images)), targets)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            schedule.step()
+            losses.append(loss.item())
+            progress.set_postfix(loss=f"{np.mean(losses[-20:]):.3f}")
+        validation = evaluate(model, val_samples, args.input_size) if val_samples else None
+        record = {"epoch": epoch, "train_loss": float(np.mean(losses)), "seconds": round(time.time() - started, 1), "validation": validation}
+        history.append(record)
+        print(json.dumps(record))
+        key = _selection_key(validation)
+        if best is None or key > best[0]:
+            best = (key, epoch)
+            _save(model, checkpoint, args)
+    report = {
+        "command": " ".join(sys.argv),
+        "checkpoint": checkpoint.name,
+        "best_epoch": best[1],
+        "selected_by": "validation video AUC, then frame AUC",
+        "validation_groups": sorted(val_groups),
+        "train_crops": {"real": int(counts[1]), "fake": int(counts[0])},
+        "validation_crops": len(val_samples),
+        "settings": {k: str(v) for k, v in vars(args).items()},
+        "history": history,
+        "best": history[best[1] - 1]["validation"],
+    }
+    (args.out / f"{args.name}.metrics.json").write_text(json.dumps(report, indent=2))
+    plot_curve(history, args.out / f"{args.name}.curve.png")
+    return report
+
+
+def _selection_key(validation: dict | None) -> tuple:
+    if not validation:
+        return (0.0, 0.0)
+    return (validation["video"]["auc"] or 0.0, validation["frame"]["auc"] or 0.0)
+
+
+def _save(model: nn.Module, checkpoint: Path, args) -> None:
+    state = {k: (v.half() if v.is_floating_point() else v) for k, v in model.state_dict().items()}
+    torch.save(state, checkpoint)
+    sidecar = {
+        "architecture": "efficientnet_pytorch efficientnet-b0, _fc = Dropout(0.4) + Linear(1280, 2)",
+        "class_order": list(CLASS_ORDER),
+        "input_size": args.input_size,
+        "normalization": "imagenet",
+        "face_crop_margin": args.margin,
+        "trained_from": "random initialisation (no ImageNet weights available)",
+    }
+    checkpoint.with_name(checkpoint.name + ".json").write_text(json.dumps(sidecar, indent=2) + "\n")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m train_efficientnet", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", type=Path, default=Path("../shared/datasets/ffpp"), help="folder with labels.csv")
+    parser.add_argument("--labels", type=Path, help="labels CSV (default: DATA/labels.csv)")
+    parser.add_argument("--out", type=Path, default=Path("models/efficientnet"))
+    parser.add_argument("--name", default=DEFAULT_NAME)
+    parser.add_argument("--val-groups", help="comma-separated split_groups to hold out")
+    parser.add_argument("--val-fraction", type=float, default=0.4, help="share of video groups held out when --val-groups is not given")
+    parser.add_argument("--input-size", type=int, default=160)
+    parser.add_argument("--cache-size", type=int, default=184, help="side of the crops kept in memory for augmentation")
+    parser.add_argument("--margin", type=float, default=0.15, help="face crop margin, as the service's EFFICIENTNET_CROP_MARGIN")
+    parser.add_argument("--train-frames", type=int, default=32, help="crops per training video")
+    parser.add_argument("--val-frames", type=int, default=20, help="crops per validation video (the service's default)")
+    parser.add_argument("--epochs", type=int, default=10)
+    parser.add_argument("--max-steps", type=int, default=0, help="cap on steps per epoch (0: a full epoch)")
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument("--weight-decay", type=float, default=0.05)
+    parser.add_argument("--sbi", type=float, default=0.0, help="probability of turning a real face into a self-blended fake")
+    parser.add_argument("--limit", type=int, default=0, help="use only this many rows (smoke tests)")
+    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--threads", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--cache-dir", type=Path, default=Path.home() / ".cache" / "deepfake-scoring" / "faces")
+    parser.add_argument("--no-cache", action="store_true")
+    args = parser.parse_args(argv)
+    report = train(args)
+    print(json.dumps({"best_epoch": report["best_epoch"], "validation": report["best"]}, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
