@@ -13,6 +13,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
+import torch
 from flask import Flask, jsonify, request
 from werkzeug.exceptions import HTTPException
 
@@ -115,7 +116,7 @@ def health_report(settings: Settings, service: ScoringService) -> dict:
             "fusion_weights": {"syncnet": settings.fusion_weight_syncnet, "efficientnet": settings.fusion_weight_efficientnet},
             "syncnet_mode": settings.syncnet.mode,
             "device": str(detectors.device),
-            "torch_threads": torch_env.torch.get_num_threads(),
+            "torch_threads": torch.get_num_threads(),
             "video_path_requests": bool(settings.allowed_video_dirs),
         },
     }

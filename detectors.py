@@ -84,10 +84,15 @@ class Detectors:
                 self._files[name] = {"path": str(path), "present": False, "error": str(exc)}
 
     def file_info(self, name: str) -> dict:
+        """What is known now; while the checksum is being computed, a wrong size already tells."""
         if name in self._files:
             return self._files[name]
-        path, _ = self.weight_files()[name]
-        return {"path": str(path) if path else None, "present": bool(path and path.is_file()), "checksum_verified": None, "checking": True}
+        path, official = self.weight_files()[name]
+        info = {"path": str(path) if path else None, "present": bool(path and path.is_file()), "checking": True}
+        if info["present"] and official is not None:
+            info["bytes"] = path.stat().st_size
+            info["checksum_verified"] = None if info["bytes"] == official.size else False
+        return info
 
     def short_hash(self, name: str) -> str | None:
         info = self.file_info(name)

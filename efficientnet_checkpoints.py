@@ -103,12 +103,13 @@ def _is_tensor_map(obj: Mapping) -> bool:
 
 
 def _head(state: dict[str, torch.Tensor], candidates: tuple[str, ...]) -> tuple[str, int]:
+    attribute = candidates[0]
+    head_keys = sorted(k for k in state if k == attribute or k.startswith(attribute + "."))
     for key in candidates:
         weight = state.get(f"{key}.weight")
-        if weight is not None and weight.dim() == 2:
+        if weight is not None and weight.dim() == 2 and set(head_keys) <= {f"{key}.weight", f"{key}.bias"}:
             return key, weight.shape[0]
-    heads = sorted(k for k in state if k.split(".")[0] in {c.split(".")[0] for c in candidates})
-    raise WeightsError(f"unsupported classifier head: expected one linear layer, found keys {heads[:6]}")
+    raise WeightsError(f"unsupported classifier head: expected one linear layer, found keys {head_keys[:6]}")
 
 
 def identify(state: dict[str, torch.Tensor]) -> CheckpointSpec:

@@ -177,10 +177,10 @@ class TrainSet(torch.utils.data.Dataset):
         return tensor, torch.tensor(0 if label == 1 else 1)  # class index: 0 real, 1 fake
 
 
-def make_model(input_size: int) -> nn.Module:
+def make_model(input_size: int, drop_connect: float = 0.0) -> nn.Module:
     from efficientnet_pytorch import EfficientNet
 
-    model = EfficientNet.from_name("efficientnet-b0", num_classes=2, image_size=input_size)
+    model = EfficientNet.from_name("efficientnet-b0", num_classes=2, image_size=input_size, drop_connect_rate=drop_connect)
     # The design document's head: Dropout(0.4) then Linear(1280, 2).
     model._fc = nn.Sequential(nn.Dropout(0.4), nn.Linear(model._fc.in_features, 2))
     return model
@@ -254,7 +254,7 @@ def train(args) -> dict:
     counts = np.bincount([s.label for s in train_samples], minlength=2)
     print(f"train: {len(train_samples)} crops (real {counts[1]}, fake {counts[0]}); validation: {len(val_samples)} crops")
 
-    model = make_model(args.input_size).to(memory_format=torch.channels_last)
+    model = make_model(args.input_size, args.drop_connect).to(memory_format=torch.channels_last)
     weights = np.where(np.array([s.label for s in train_samples]) == 1, 1.0 / max(counts[1], 1), 1.0 / max(counts[0], 1))
     sampler = torch.utils.data.WeightedRandomSampler(weights, num_samples=len(train_samples), replacement=True)
     loader = torch.utils.data.DataLoader(
@@ -354,6 +354,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--weight-decay", type=float, default=0.05)
+    parser.add_argument("--drop-connect", type=float, default=0.0, help="stochastic depth rate (0: off, it slows learning from scratch)")
     parser.add_argument("--sbi", type=float, default=0.0, help="probability of turning a real face into a self-blended fake")
     parser.add_argument("--limit", type=int, default=0, help="use only this many rows (smoke tests)")
     parser.add_argument("--workers", type=int, default=1)

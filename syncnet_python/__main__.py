@@ -12,12 +12,13 @@ import json
 import sys
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 import torch_env
+from checkpoint_io import WeightsError
 from config import Settings
 from errors import ServiceError
-from checkpoint_io import WeightsError
 from frame_extractor import DecodeLimits, decode_video
 from syncnet_python.tracking import SYNCNET_CROP
 from syncnet_wrapper import SyncNetWrapper
@@ -25,12 +26,12 @@ from timing import Stopwatch
 
 
 def _whole_frames(frames: list[np.ndarray]):
-    import cv2
+    """Crops for --precropped: each frame as it is, resized to 224x224 when it is not already."""
 
-    def crop(indices: np.ndarray) -> np.ndarray:
-        return np.stack([cv2.resize(frames[i], (SYNCNET_CROP, SYNCNET_CROP)) if frames[i].shape[:2] != (SYNCNET_CROP, SYNCNET_CROP) else frames[i] for i in indices])
+    def as_crop(frame: np.ndarray) -> np.ndarray:
+        return frame if frame.shape[:2] == (SYNCNET_CROP, SYNCNET_CROP) else cv2.resize(frame, (SYNCNET_CROP, SYNCNET_CROP))
 
-    return crop
+    return lambda indices: np.stack([as_crop(frames[i]) for i in indices])
 
 
 def run(args) -> dict:

@@ -8,11 +8,11 @@ a positive offset means the audio lags the video. Confidence is the median of th
 curve minus its minimum. Windows: min(frames, audio samples // 640) - 5.
 
 Exact mode embeds every lip window. Fast mode first embeds at most `max_windows` lip windows
-spread evenly over the track (the audio stream, ~10x cheaper, is always embedded in full); when
-the minimum of that curve is decisive (no other valley, two or more shifts away, within
-`DECISIVE_MARGIN` of the curve's depth) it stands, otherwise the remaining windows are embedded
-too and the answer is the exact one. Clear cases cost a bounded number of windows whatever the
-clip length; ambiguous ones, where a subset could pick another valley, get the exact answer.
+spread evenly over the track (the audio stream, ~10x cheaper, is always embedded in full). Its
+best shift stands when the sample settles it: for every other shift, the mean of the paired
+per-window distance differences exceeds DECISIVE_Z standard errors. Otherwise the remaining
+windows are embedded too and the answer is the exact one. Clear cases cost a bounded number of
+windows whatever the clip length; ambiguous ones get the exact answer.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from syncnet_python.model import LIP_FRAMES, MFCC_FRAMES, SyncNetV2, audio_strea
 from timing import Stopwatch
 
 FRAMEWISE_FILTER = 9
-DECISIVE_MARGIN = 0.1
+DECISIVE_Z = 3.0
 AUDIO_BATCH = 64  # the audio stream is cheap per window and runs best in large batches
 
 
@@ -62,12 +62,16 @@ def distance_matrix(lip: torch.Tensor, audio: torch.Tensor, window_starts: np.nd
     return F.pairwise_distance(lip[:, None, :].expand_as(shifted), shifted)
 
 
-def is_decisive(mean_dists: np.ndarray, margin: float = DECISIVE_MARGIN) -> bool:
-    """True when every valley two or more shifts from the minimum lies clearly above it."""
-    best = int(np.argmin(mean_dists))
-    depth = float(np.median(mean_dists) - mean_dists[best])
-    others = [d for shift, d in enumerate(mean_dists) if abs(shift - best) >= 2]
-    return depth > 0 and (min(others) - mean_dists[best]) >= margin * depth
+def is_decisive(dists: torch.Tensor, z: float = DECISIVE_Z) -> bool:
+    """True when the windows sampled settle the best shift: against every other shift, the mean
+    paired difference (window by window) lies more than `z` standard errors above zero."""
+    if len(dists) < 3:
+        return False
+    best = int(torch.argmin(dists.mean(0)))
+    differences = (dists - dists[:, best : best + 1]).double()
+    mean, error = differences.mean(0), differences.std(0) / len(dists) ** 0.5
+    others = torch.arange(dists.shape[1]) != best
+    return bool(torch.all(mean[others] > z * error[others]))
 
 
 def summarise(dists: torch.Tensor, window_starts: np.ndarray, vshift: int, available: int) -> SyncMeasurement:
@@ -146,7 +150,7 @@ class SyncNetScorer:
             audio = self.audio_embeddings(features, available, watch)
         starts = np.arange(available) if not max_windows else uniform_indices(available, max_windows)
         dists = self._distances(crop_frames, starts, audio, vshift, watch)
-        if len(starts) < available and not is_decisive(dists.mean(0).numpy()):
+        if len(starts) < available and not is_decisive(dists):
             rest = np.setdiff1d(np.arange(available), starts)
             dists = torch.cat([dists, self._distances(crop_frames, rest, audio, vshift, watch)])
             starts = np.concatenate([starts, rest])

@@ -33,9 +33,7 @@ def shared(path: Path) -> Path:
 @pytest.fixture(scope="session")
 def weights_dir(tmp_path_factory) -> Path:
     directory = tmp_path_factory.mktemp("weights")
-    weights.save_state(weights.random_syncnet_state(seed=0), directory / "syncnet_random.model")
-    weights.save_state(weights.probe_syncnet_state(), directory / "syncnet_probe.model")
-    weights.save_state(weights.random_s3fd_state(seed=0), directory / "sfd_random.pth")
+    weights.write_all(directory)
     return directory
 
 
@@ -56,17 +54,3 @@ def make_settings(weights_dir: Path, upload_dir: Path, **changes) -> Settings:
 @pytest.fixture(scope="session")
 def upload_dir(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("uploads")
-
-
-@pytest.fixture(scope="session")
-def app(weights_dir, upload_dir):
-    from app import create_app
-
-    return create_app(make_settings(weights_dir, upload_dir))
-
-
-@pytest.fixture()
-def client(app, upload_dir):
-    yield app.test_client()
-    leftovers = list(upload_dir.iterdir())
-    assert not leftovers, f"uploads left behind: {leftovers}"

@@ -100,19 +100,21 @@ def bursts(signal: np.ndarray, fps: int = 25, rate: int = SAMPLE_RATE, seed: int
     return (rng.standard_normal(envelope.size) * envelope).clip(-32000, 32000).astype(np.int16)
 
 
-def speech_like_signal(frames: int, seed: int = 0) -> np.ndarray:
-    """Random mouth openings held for 1-3 frames."""
+def speech_like_signal(frames: int, seed: int = 0, longest_hold: int = 3) -> np.ndarray:
+    """Random mouth openings, each held for 1..longest_hold frames."""
     rng = np.random.default_rng(seed)
     values = []
     while len(values) < frames:
-        values += [float(rng.uniform(0, 1))] * int(rng.integers(1, 4))
+        values += [float(rng.uniform(0, 1))] * int(rng.integers(1, longest_hold + 1))
     return np.array(values[:frames])
 
 
-def synced_talking_clip(path: Path, seconds: float = 4.0, audio_lead_frames: int = 0, seed: int = 0, **kwargs) -> Path:
+def synced_talking_clip(
+    path: Path, seconds: float = 4.0, audio_lead_frames: int = 0, seed: int = 0, longest_hold: int = 3, **kwargs
+) -> Path:
     """A generated talking face whose audio leads its mouth by `audio_lead_frames` frames."""
     frames = int(seconds * 25)
-    signal = speech_like_signal(frames + 40, seed)
+    signal = speech_like_signal(frames + 40, seed, longest_hold)
     video_signal = signal[20 : 20 + frames]
     audio_signal = signal[20 + audio_lead_frames : 20 + audio_lead_frames + frames]
     return write_video(path, talking_face(video_signal), audio=bursts(audio_signal, seed=seed), **kwargs)

@@ -11,6 +11,8 @@
   need; it is a crude stand-in for the trained network and never a detector.
 
 These numbers test plumbing and never appear as results anywhere else.
+
+`python -m tests.weights DIR` writes all three files (used by the parity procedure in the README).
 """
 
 from __future__ import annotations
@@ -105,3 +107,19 @@ def probe_syncnet_state() -> dict[str, torch.Tensor]:
         audio[18].weight.data[k, 0, 0, k] = 1.0
     _centring_head(model.netfcaud, 4, PROBE_AUDIO_SCALE)
     return _official(model.state_dict())
+
+
+def write_all(directory: Path) -> list[Path]:
+    directory.mkdir(parents=True, exist_ok=True)
+    return [
+        save_state(random_syncnet_state(seed=0), directory / "syncnet_random.model"),
+        save_state(probe_syncnet_state(), directory / "syncnet_probe.model"),
+        save_state(random_s3fd_state(seed=0), directory / "sfd_random.pth"),
+    ]
+
+
+if __name__ == "__main__":
+    import sys
+
+    for written in write_all(Path(sys.argv[1] if len(sys.argv) > 1 else "test-weights")):
+        print(written)

@@ -1,0 +1,285 @@
+"""The HTTP API through Flask's test client: schema, degraded paths and every error status.
+
+SyncNet runs with the probe weights and EfficientNet with a generated checkpoint: these tests
+check plumbing and contracts, never detection quality.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import json
+import threading
+
+import numpy as np
+import pytest
+import torch
+
+from app import create_app
+from tests import media
+from tests.conftest import MEDIA, make_settings, shared
+
+
+@pytest.fixture(scope="module")
+def classifier(tmp_path_factory):
+    from efficientnet_pytorch import EfficientNet
+
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("classifier") / "effb0_test.pt"
+    torch.save(EfficientNet.from_name("efficientnet-b0", num_classes=2).state_dict(), path)
+    path.with_name(path.name + ".json").write_text(json.dumps({"class_order": ["real", "fake"], "input_size": 96}))
+    return path
+
+
+def settings_for(weights_dir, upload_dir, classifier, **changes):
+    base = make_settings(weights_dir, upload_dir)
+    efficientnet = dataclasses.replace(base.efficientnet, weights=classifier)
+    return dataclasses.replace(base, efficientnet=efficientnet, **changes)
+
+
+@pytest.fixture(scope="module")
+def api(weights_dir, upload_dir, classifier):
+    return create_app(settings_for(weights_dir, upload_dir, classifier))
+
+
+@pytest.fixture()
+def client(api, upload_dir):
+    yield api.test_client()
+    assert list(upload_dir.iterdir()) == [], "an upload was left in the temp directory"
+
+
+@pytest.fixture(scope="module")
+def clips(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("clips")
+    return {
+        "talking": media.synced_talking_clip(folder / "talking.mp4", seconds=3),
+        "mute": media.write_video(folder / "mute.mp4", media.talking_face(media.speech_like_signal(60))),
+        "noface": media.faceless_clip(folder / "noface.mp4"),
+        "short": media.synced_talking_clip(folder / "short.mp4", seconds=0.6),
+        "audio": media.audio_only(folder / "audio.wav"),
+    }
+
+
+def upload(client, path=None, data=b"", name="clip.mp4", **fields):
+    payload = {"video": (io.BytesIO(path.read_bytes() if path else data), name), **fields}
+    return client.post("/score", data=payload, content_type="multipart/form-data")
+
+
+def assert_error(response, status, code):
+    assert response.status_code == status, response.get_data(as_text=True)
+    body = response.get_json()
+    assert body["error"] == code and body["message"]
+    assert "Traceback" not in response.get_data(as_text=True)
+
+
+def assert_still_serving(client):
+    assert client.get("/health").status_code == 200
+
+
+def test_health_answers_without_loading_a_model(weights_dir, upload_dir, classifier):
+    fresh = create_app(settings_for(weights_dir, upload_dir, classifier)).test_client()
+    body = fresh.get("/health").get_json()
+    assert body["service"] == "deepfake-scoring" and body["version"]
+    assert body["status"] == "ok"
+    for name in ("syncnet", "efficientnet"):
+        detector = body["detectors"][name]
+        assert detector["loaded"] is False and detector["available"] is True and detector["device"] == "cpu"
+        assert detector["weights"]["present"] is True
+    assert body["face_detector"]["in_use"] == "mtcnn"
+    assert body["config"]["max_upload_mb"] == 100 and body["config"]["processing_timeout_s"] == 120
+
+
+def test_score_a_real_clip_returns_the_full_schema(client):
+    response = upload(client, shared(MEDIA / "talking" / "grid_bbaf2n.mpg"), name="grid.mpg", session_id="sess-42")
+    assert response.status_code == 200, response.get_data(as_text=True)
+    body = response.get_json()
+    assert body["session_id"] == "sess-42"
+    assert 0 <= body["combined_score"] <= 1 and body["risk_level"] in {"LOW", "MEDIUM", "HIGH", "CRITICAL"}
+    assert body["is_likely_real"] == (body["combined_score"] > 0.6)
+    assert body["weights"] == {"syncnet": 0.4, "efficientnet": 0.6} and body["degraded"] is None
+    sync = body["syncnet"]
+    assert {"offset_frames", "lag_ms", "confidence", "min_dist", "score", "speaker_track", "other_tracks"} <= set(sync)
+    assert sync["lag_ms"] == 40 * sync["offset_frames"]
+    effnet = body["efficientnet"]
+    assert {"is_real", "score", "confidence", "consistency", "num_frames", "frame_scores", "statistics"} <= set(effnet)
+    assert effnet["num_frames"] == 20 == len(effnet["frame_scores"])
+    assert set(effnet["statistics"]) == {"mean", "std", "min", "max"}
+    expected = round(0.4 * sync["score"] + 0.6 * effnet["score"], 4)
+    assert body["combined_score"] == pytest.approx(expected, abs=2e-4)
+    assert body["video"]["duration_s"] == 3.0 and body["video"]["has_audio"] is True
+    assert (body["video"]["width"], body["video"]["height"], body["video"]["fps"]) == (360, 288, 25.0)
+    for name in ("syncnet", "efficientnet"):
+        assert len(body["models"][name]["sha256"]) == 12
+    assert body["models"]["face_detector"]["name"] == "mtcnn"
+    assert body["processing_time_ms"] > 0
+
+
+def test_health_reports_the_loaded_models(client):
+    body = client.get("/health").get_json()
+    assert body["detectors"]["efficientnet"]["loaded"] is True
+    assert body["detectors"]["efficientnet"]["checkpoint"]["class_order"] == ["real", "fake"]
+    assert body["face_detector"]["loaded"] is True
+
+
+def test_video_without_audio_is_scored_by_the_frame_classifier_alone(client, clips):
+    body = upload(client, clips["mute"]).get_json()
+    assert body["syncnet"] is None and body["degraded"]["syncnet"]["code"] == "no_audio"
+    assert body["weights"] == {"syncnet": 0.0, "efficientnet": 1.0}
+    assert body["combined_score"] == body["efficientnet"]["score"]
+
+
+def test_mediarecorder_webm_upload(client, tmp_path):
+    signal = media.speech_like_signal(75)
+    path = media.write_video(
+        tmp_path / "rec.webm",
+        media.talking_face(signal),
+        audio=media.bursts(signal, rate=48000),
+        audio_rate=48000,
+        video_codec="libvpx",
+        audio_codec="libopus",
+        container_format="webm",
+        options={"live": "1"},
+    )
+    response = upload(client, path, name="recording.webm")
+    assert response.status_code == 200, response.get_data(as_text=True)
+    assert response.get_json()["video"]["duration_s"] == 3.0
+
+
+@pytest.mark.parametrize(
+    "clip, status, code",
+    [("noface", 422, "no_face"), ("short", 422, "video_too_short"), ("audio", 415, "no_video_stream")],
+)
+def test_unusable_inputs(client, clips, clip, status, code):
+    assert_error(upload(client, clips[clip], name=clips[clip].name), status, code)
+    assert_still_serving(client)
+
+
+def test_malformed_uploads(client, clips, tmp_path):
+    assert_error(upload(client, data=b"", name="empty.mp4"), 400, "empty_upload")
+    assert_error(client.post("/score", data={"other": "x"}, content_type="multipart/form-data"), 400, "missing_video")
+    assert_error(upload(client, data=b"just some text, not a video", name="notes.mp4"), 415, "not_a_video")
+    whole = clips["talking"].read_bytes()
+    assert_error(upload(client, data=whole[: len(whole) // 3], name="cut.mp4"), 415, "not_a_video")
+    assert_error(client.post("/score", data="hello", content_type="text/plain"), 400, "missing_video")
+    assert_error(client.post("/score", data="{not json", content_type="application/json"), 400, "invalid_json")
+    assert_still_serving(client)
+
+
+def test_hostile_session_ids(client, clips, upload_dir):
+    hostile = "../../../etc/passwd;rm -rf /"
+    body = upload(client, clips["mute"], session_id=hostile).get_json()
+    assert body["session_id"] == hostile
+    assert_error(upload(client, clips["mute"], session_id="a\nb"), 400, "invalid_session_id")
+    assert_error(upload(client, clips["mute"], session_id="x" * 300), 400, "invalid_session_id")
+    assert not any((upload_dir / ".." / "..").resolve().glob("etc*"))
+
+
+def test_method_and_route_errors_are_json(client):
+    assert_error(client.get("/score"), 405, "method_not_allowed")
+    assert_error(client.get("/nowhere"), 404, "not_found")
+
+
+def test_oversized_upload_is_413(weights_dir, upload_dir, classifier, clips):
+    small = create_app(settings_for(weights_dir, upload_dir, classifier, max_upload_mb=0.01)).test_client()
+    assert_error(upload(small, clips["talking"]), 413, "file_too_large")
+    assert_still_serving(small)
+    assert list(upload_dir.iterdir()) == []
+
+
+def test_video_path_is_refused_unless_enabled(client, clips):
+    response = client.post("/score", json={"video_path": str(clips["talking"])})
+    assert_error(response, 403, "path_not_allowed")
+    assert "ALLOWED_VIDEO_DIRS" in response.get_json()["message"]
+
+
+def test_video_path_inside_allowed_dirs(weights_dir, upload_dir, classifier, clips, tmp_path):
+    allowed = tmp_path / "allowed"
+    allowed.mkdir()
+    (allowed / "clip.mp4").write_bytes(clips["mute"].read_bytes())
+    outside = tmp_path / "secret.mp4"
+    outside.write_bytes(clips["mute"].read_bytes())
+    (allowed / "link.mp4").symlink_to(outside)
+    app = create_app(settings_for(weights_dir, upload_dir, classifier, allowed_video_dirs=(allowed,))).test_client()
+    ok = app.post("/score", json={"video_path": str(allowed / "clip.mp4"), "session_id": "s1"})
+    assert ok.status_code == 200 and ok.get_json()["session_id"] == "s1"
+    assert_error(app.post("/score", json={"video_path": str(allowed / ".." / "secret.mp4")}), 403, "path_not_allowed")
+    assert_error(app.post("/score", json={"video_path": str(allowed / "link.mp4")}), 403, "path_not_allowed")
+    assert_error(app.post("/score", json={"video_path": str(allowed / "absent.mp4")}), 400, "video_not_found")
+    assert_error(app.post("/score", json={"video_path": 42}), 400, "missing_video")
+    assert outside.exists() and (allowed / "clip.mp4").exists()
+
+
+def test_processing_timeout_is_504_and_the_worker_goes_on(weights_dir, upload_dir, classifier, clips):
+    slow = create_app(settings_for(weights_dir, upload_dir, classifier, processing_timeout_s=1e-6)).test_client()
+    assert_error(upload(slow, clips["talking"]), 504, "processing_timeout")
+    assert_still_serving(slow)
+    assert list(upload_dir.iterdir()) == []
+
+
+def test_busy_worker_answers_503(weights_dir, upload_dir, classifier, clips):
+    app = create_app(settings_for(weights_dir, upload_dir, classifier, queue_timeout_s=0.05))
+    service = app.extensions["scoring"]
+    entered, release = threading.Event(), threading.Event()
+
+    def hold_slot():
+        with service.admission.slot():
+            entered.set()
+            release.wait(30)
+
+    holder = threading.Thread(target=hold_slot)
+    holder.start()
+    try:
+        entered.wait(10)
+        assert_error(upload(app.test_client(), clips["mute"]), 503, "server_busy")
+    finally:
+        release.set()
+        holder.join()
+    assert upload(app.test_client(), clips["mute"]).status_code == 200
+
+
+def test_no_detector_available_is_503_and_unofficial_syncnet_is_degraded(weights_dir, upload_dir, tmp_path, clips):
+    base = make_settings(weights_dir, upload_dir)
+    nothing = dataclasses.replace(
+        base,
+        syncnet=dataclasses.replace(base.syncnet, weights=tmp_path / "absent.model"),
+        efficientnet=dataclasses.replace(base.efficientnet, weights=None),
+    )
+    client = create_app(nothing).test_client()
+    assert_error(upload(client, clips["talking"]), 503, "no_detector_available")
+    assert client.get("/health").get_json()["status"] == "unavailable"
+
+
+def test_unofficial_syncnet_weights_are_not_used_by_default(weights_dir, upload_dir, classifier, clips):
+    strict = create_app(settings_for(weights_dir, upload_dir, classifier, allow_unverified_weights=False)).test_client()
+    health = strict.get("/health").get_json()
+    assert health["status"] == "degraded" and health["detectors"]["syncnet"]["available"] is False
+    body = upload(strict, clips["talking"]).get_json()
+    assert body["syncnet"] is None and body["degraded"]["syncnet"]["code"] == "unavailable"
+    assert body["weights"] == {"syncnet": 0.0, "efficientnet": 1.0}
+
+
+def test_unexpected_failure_is_a_json_500_and_the_app_recovers(api, clips, monkeypatch):
+    client = api.test_client()
+    service = api.extensions["scoring"]
+
+    def explode(*args, **kwargs):
+        raise RuntimeError("secret internal detail")
+
+    monkeypatch.setattr(service, "_score", explode)
+    response = upload(client, clips["mute"])
+    assert_error(response, 500, "internal_error")
+    assert "secret internal detail" not in response.get_data(as_text=True)
+    monkeypatch.undo()
+    assert upload(client, clips["mute"]).status_code == 200
+
+
+def test_default_checkpoint_is_the_committed_model():
+    from config import DEFAULT_EFFICIENTNET_WEIGHTS, Settings
+    from efficientnet_detector import EfficientNetDetector
+
+    assert Settings.from_env({}).efficientnet.weights == DEFAULT_EFFICIENTNET_WEIGHTS
+    detector = EfficientNetDetector(DEFAULT_EFFICIENTNET_WEIGHTS, "cpu")
+    assert detector.spec.library == "efficientnet_pytorch" and detector.spec.variant == "b0"
+    assert detector.spec.sources["class_order"].startswith("sidecar")
+    scores = detector.real_probabilities([np.zeros((detector.input_size,) * 2 + (3,), np.uint8)])
+    assert 0 <= scores[0] <= 1

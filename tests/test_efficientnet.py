@@ -1,0 +1,242 @@
+"""EfficientNet branch: checkpoint formats, overrides, refusals, aggregation, crops, training."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+import torch_env  # noqa: F401
+from checkpoint_io import WeightsError
+from efficientnet_checkpoints import load_checkpoint
+from efficientnet_detector import EfficientNetDetector, aggregate, crops_from_tracking
+from errors import CannotScore
+from frame_extractor import decode_video
+from syncnet_python.tracking import TrackingResult, interpolate
+from tests import media
+from tests.conftest import FFPP, MEDIA, shared
+
+IMAGENET = (torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1), torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1))
+
+
+def crops(count=3, size=224, seed=0):
+    rng = np.random.default_rng(seed)
+    return [rng.integers(0, 255, (size, size, 3), dtype=np.uint8) for _ in range(count)]
+
+
+def direct_logits(model: nn.Module, images, size=224) -> torch.Tensor:
+    batch = torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).float() / 255
+    with torch.inference_mode():
+        return model.eval()((batch - IMAGENET[0]) / IMAGENET[1])
+
+
+def effpt(variant="b0", head="dropout_linear", outputs=2, seed=0):
+    from efficientnet_pytorch import EfficientNet
+
+    torch.manual_seed(seed)
+    model = EfficientNet.from_name(f"efficientnet-{variant}", num_classes=outputs)
+    if head == "dropout_linear":
+        model._fc = nn.Sequential(nn.Dropout(0.4), nn.Linear(model._fc.in_features, outputs))
+    return model
+
+
+def torchvision_model(variant="b0", head="dropout_linear", outputs=2, seed=0):
+    import torchvision
+
+    torch.manual_seed(seed)
+    model = getattr(torchvision.models, f"efficientnet_{variant}")(weights=None, num_classes=outputs)
+    if head == "dropout_linear":
+        model.classifier = nn.Sequential(nn.Dropout(0.4), nn.Linear(model.classifier[1].in_features, outputs))
+    elif head == "linear":
+        model.classifier = nn.Linear(model.classifier[1].in_features, outputs)
+    return model
+
+
+def randomise_batchnorm(model: nn.Module) -> nn.Module:
+    generator = torch.Generator().manual_seed(1)
+    for module in model.modules():
+        if isinstance(module, nn.BatchNorm2d):
+            module.running_mean.normal_(0, 0.1, generator=generator)
+            module.running_var.uniform_(0.5, 1.5, generator=generator)
+    return model
+
+
+FORMATS = {
+    # name: (model factory, how the file wraps the state dict, P(real) from the logits)
+    "efficientnet_pytorch design-doc head (class 0 = FAKE)": (
+        lambda: effpt(head="dropout_linear"),
+        lambda sd: sd,
+        lambda logits: logits.softmax(1)[:, 1],
+    ),
+    "efficientnet_pytorch plain _fc": (lambda: effpt(head="linear"), lambda sd: sd, lambda logits: logits.softmax(1)[:, 1]),
+    "efficientnet_pytorch one logit (sigmoid = P(fake))": (
+        lambda: effpt(head="linear", outputs=1),
+        lambda sd: {"state_dict": {f"model.{k}": v for k, v in sd.items()}},
+        lambda logits: 1 - torch.sigmoid(logits[:, 0]),
+    ),
+    "torchvision b0 as DeepfakeDetector best_model-v3 (class 0 = REAL)": (
+        lambda: torchvision_model("b0"),
+        lambda sd: sd,
+        lambda logits: logits.softmax(1)[:, 0],
+    ),
+    "torchvision b1 in model_state_dict": (
+        lambda: torchvision_model("b1"),
+        lambda sd: {"model_state_dict": sd, "epoch": 7},
+        lambda logits: logits.softmax(1)[:, 0],
+    ),
+    "torchvision b0 DataParallel under state_dict, bare Linear head": (
+        lambda: torchvision_model("b0", head="linear"),
+        lambda sd: {"state_dict": {f"module.{k}": v for k, v in sd.items()}},
+        lambda logits: logits.softmax(1)[:, 0],
+    ),
+}
+
+
+@pytest.mark.parametrize("name", FORMATS)
+def test_checkpoint_formats_load_and_match_a_direct_forward(tmp_path, name):
+    make, wrap, real_probability = FORMATS[name]
+    model = randomise_batchnorm(make())
+    path = tmp_path / "model.pt"
+    torch.save(wrap(model.state_dict()), path)
+    detector = EfficientNetDetector(path, "cpu")
+    images = crops()
+    expected = real_probability(direct_logits(model, images)).numpy()
+    np.testing.assert_allclose(detector.real_probabilities(images), expected, rtol=1e-4, atol=1e-5)
+    assert detector.spec.sources["class_order"].startswith("default for")
+
+
+def test_variant_is_inferred_from_shapes(tmp_path):
+    for variant in ("b0", "b1", "b4"):
+        path = tmp_path / f"{variant}.pt"
+        torch.save(effpt(variant).state_dict(), path)
+        assert load_checkpoint(path)[1].variant == variant
+
+
+def test_sidecar_and_environment_set_what_outputs_mean(tmp_path):
+    model = randomise_batchnorm(torchvision_model("b0"))
+    path = tmp_path / "model.pt"
+    torch.save(model.state_dict(), path)
+    path.with_name("model.pt.json").write_text(json.dumps({"class_order": ["fake", "real"], "input_size": 192}))
+    detector = EfficientNetDetector(path, "cpu")
+    assert detector.spec.input_size == 192 and "sidecar" in detector.spec.sources["input_size"]
+    images = crops(size=192)
+    np.testing.assert_allclose(detector.real_probabilities(images), direct_logits(model, images).softmax(1)[:, 1].numpy(), rtol=1e-4)
+    overridden = EfficientNetDetector(path, "cpu", {"class_order": "real,fake", "normalization": "mean=0.5,0.5,0.5;std=0.5,0.5,0.5"})
+    assert overridden.spec.sources["class_order"] == "environment" and overridden.spec.mean == (0.5, 0.5, 0.5)
+    batch = torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).float() / 255
+    with torch.inference_mode():
+        expected = model.eval()((batch - 0.5) / 0.5).softmax(1)[:, 0].numpy()
+    np.testing.assert_allclose(overridden.real_probabilities(images), expected, rtol=1e-4)
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        (lambda: __import__("torchvision").models.resnet18(weights=None).state_dict(), "not an EfficientNet"),
+        (lambda: effpt(head="linear", outputs=1000).state_dict(), "1000 outputs"),
+        (lambda: {**effpt().state_dict(), "_fc.1.weight": torch.zeros(2, 1408)}, "shape mismatches"),
+        (lambda: {"epoch": 3, "optimizer": {"lr": torch.tensor(0.1)}}, "no state dict"),
+        (lambda: torch.zeros(3), "not a state dict"),
+    ],
+)
+def test_checkpoints_it_cannot_place_are_refused(tmp_path, content, message):
+    path = tmp_path / "x.pt"
+    torch.save(content(), path)
+    with pytest.raises(WeightsError, match=message):
+        EfficientNetDetector(path, "cpu")
+
+
+def test_a_head_with_hidden_layers_is_refused(tmp_path):
+    model = effpt(head="linear")
+    model._fc = nn.Sequential(nn.Linear(1280, 64), nn.ReLU(), nn.Linear(64, 2))
+    path = tmp_path / "x.pt"
+    torch.save(model.state_dict(), path)
+    with pytest.raises(WeightsError, match="unsupported classifier head"):
+        EfficientNetDetector(path, "cpu")
+
+
+def test_bad_sidecars_are_refused(tmp_path):
+    path = tmp_path / "m.pt"
+    torch.save(effpt().state_dict(), path)
+    path.with_name("m.pt.json").write_text("{not json")
+    with pytest.raises(WeightsError, match="not valid JSON"):
+        EfficientNetDetector(path, "cpu")
+    path.with_name("m.pt.json").write_text(json.dumps({"class_order": ["real", "real"]}))
+    with pytest.raises(WeightsError, match="class order"):
+        EfficientNetDetector(path, "cpu")
+
+
+def test_aggregate_fields():
+    result = aggregate(np.array([0.9, 0.7, 0.8, 0.6]))
+    assert result["score"] == pytest.approx(0.75) and result["is_real"] is True
+    assert result["confidence"] == pytest.approx(0.75)
+    std = np.std([0.9, 0.7, 0.8, 0.6])
+    assert result["consistency"] == pytest.approx(1 - 2 * std, abs=1e-4)
+    assert result["statistics"] == {"mean": 0.75, "std": round(std, 4), "min": 0.6, "max": 0.9}
+    assert aggregate(np.array([0.0, 1.0]))["consistency"] == 0.0
+    fake = aggregate(np.array([0.1, 0.2]))
+    assert fake["is_real"] is False and fake["confidence"] == pytest.approx(0.85)
+
+
+def test_predict_image_and_frames(tmp_path):
+    path = tmp_path / "m.pt"
+    torch.save(effpt().state_dict(), path)
+    detector = EfficientNetDetector(path, "cpu")
+    single = detector.predict_image(crops(1)[0])
+    assert set(single) == {"is_real", "score", "confidence"}
+    frames = detector.predict_frames(crops(4))
+    assert frames["num_frames"] == 4 and len(frames["frame_scores"]) == 4
+    with pytest.raises(ValueError):
+        detector.predict_frames([np.zeros((100, 100, 3), np.uint8)])
+
+
+def test_crops_come_from_the_track_without_another_detection(tmp_path):
+    decoded = decode_video(media.write_video(tmp_path / "a.mp4", media.talking_face(np.zeros(60))))
+    track = interpolate([(5, np.array([250.0, 60, 350, 180, 0.99])), (55, np.array([260.0, 70, 360, 190, 0.99]))], (0, 60))
+    tracking = TrackingResult(tracks=[track], scenes=[(0, 60)], detections={}, detector="scripted")
+    faces = crops_from_tracking(decoded, tracking, num_frames=10, margin=0.15, size=160)
+    assert faces.source == "track" and len(faces.crops_rgb) == 10
+    assert list(faces.frame_indices) == [5 + int(np.floor((i + 0.5) * 51 / 10)) for i in range(10)]
+    assert faces.crops_rgb[0].shape == (160, 160, 3)
+
+
+def test_crops_fall_back_to_detections_and_refuse_without_faces(tmp_path):
+    decoded = decode_video(media.write_video(tmp_path / "a.mp4", media.talking_face(np.zeros(30))))
+    detections = {0: np.array([[250.0, 60, 350, 180, 0.99], [10, 10, 30, 30, 0.95]]), 12: np.zeros((0, 5))}
+    faces = crops_from_tracking(decoded, TrackingResult([], [(0, 30)], detections, "scripted"), 20, 0.15, 64)
+    assert faces.source == "detections" and list(faces.frame_indices) == [0]
+    with pytest.raises(CannotScore) as raised:
+        crops_from_tracking(decoded, TrackingResult([], [(0, 30)], {0: np.zeros((0, 5))}, "scripted"), 20, 0.15, 64)
+    assert raised.value.code == "no_face"
+
+
+def test_tiny_training_run_writes_a_loadable_checkpoint(tmp_path):
+    import train_efficientnet
+
+    rows = []
+    for label, folder in (("REAL", "train/real/youtube"), ("FAKE", "train/fake/Deepfakes")):
+        for path in sorted((shared(FFPP) / "crops" / "tranthuhoai3786" / folder).glob("*.jpg"))[:6]:
+            rows.append({"path": str(path), "label": label, "kind": "image", "split_group": "crops:train"})
+    rows.append({"path": str(shared(MEDIA / "talking" / "grid_bbaf2n.mpg")), "label": "REAL", "kind": "video", "split_group": "val"})
+    rows.append({"path": str(MEDIA / "wav2lip_pair" / "FAKE_wav2lip_result_voice.mp4"), "label": "FAKE", "kind": "video", "split_group": "val"})
+    labels = tmp_path / "labels.csv"
+    with labels.open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=["path", "label", "kind", "split_group"])
+        writer.writeheader()
+        writer.writerows(rows)
+    out = tmp_path / "out"
+    args = ["--labels", str(labels), "--out", str(out), "--name", "tiny", "--val-groups", "val", "--epochs", "1", "--max-steps", "2"]
+    args += ["--batch-size", "4", "--input-size", "64", "--cache-size", "72", "--val-frames", "4", "--workers", "0", "--no-cache"]
+    assert train_efficientnet.main(args) == 0
+    for suffix in (".pt", ".pt.json", ".metrics.json", ".curve.png"):
+        assert (out / f"tiny{suffix}").stat().st_size > 0
+    metrics = json.loads((out / "tiny.metrics.json").read_text())
+    assert metrics["validation_groups"] == ["val"] and metrics["train_crops"] == {"real": 6, "fake": 6}
+    assert set(metrics["best"]["video"]) >= {"auc", "accuracy", "eer"} and metrics["best"]["video"]["n"] == 2
+    detector = EfficientNetDetector(out / "tiny.pt", "cpu")
+    assert detector.spec.input_size == 64 and detector.spec.class_order == ("real", "fake")
+    assert 0 <= detector.predict_frames(crops(2, size=64))["score"] <= 1

@@ -1,0 +1,71 @@
+"""Fusion and risk levels; settings from the environment and .env.example."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+import config
+from config import PROJECT_ROOT, Settings
+from fusion import fuse, risk_level, verdict
+
+
+@pytest.mark.parametrize(
+    "score, level", [(1.0, "LOW"), (0.8, "LOW"), (0.7999, "MEDIUM"), (0.6, "MEDIUM"), (0.5, "HIGH"), (0.4, "HIGH"), (0.39, "CRITICAL"), (0.0, "CRITICAL")]
+)
+def test_risk_levels(score, level):
+    assert risk_level(score) == level
+
+
+def test_fusion_weights_both_detectors():
+    combined, applied = fuse({"syncnet": 0.9, "efficientnet": 0.5}, {"syncnet": 0.4, "efficientnet": 0.6})
+    assert combined == pytest.approx(0.4 * 0.9 + 0.6 * 0.5)
+    assert applied == {"syncnet": 0.4, "efficientnet": 0.6}
+
+
+def test_a_lone_detector_stands_for_itself():
+    combined, applied = fuse({"syncnet": None, "efficientnet": 0.72}, {"syncnet": 0.4, "efficientnet": 0.6})
+    assert combined == pytest.approx(0.72) and applied == {"syncnet": 0.0, "efficientnet": 1.0}
+
+
+def test_configured_weights_are_normalised_and_no_score_is_an_error():
+    combined, applied = fuse({"syncnet": 1.0, "efficientnet": 0.0}, {"syncnet": 1.0, "efficientnet": 3.0})
+    assert combined == pytest.approx(0.25) and applied == {"syncnet": 0.25, "efficientnet": 0.75}
+    with pytest.raises(ValueError):
+        fuse({"syncnet": None, "efficientnet": None}, {"syncnet": 0.4, "efficientnet": 0.6})
+
+
+def test_verdict_is_likely_real_above_0_6():
+    assert verdict(0.61) == {"combined_score": 0.61, "risk_level": "MEDIUM", "is_likely_real": True}
+    assert verdict(0.6)["is_likely_real"] is False
+
+
+def env_example() -> dict[str, str]:
+    text = (PROJECT_ROOT / ".env.example").read_text()
+    return {k: v.split("#")[0].strip() for k, v in re.findall(r"^([A-Z0-9_]+)=(.*)$", text, re.M)}
+
+
+def test_env_example_documents_every_setting_with_its_default():
+    documented = env_example()
+    names = [k.upper() for k in config._TOP_LEVEL_PARSERS]
+    names += [f"SYNCNET_{k}".upper() for k in config._SYNCNET_PARSERS] + [f"EFFICIENTNET_{k}".upper() for k in config._EFFICIENTNET_PARSERS]
+    missing = [config._ALIASES.get(n, n) for n in names if config._ALIASES.get(n, n) not in documented]
+    assert missing == []
+    assert Settings.from_env(documented) == Settings.from_env({})
+
+
+def test_environment_values_are_parsed_and_validated():
+    settings = Settings.from_env(
+        {"MAX_UPLOAD_MB": "5", "ALLOWED_VIDEO_DIRS": "/data/a:/data/b", "SYNCNET_MODE": "exact", "FACE_DETECTOR": "mtcnn", "EFFICIENTNET_WEIGHTS": "", "MODELS_DIR": "/opt/m"}
+    )
+    assert settings.max_upload_bytes == 5 * 1024 * 1024
+    assert settings.allowed_video_dirs == (Path("/data/a"), Path("/data/b"))
+    assert settings.syncnet.mode == "exact" and settings.syncnet.face_detector == "mtcnn"
+    assert settings.syncnet.weights == Path("/opt/m/syncnet_v2.model")
+    assert settings.efficientnet.weights is None
+    assert Settings.from_env({"SYNCNET_WEIGHTS": "w/s.model"}).syncnet.weights == PROJECT_ROOT / "w" / "s.model"
+    for bad in ({"SYNCNET_MODE": "turbo"}, {"MAX_UPLOAD_MB": "lots"}, {"ALLOW_UNVERIFIED_WEIGHTS": "maybe"}):
+        with pytest.raises(ValueError):
+            Settings.from_env(bad)

@@ -1,0 +1,79 @@
+"""The real service: gunicorn on a free loopback port, real clips over HTTP, and the CLI client."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import requests
+import torch
+
+import test_ensemble
+from local_server import gunicorn_server
+from tests.conftest import MEDIA, shared
+
+
+@pytest.fixture(scope="module")
+def service(weights_dir, tmp_path_factory):
+    from efficientnet_pytorch import EfficientNet
+
+    folder = tmp_path_factory.mktemp("gunicorn")
+    torch.manual_seed(0)
+    classifier = folder / "classifier.pt"
+    torch.save(EfficientNet.from_name("efficientnet-b0", num_classes=2).state_dict(), classifier)
+    uploads = folder / "uploads"
+    uploads.mkdir()
+    env = {
+        "SYNCNET_WEIGHTS": str(weights_dir / "syncnet_probe.model"),
+        "ALLOW_UNVERIFIED_WEIGHTS": "1",
+        "FACE_DETECTOR": "mtcnn",
+        "EFFICIENTNET_WEIGHTS": str(classifier),
+        "EFFICIENTNET_INPUT_SIZE": "96",
+        "UPLOAD_TMP_DIR": str(uploads),
+        "GUNICORN_THREADS": "2",
+    }
+    with gunicorn_server(env) as url:
+        yield url, uploads
+    assert list(uploads.iterdir()) == []
+
+
+def post(url, path, **data):
+    with path.open("rb") as handle:
+        return requests.post(f"{url}/score", files={"video": (path.name, handle)}, data=data, timeout=300)
+
+
+def test_gunicorn_serves_health_and_scores_a_real_clip(service):
+    url, uploads = service
+    health = requests.get(f"{url}/health", timeout=10)
+    assert health.status_code == 200 and health.json()["status"] == "ok"
+    response = post(url, shared(MEDIA / "talking" / "akash_video_8s.mp4"), session_id="gunicorn-1")
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["session_id"] == "gunicorn-1" and body["video"]["duration_s"] == 8.12
+    assert body["syncnet"]["speaker_track"]["frames"] > 150 and body["efficientnet"]["num_frames"] == 20
+    assert list(uploads.iterdir()) == []
+
+
+def test_gunicorn_keeps_serving_after_bad_input(service, tmp_path):
+    url, _ = service
+    bogus = tmp_path / "bogus.mp4"
+    bogus.write_text("not a video")
+    response = post(url, bogus)
+    assert response.status_code == 415 and response.json()["error"] == "not_a_video"
+    assert requests.get(f"{url}/health", timeout=10).status_code == 200
+
+
+def test_cli_client_prints_results_and_exit_codes(service, tmp_path, capsys):
+    url, _ = service
+    clip = shared(MEDIA / "talking" / "grid_sbwe5n.mpg")
+    assert test_ensemble.main([str(clip), "--url", url]) == 0
+    text = capsys.readouterr().out
+    assert "Combined score:" in text and "SyncNet:" in text and "EfficientNet:" in text and "Risk:" in text
+    bogus = tmp_path / "bad.mp4"
+    bogus.write_text("nope")
+    assert test_ensemble.main([str(clip), str(bogus), "--url", url, "--json"]) == 1
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [line["status"] for line in lines] == [200, 415]
+    assert lines[0]["file"] == str(clip) and 0 <= lines[0]["response"]["combined_score"] <= 1
+    assert lines[1]["response"]["error"] == "not_a_video"
+    assert test_ensemble.main([str(clip), "--url", "http://127.0.0.1:9"]) == 1
