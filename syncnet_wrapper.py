@@ -2,7 +2,10 @@
 
 `SyncNetWrapper.process_video(path)` decodes, tracks faces and measures every track;
 `measure_tracks(decoded, tracking)` does the last step on work the service already shares with the
-frame classifier. The speaker is the track with the highest confidence; the others are reported.
+frame classifier. Every track is measured on a sample of lip windows (all of them in exact mode);
+the speaker is the track with the highest confidence, and only the speaker's measurement is
+completed with every window when its sample does not settle the offset. The others are reported
+with the windows they used.
 
 The 0..1 score is `logistic((confidence - conf_midpoint) / conf_scale)`, multiplied by an offset
 factor that is 1 while |offset| <= offset_tolerance frames and falls linearly to 0 at offset_limit:
@@ -27,7 +30,7 @@ from model_files import SYNCNET_V2
 from syncnet_python.audio import is_silent
 from syncnet_python.face_detection import create_face_detector
 from syncnet_python.model import load_syncnet_v2
-from syncnet_python.sync import SyncMeasurement, SyncNetScorer
+from syncnet_python.sync import SyncMeasurement, SyncNetScorer, WindowSample
 from syncnet_python.tracking import FaceTrack, FaceTracker, SyncNetCropper, TrackingResult
 from timing import Stopwatch
 
@@ -66,7 +69,11 @@ class SyncNetResult:
 @dataclass
 class TrackMeasurement:
     track: FaceTrack
-    measurement: SyncMeasurement | None
+    sample: WindowSample | None
+
+    @property
+    def measurement(self) -> SyncMeasurement | None:
+        return self.sample.summary() if self.sample is not None else None
 
     def report(self, settings: SyncNetSettings) -> dict:
         report = self.track.summary()
@@ -111,10 +118,12 @@ class SyncNetWrapper:
     def max_windows(self) -> int | None:
         return self.settings.fast_max_windows if self.settings.mode == "fast" else None
 
-    def measure_track(self, decoded: DecodedVideo, track: FaceTrack, watch: Stopwatch) -> SyncMeasurement | None:
+    def sample_track(self, decoded: DecodedVideo, track: FaceTrack, watch: Stopwatch) -> WindowSample | None:
         pcm = decoded.audio[track.start * SAMPLES_PER_FRAME : track.end * SAMPLES_PER_FRAME]
-        cropper = SyncNetCropper(decoded.frames, track, self.settings.crop_scale)
-        return self.scorer.measure(cropper, track.length, pcm, self.settings.vshift, self.max_windows, watch)
+        return self.scorer.sample(self.cropper(decoded, track), track.length, pcm, self.settings.vshift, self.max_windows, watch)
+
+    def cropper(self, decoded: DecodedVideo, track: FaceTrack) -> SyncNetCropper:
+        return SyncNetCropper(decoded.frames, track, self.settings.crop_scale)
 
     def measure_tracks(self, decoded: DecodedVideo, tracking: TrackingResult, watch: Stopwatch | None = None) -> SyncNetResult:
         """The branch result for a decoded, tracked video; raises CannotScore when it has none."""
@@ -125,11 +134,14 @@ class SyncNetWrapper:
             raise CannotScore("the audio track is silent, so lip sync cannot be measured", code="silent_audio")
         if not tracking.tracks:
             raise CannotScore(no_track_message(tracking, self.settings), code="no_face_track")
-        measured = [TrackMeasurement(t, self.measure_track(decoded, t, watch)) for t in tracking.tracks]
-        usable = [m for m in measured if m.measurement is not None]
+        measured = [TrackMeasurement(t, self.sample_track(decoded, t, watch)) for t in tracking.tracks]
+        usable = [m for m in measured if m.sample is not None]
         if not usable:
             raise CannotScore("the audio is too short to cover a 5-frame window of any face track", code="too_short")
         speaker = max(usable, key=lambda m: (m.measurement.confidence, m.track.length))
+        # Only the speaker's answer matters enough to embed every window when its sample is unclear.
+        if not speaker.sample.settled:
+            speaker.sample = self.scorer.complete(speaker.sample, self.cropper(decoded, speaker.track), watch)
         main = speaker.report(self.settings)
         main["framewise_confidence"] = [round(float(v), 3) for v in speaker.measurement.framewise_confidence]
         main["framewise_start_frames"] = [int(speaker.track.start + v) for v in speaker.measurement.window_starts]
@@ -162,6 +174,8 @@ class SyncNetWrapper:
 
 
 def no_track_message(tracking: TrackingResult, settings: SyncNetSettings) -> str:
+    if tracking.detected_frames == 0:
+        return f"no shot lasts the {settings.min_track_frames} frames a face track needs"
     if tracking.faces_seen == 0:
         return f"no face was found ({tracking.detected_frames} frames searched with {tracking.detector})"
     return (

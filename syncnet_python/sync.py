@@ -7,12 +7,12 @@ windows, and the shift with the smallest mean distance gives the offset (vshift 
 a positive offset means the audio lags the video. Confidence is the median of the mean-distance
 curve minus its minimum. Windows: min(frames, audio samples // 640) - 5.
 
-Exact mode embeds every lip window. Fast mode first embeds at most `max_windows` lip windows
-spread evenly over the track (the audio stream, ~10x cheaper, is always embedded in full). Its
-best shift stands when the sample settles it: for every other shift, the mean of the paired
-per-window distance differences exceeds DECISIVE_Z standard errors. Otherwise the remaining
-windows are embedded too and the answer is the exact one. Clear cases cost a bounded number of
-windows whatever the clip length; ambiguous ones get the exact answer.
+Exact mode embeds every lip window. Fast mode first embeds a sample of at most `max_windows`
+lip windows spread evenly over the track (the audio stream, ~10x cheaper, is always embedded in
+full). Its best shift stands when the sample settles it: for every other shift, the mean of the
+paired per-window distance differences exceeds DECISIVE_Z standard errors. Otherwise `complete`
+embeds the remaining windows and the answer is the exact one. Clear cases cost a bounded number
+of windows whatever the clip length; ambiguous ones get the exact answer.
 """
 
 from __future__ import annotations
@@ -48,6 +48,29 @@ class SyncMeasurement:
     @property
     def windows_used(self) -> int:
         return len(self.window_starts)
+
+
+@dataclass
+class WindowSample:
+    """The lip windows of one track embedded so far, with what embedding the rest needs."""
+
+    starts: np.ndarray  # track-relative first frame of each embedded window, ascending
+    dists: torch.Tensor  # (len(starts), 2*vshift+1)
+    audio: torch.Tensor  # every audio window's embedding
+    available: int
+    vshift: int
+
+    @property
+    def complete(self) -> bool:
+        return len(self.starts) == self.available
+
+    @property
+    def settled(self) -> bool:
+        """True when no more windows could change the answer: all embedded, or a decisive sample."""
+        return self.complete or is_decisive(self.dists)
+
+    def summary(self) -> SyncMeasurement:
+        return summarise(self.dists, self.starts, self.vshift, self.available)
 
 
 def usable_windows(num_frames: int, num_samples: int) -> int:
@@ -114,15 +137,21 @@ class SyncNetScorer:
         return torch.cat(outputs)
 
     @torch.inference_mode()
-    def lip_embeddings(self, crops: dict[int, np.ndarray], window_starts: np.ndarray, watch: Stopwatch) -> torch.Tensor:
+    def lip_embeddings(self, frames: torch.Tensor, first_frames: np.ndarray, watch: Stopwatch) -> torch.Tensor:
+        """Embeddings of the windows frames[i : i + 5] for each i in `first_frames`.
+
+        `frames` is (F, 224, 224, 3) uint8 BGR; each window becomes (224, 224, 15) with frames
+        stacked on the channel axis, which viewed as NCHW is the channels-last layout the
+        convolutions run fastest on.
+        """
         outputs = []
-        for begin in range(0, len(window_starts), self.batch_size):
+        offsets = torch.arange(LIP_FRAMES)
+        for begin in range(0, len(first_frames), self.batch_size):
             watch.check()
-            # (N, H, W, 5*3) uint8, viewed as NCHW: already the channels-last layout the convs want.
-            stacks = np.stack(
-                [np.concatenate([crops[v + t] for t in range(LIP_FRAMES)], axis=2) for v in window_starts[begin : begin + self.batch_size]]
-            )
-            batch = torch.from_numpy(stacks).permute(0, 3, 1, 2).to(self.device, torch.float32)
+            windows = frames[torch.as_tensor(first_frames[begin : begin + self.batch_size])[:, None] + offsets]
+            count, _, height, width, channels = windows.shape
+            stacked = windows.permute(0, 2, 3, 1, 4).reshape(count, height, width, LIP_FRAMES * channels)
+            batch = stacked.permute(0, 3, 1, 2).to(self.device, torch.float32)
             outputs.append(self.lip_net(batch).float().cpu())
         return torch.cat(outputs)
 
@@ -135,12 +164,30 @@ class SyncNetScorer:
         max_windows: int | None = None,
         watch: Stopwatch | None = None,
     ) -> SyncMeasurement | None:
-        """Offset and confidence of a track; None when it has no complete window.
+        """Offset and confidence of a track (exact, or fast when a sample settles it); None when
+        the track has no complete window."""
+        watch = watch or Stopwatch()
+        sample = self.sample(crop_frames, num_frames, pcm, vshift, max_windows, watch)
+        if sample is None:
+            return None
+        if not sample.settled:
+            sample = self.complete(sample, crop_frames, watch)
+        return sample.summary()
+
+    def sample(
+        self,
+        crop_frames: Callable[[np.ndarray], np.ndarray],
+        num_frames: int,
+        pcm: np.ndarray,
+        vshift: int,
+        max_windows: int | None,
+        watch: Stopwatch,
+    ) -> WindowSample | None:
+        """All audio windows and up to `max_windows` evenly spaced lip windows (all when None).
 
         `crop_frames(indices)` returns the 224x224 BGR crops of those track-relative frames, so
-        fast mode only crops the frames its windows use.
+        only the frames the sampled windows use are cropped.
         """
-        watch = watch or Stopwatch()
         available = usable_windows(num_frames, pcm.size)
         if available < 1:
             return None
@@ -149,21 +196,24 @@ class SyncNetScorer:
         with watch.stage("audio_embeddings"):
             audio = self.audio_embeddings(features, available, watch)
         starts = np.arange(available) if not max_windows else uniform_indices(available, max_windows)
-        dists = self._distances(crop_frames, starts, audio, vshift, watch)
-        if len(starts) < available and not is_decisive(dists):
-            rest = np.setdiff1d(np.arange(available), starts)
-            dists = torch.cat([dists, self._distances(crop_frames, rest, audio, vshift, watch)])
-            starts = np.concatenate([starts, rest])
-            order = np.argsort(starts, kind="stable")
-            starts, dists = starts[order], dists[torch.from_numpy(order)]
-        with watch.stage("distances"):
-            return summarise(dists, starts, vshift, available)
+        return WindowSample(starts, self._distances(crop_frames, starts, audio, vshift, watch), audio, available, vshift)
+
+    def complete(self, sample: WindowSample, crop_frames: Callable[[np.ndarray], np.ndarray], watch: Stopwatch) -> WindowSample:
+        """The sample with every remaining lip window embedded: the exact answer."""
+        rest = np.setdiff1d(np.arange(sample.available), sample.starts)
+        if rest.size == 0:
+            return sample
+        dists = torch.cat([sample.dists, self._distances(crop_frames, rest, sample.audio, sample.vshift, watch)])
+        starts = np.concatenate([sample.starts, rest])
+        order = np.argsort(starts, kind="stable")
+        return WindowSample(starts[order], dists[torch.from_numpy(order)], sample.audio, sample.available, sample.vshift)
 
     def _distances(self, crop_frames, starts: np.ndarray, audio: torch.Tensor, vshift: int, watch: Stopwatch) -> torch.Tensor:
         with watch.stage("crops"):
             needed = np.unique((starts[:, None] + np.arange(LIP_FRAMES)[None, :]).reshape(-1))
-            crops = dict(zip(needed.tolist(), crop_frames(needed)))
+            frames = torch.from_numpy(np.ascontiguousarray(crop_frames(needed)))
+            first_frames = np.searchsorted(needed, starts)  # a window's 5 frames follow its first
         with watch.stage("lip_embeddings"):
-            lip = self.lip_embeddings(crops, starts, watch)
+            lip = self.lip_embeddings(frames, first_frames, watch)
         with watch.stage("distances"):
             return distance_matrix(lip, audio, starts, vshift)

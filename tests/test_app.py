@@ -114,7 +114,8 @@ def test_score_a_real_clip_returns_the_full_schema(client):
     assert body["processing_time_ms"] > 0
 
 
-def test_health_reports_the_loaded_models(client):
+def test_health_reports_the_loaded_models(client, clips):
+    assert upload(client, clips["talking"]).status_code == 200
     body = client.get("/health").get_json()
     assert body["detectors"]["efficientnet"]["loaded"] is True
     assert body["detectors"]["efficientnet"]["checkpoint"]["class_order"] == ["real", "fake"]
