@@ -19,7 +19,7 @@ class WeightsError(Exception):
 def read_checkpoint(path: str | Path) -> object:
     path = Path(path)
     if not path.is_file():
-        raise WeightsError(f"weights file not found: {path}")
+        raise WeightsError(f"weights file not found: {path.name}")
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except (pickle.UnpicklingError, RuntimeError, EOFError, OSError, ValueError, AttributeError) as exc:
@@ -67,9 +67,9 @@ def require_official(path: Path, official: OfficialFile) -> None:
     """Refuse a file that is not byte-identical to the official release `official` (model_files)."""
     path = Path(path)
     if not path.is_file():
-        raise WeightsError(f"weights file not found: {path}")
+        raise WeightsError(f"weights file not found: {path.name}")
     if path.stat().st_size != official.size or sha256_of(path) != official.sha256:
         raise WeightsError(
-            f"{path} is not the official {official.name} (size or sha256 differ); "
+            f"{path.name} is not the official {official.name} (size or sha256 differ); "
             "run setup.sh to install it, or set ALLOW_UNVERIFIED_WEIGHTS=1 to use other weights of the same format"
         )

@@ -90,13 +90,18 @@ def print_report(report: dict, refused: list[dict]) -> None:
     print(header)
     print("-" * len(header))
     for source, entry in report.items():
-        cells = []
-        for name in SCORES:
-            m = entry.get(name)
-            cells.append(f"{'-' if not m or m['auc'] is None else format(m['auc'], '.3f'):>11s}/{m['accuracy'] if m else float('nan'):>8.3f}")
+        cells = [metric_cell(entry.get(name)) for name in SCORES]
         print(f"{source[:48]:48s} {entry['videos']:6d}  " + "  ".join(cells))
     for record in refused:
         print(f"refused: {record['path']}: {record['refused']}")
+
+
+def metric_cell(metrics_of_one_score: dict | None) -> str:
+    """'AUC/accuracy', with '-' for an AUC that needs both classes and for a detector that never ran."""
+    if not metrics_of_one_score:
+        return f"{'-':>11s}/{'-':>8s}"
+    auc = metrics_of_one_score["auc"]
+    return f"{'-' if auc is None else format(auc, '.3f'):>11s}/{metrics_of_one_score['accuracy']:>8.3f}"
 
 
 def plot_roc(results: list[dict], path: Path) -> None:

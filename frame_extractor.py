@@ -105,11 +105,16 @@ class _Deadline:
             raise ProcessingTimeout("processing took longer than the configured timeout")
 
 
+def decoder_reason(exc: Exception) -> str:
+    """FFmpeg's description of a failure, without the file name (a private temporary path)."""
+    return getattr(exc, "strerror", None) or str(exc)
+
+
 def _open(path: Path) -> av.container.InputContainer:
     try:
         return av.open(str(path), metadata_errors="ignore")
     except (av.FFmpegError, UnicodeDecodeError, ValueError) as exc:
-        raise UnsupportedMedia(f"not a decodable video: {exc}", code="not_a_video") from None
+        raise UnsupportedMedia(f"not a decodable video: {decoder_reason(exc)}", code="not_a_video") from None
 
 
 def _analysis_size(width: int, height: int, max_side: int) -> tuple[int, int] | None:
@@ -292,7 +297,7 @@ def _demux(container, video, audio, resampler: _FrameResampler, collector: _Audi
                     collector.push(frame)
     except (av.InvalidDataError, av.FFmpegError) as exc:
         if not resampler.started:
-            raise UnsupportedMedia(f"not a decodable video: {exc}", code="not_a_video") from None
+            raise UnsupportedMedia(f"not a decodable video: {decoder_reason(exc)}", code="not_a_video") from None
         skipped += 1
     return skipped
 

@@ -11,6 +11,7 @@ same numbers to float rounding.
 from __future__ import annotations
 
 import copy
+from pathlib import Path
 
 import torch
 from torch import nn
@@ -147,5 +148,5 @@ def audio_stream(model: SyncNetV2) -> InferenceStream:
 def load_syncnet_v2(path) -> SyncNetV2:
     """The official `syncnet_v2.model` (or a file of the same format), loaded strictly."""
     model = SyncNetV2()
-    load_strict(model, tensor_state(read_checkpoint(path), "SyncNet v2"), f"SyncNet v2 ({path})")
+    load_strict(model, tensor_state(read_checkpoint(path), "SyncNet v2"), f"SyncNet v2 ({Path(path).name})")
     return model.eval()

@@ -155,10 +155,12 @@ def test_unusable_inputs(client, clips, clip, status, code):
     assert_still_serving(client)
 
 
-def test_malformed_uploads(client, clips, tmp_path):
+def test_malformed_uploads(client, clips, upload_dir):
     assert_error(upload(client, data=b"", name="empty.mp4"), 400, "empty_upload")
     assert_error(client.post("/score", data={"other": "x"}, content_type="multipart/form-data"), 400, "missing_video")
-    assert_error(upload(client, data=b"just some text, not a video", name="notes.mp4"), 415, "not_a_video")
+    text_file = upload(client, data=b"just some text, not a video", name="notes.mp4")
+    assert_error(text_file, 415, "not_a_video")
+    assert str(upload_dir) not in text_file.get_json()["message"]  # the server's paths stay private
     whole = clips["talking"].read_bytes()
     assert_error(upload(client, data=whole[: len(whole) // 3], name="cut.mp4"), 415, "not_a_video")
     assert_error(client.post("/score", data="hello", content_type="text/plain"), 400, "missing_video")
