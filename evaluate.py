@@ -29,8 +29,8 @@ from detectors import Detectors
 from errors import ServiceError
 from fusion import LIKELY_REAL_ABOVE
 from scoring import ScoringService
+from test_ensemble import VIDEO_SUFFIXES
 
-VIDEO_SUFFIXES = {".mp4", ".m4v", ".mov", ".webm", ".mkv", ".avi", ".mpg", ".mpeg"}
 SCORES = ("combined", "syncnet", "efficientnet")
 
 

@@ -73,7 +73,7 @@ class TrackMeasurement:
 
     @property
     def measurement(self) -> SyncMeasurement | None:
-        return self.sample.summary() if self.sample is not None else None
+        return self.sample.summary if self.sample is not None else None
 
     def report(self, settings: SyncNetSettings) -> dict:
         report = self.track.summary()

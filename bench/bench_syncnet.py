@@ -31,10 +31,10 @@ import torch  # noqa: E402
 import torch_env  # noqa: E402
 from config import SyncNetSettings  # noqa: E402
 from frame_extractor import decode_video  # noqa: E402
-from syncnet_python.s3fd import S3FD, S3FDNet  # noqa: E402
-from syncnet_python.sync import SyncNetScorer  # noqa: E402
+from syncnet_python.face_detection import load_s3fd_net  # noqa: E402
+from syncnet_python.s3fd import S3FD  # noqa: E402
 from syncnet_wrapper import SyncNetWrapper  # noqa: E402
-from tests.weights import probe_syncnet_state, random_s3fd_state  # noqa: E402
+from tests.weights import probe_syncnet_state, random_s3fd_state, save_state  # noqa: E402
 from timing import Stopwatch  # noqa: E402
 
 MEDIA = ROOT.parent / "shared" / "media"
@@ -70,17 +70,9 @@ def ten_second_vga(source: Path, target: Path) -> Path:
     return target
 
 
-def branch(device: torch.device, mode: str) -> SyncNetWrapper:
-    from syncnet_python.model import SyncNetV2
-
-    model = SyncNetV2()
-    state = model.state_dict()
-    state.update(probe_syncnet_state())
-    model.load_state_dict(state)
-    settings = SyncNetSettings(face_detector="mtcnn", mode=mode)
-    wrapper = SyncNetWrapper(SyncNetScorer(model, device, settings.batch_size), settings, Path("probe"))
-    wrapper.require_official = False
-    return wrapper
+def branch(device: torch.device, mode: str, weights: Path) -> SyncNetWrapper:
+    settings = SyncNetSettings(face_detector="mtcnn", mode=mode, weights=weights)
+    return SyncNetWrapper.load(settings, device, require_official=False)
 
 
 def run(wrapper: SyncNetWrapper, clip: Path) -> tuple[dict, float, float, int]:
@@ -93,15 +85,15 @@ def run(wrapper: SyncNetWrapper, clip: Path) -> tuple[dict, float, float, int]:
     return watch.seconds, total, duration, windows
 
 
-def s3fd_per_frame(device: torch.device, clip: Path) -> float:
-    net = S3FDNet()
-    net.load_state_dict(random_s3fd_state())
-    detector = S3FD(net, device, scale=0.25, threshold=0.9)
+def s3fd_per_frame(device: torch.device, clip: Path, weights: Path) -> tuple[float, str]:
+    """Seconds per frame of `clip`, and the frame size."""
+    detector = S3FD(load_s3fd_net(weights), device, scale=0.25, threshold=0.9)
     frames = decode_video(clip).frames[:48]
     detector.detect(frames[:8])
     started = time.perf_counter()
     detector.detect(frames)
-    return (time.perf_counter() - started) / len(frames)
+    height, width = frames[0].shape[:2]
+    return (time.perf_counter() - started) / len(frames), f"{width}x{height}"
 
 
 def main() -> int:
@@ -122,14 +114,16 @@ def main() -> int:
         print(f"device {device}, {threads} torch threads, {cv2.getNumThreads()} OpenCV threads")
         header = f"{'clip':28s} {'mode':5s} {'secs':>5s} {'windows':>7s} " + " ".join(f"{s[:10]:>10s}" for s in STAGES) + f" {'total':>7s} {'RTF':>5s}"
         print(header)
+        syncnet_weights = save_state(probe_syncnet_state(), Path(workdir) / "syncnet_probe.model")
         for mode in ("fast", "exact"):
-            wrapper = branch(device, mode)
-            run(wrapper, clips[1])  # warm-up: load MTCNN, create kernels
+            wrapper = branch(device, mode, syncnet_weights)
+            run(wrapper, min(clips, key=lambda c: c.stat().st_size))  # warm-up: load MTCNN, create kernels
             for clip in clips:
                 stages, total, duration, windows = run(wrapper, clip)
                 cells = " ".join(f"{stages.get(s, 0.0):10.2f}" for s in STAGES)
                 print(f"{clip.name[:28]:28s} {mode:5s} {duration:5.1f} {windows:7d} {cells} {total:7.2f} {total / duration:5.2f}")
-        print(f"\nS3FD face detection at scale 0.25: {s3fd_per_frame(device, clips[-1]) * 1000:.0f} ms per 640x480 frame "
+        s3fd_seconds, frame_size = s3fd_per_frame(device, clips[-1], save_state(random_s3fd_state(), Path(workdir) / "sfd_random.pth"))
+        print(f"\nS3FD face detection at scale 0.25: {s3fd_seconds * 1000:.0f} ms per {frame_size} frame "
               f"(fast mode searches every {SyncNetSettings().face_det_stride}th frame, exact mode every frame)")
     return 0
 

@@ -44,6 +44,7 @@ from syncnet_python.model import load_syncnet_v2  # noqa: E402
 from syncnet_python.face_detection import load_s3fd_net  # noqa: E402
 from syncnet_python.s3fd import S3FD  # noqa: E402
 from syncnet_python.sync import SyncNetScorer  # noqa: E402
+from syncnet_python.tracking import whole_frame_crops  # noqa: E402
 from tests.weights import random_s3fd_state, random_syncnet_state, save_state  # noqa: E402
 
 SHARED_MEDIA = ROOT.parent / "shared" / "media"
@@ -84,7 +85,7 @@ def our_syncnet(weights: Path, video: Path, vshift: int) -> tuple[dict, np.ndarr
 
     def measure():
         decoded = decode_video(video)
-        return scorer.measure(lambda indices: np.stack([decoded.frames[i] for i in indices]), decoded.num_frames, decoded.audio, vshift)
+        return scorer.measure(whole_frame_crops(decoded.frames), decoded.num_frames, decoded.audio, vshift)
 
     measure()  # warm-up, as the service's workers are
     started = time.perf_counter()

@@ -12,26 +12,14 @@ import json
 import sys
 from pathlib import Path
 
-import cv2
-import numpy as np
-
 import torch_env
 from checkpoint_io import WeightsError
 from config import Settings
 from errors import ServiceError
 from frame_extractor import DecodeLimits, decode_video
-from syncnet_python.tracking import SYNCNET_CROP
+from syncnet_python.tracking import whole_frame_crops
 from syncnet_wrapper import SyncNetWrapper
 from timing import Stopwatch
-
-
-def _whole_frames(frames: list[np.ndarray]):
-    """Crops for --precropped: each frame as it is, resized to 224x224 when it is not already."""
-
-    def as_crop(frame: np.ndarray) -> np.ndarray:
-        return frame if frame.shape[:2] == (SYNCNET_CROP, SYNCNET_CROP) else cv2.resize(frame, (SYNCNET_CROP, SYNCNET_CROP))
-
-    return lambda indices: np.stack([as_crop(frames[i]) for i in indices])
 
 
 def run(args) -> dict:
@@ -53,7 +41,7 @@ def run(args) -> dict:
         if not decoded.has_audio:
             raise SystemExit("the video has no audio track")
         m = wrapper.scorer.measure(
-            _whole_frames(decoded.frames), decoded.num_frames, decoded.audio, sync_settings.vshift, wrapper.max_windows, watch
+            whole_frame_crops(decoded.frames), decoded.num_frames, decoded.audio, sync_settings.vshift, wrapper.max_windows, watch
         )
         if m is None:
             raise SystemExit("the clip is shorter than one 5-frame window")

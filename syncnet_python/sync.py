@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import torch
@@ -69,6 +70,7 @@ class WindowSample:
         """True when no more windows could change the answer: all embedded, or a decisive sample."""
         return self.complete or is_decisive(self.dists)
 
+    @cached_property
     def summary(self) -> SyncMeasurement:
         return summarise(self.dists, self.starts, self.vshift, self.available)
 
@@ -172,7 +174,7 @@ class SyncNetScorer:
             return None
         if not sample.settled:
             sample = self.complete(sample, crop_frames, watch)
-        return sample.summary()
+        return sample.summary
 
     def sample(
         self,

@@ -213,6 +213,16 @@ class SyncNetCropper:
         return np.stack([self.crop(int(i)) for i in indices])
 
 
+def whole_frame_crops(frames: list[np.ndarray]):
+    """Crops for video that is already a face crop (the reference's demo clip, `--precropped`):
+    each frame as it is, resized to 224x224 when it is not already."""
+
+    def as_crop(frame: np.ndarray) -> np.ndarray:
+        return frame if frame.shape[:2] == (SYNCNET_CROP, SYNCNET_CROP) else cv2.resize(frame, (SYNCNET_CROP, SYNCNET_CROP))
+
+    return lambda indices: np.stack([as_crop(frames[i]) for i in indices])
+
+
 def square_face_crop(frame: np.ndarray, box: np.ndarray, margin: float, size: int) -> np.ndarray:
     """Square crop of side max(w, h) * (1 + 2 * margin) around the box centre, resized to `size`."""
     x1, y1, x2, y2 = box[:4]
