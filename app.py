@@ -17,11 +17,11 @@ import torch
 from flask import Flask, jsonify, request
 from werkzeug.exceptions import HTTPException
 
-import torch_env
-from config import Settings
-from detectors import Detectors
-from errors import BadRequest, Forbidden, PayloadTooLarge, ServiceError
-from scoring import ScoringService
+from scoring import torch_env
+from scoring.detectors import Detectors
+from scoring.errors import BadRequest, Forbidden, PayloadTooLarge, ServiceError
+from scoring.service import ScoringService
+from scoring.settings import Settings
 
 __version__ = "1.0.0"
 log = logging.getLogger("deepfake_scoring")

@@ -1,6 +1,6 @@
 """The frame-classifier half of the ensemble: does the face look generated?
 
-`EfficientNetDetector(model_path, device)` loads any checkpoint `efficientnet_checkpoints`
+`EfficientNetDetector(model_path, device)` loads any checkpoint `scoring.efficientnet.layouts`
 recognises; `predict_frames(face_crops)` returns P(real) per crop and their aggregate:
 
 - score = mean P(real); is_real = score > 0.5; confidence = max(score, 1 - score);
@@ -18,10 +18,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from checkpoint_io import WeightsError
-from efficientnet_checkpoints import load_checkpoint
-from errors import CannotScore
 from frame_extractor import DecodedVideo, FrameExtractor, uniform_indices
+from scoring.efficientnet.layouts import load_checkpoint
+from scoring.errors import CannotScore
+from scoring.weights.checkpoints import WeightsError
 from syncnet_python.tracking import FaceTrack, TrackingResult, square_face_crop
 
 

@@ -25,7 +25,7 @@ from pathlib import Path
 import av
 import numpy as np
 
-from errors import PayloadTooLarge, ProcessingTimeout, UnsupportedMedia
+from scoring.errors import PayloadTooLarge, ProcessingTimeout, UnsupportedMedia
 
 FPS = 25
 AUDIO_RATE = 16000

@@ -58,22 +58,23 @@ fi
 
 say "checking the installation"
 "$PY" - <<'PYCODE'
-import torch_env, torch, torchvision, cv2, av, scenedetect, facenet_pytorch, efficientnet_pytorch, python_speech_features
+from scoring import torch_env
+import torch, torchvision, cv2, av, scenedetect, facenet_pytorch, efficientnet_pytorch, python_speech_features
 print(f"   torch {torch.__version__} (CUDA {'yes' if torch.cuda.is_available() else 'no'}), torchvision {torchvision.__version__}"
       f" ({'native' if torch_env.prepare_torchvision() else 'pure-torch'} box ops), PyAV {av.__version__} (FFmpeg {av.ffmpeg_version_info}),"
       f" OpenCV {cv2.__version__}, PySceneDetect {scenedetect.__version__}")
 PYCODE
 
 say "model weights"
-"$PY" model_files.py provision
+"$PY" -m scoring.weights provision
 
 case "${1:-}" in
   --test)
     say "running the test suite"
-    exec "$PY" -m pytest -q ;;
+    exec "$PY" -m pytest -q -ra tests ;;
   --sample)
     say "scoring the bundled sample through the service"
-    exec "$PY" sample.py ;;
+    exec "$PY" -m scoring.sample ;;
   "") say "done. Start the service with: $VENV/bin/gunicorn -c gunicorn_config.py" ;;
   *) echo "unknown option $1 (use --test or --sample)" >&2; exit 2 ;;
 esac

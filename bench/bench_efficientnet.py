@@ -21,9 +21,9 @@ sys.path.insert(0, str(ROOT))
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-import torch_env  # noqa: E402
-from config import DEFAULT_EFFICIENTNET_WEIGHTS  # noqa: E402
 from efficientnet_detector import EfficientNetDetector  # noqa: E402
+from scoring import torch_env  # noqa: E402
+from scoring.settings import DEFAULT_EFFICIENTNET_WEIGHTS  # noqa: E402
 
 
 def time_crops(detector: EfficientNetDetector, count: int = 20, runs: int = 7) -> float:

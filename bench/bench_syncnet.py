@@ -28,14 +28,14 @@ import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-import torch_env  # noqa: E402
-from config import SyncNetSettings  # noqa: E402
 from frame_extractor import decode_video  # noqa: E402
+from scoring import torch_env  # noqa: E402
+from scoring.settings import SyncNetSettings  # noqa: E402
+from scoring.timing import Stopwatch  # noqa: E402
 from syncnet_python.face_detection import load_s3fd_net  # noqa: E402
 from syncnet_python.s3fd import S3FD  # noqa: E402
 from syncnet_wrapper import SyncNetWrapper  # noqa: E402
 from tests.weights import probe_syncnet_state, random_s3fd_state, save_state  # noqa: E402
-from timing import Stopwatch  # noqa: E402
 
 MEDIA = ROOT.parent / "shared" / "media"
 STAGES = ("decode", "scenes", "face_detection", "tracking", "crops", "mfcc", "audio_embeddings", "lip_embeddings", "distances")

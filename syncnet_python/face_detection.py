@@ -14,10 +14,10 @@ import cv2
 import numpy as np
 import torch
 
-import torch_env  # noqa: F401  (makes torchvision, used by facenet-pytorch, importable)
-from checkpoint_io import WeightsError, load_strict, read_checkpoint, tensor_state
-from checkpoint_io import require_official as require_official_file
-from model_files import S3FD as S3FD_OFFICIAL
+from scoring import torch_env  # noqa: F401  (makes torchvision, used by facenet-pytorch, importable)
+from scoring.weights.checkpoints import WeightsError, load_strict, read_checkpoint, tensor_state
+from scoring.weights.checkpoints import require_official as require_official_file
+from scoring.weights.files import S3FD as S3FD_OFFICIAL
 from syncnet_python.s3fd import S3FD, S3FDNet
 
 S3FD_SCALE = 0.25

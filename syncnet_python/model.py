@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from checkpoint_io import load_strict, read_checkpoint, tensor_state
+from scoring.weights.checkpoints import load_strict, read_checkpoint, tensor_state
 
 EMBEDDING_SIZE = 1024
 LIP_FRAMES = 5

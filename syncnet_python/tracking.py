@@ -20,9 +20,9 @@ import cv2
 import numpy as np
 from scipy.signal import medfilt
 
+from scoring.timing import Stopwatch
 from syncnet_python.face_detection import FaceDetector
 from syncnet_python.scenes import detect_scenes
-from timing import Stopwatch
 
 SYNCNET_CROP = 224
 SMOOTHING_TAPS = 13

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-import torch_env
-from config import Settings
+from scoring import torch_env
+from scoring.settings import Settings
 from tests import weights
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -277,7 +277,8 @@ def test_unexpected_failure_is_a_json_500_and_the_app_recovers(api, clips, monke
 
 
 def test_default_checkpoint_is_the_committed_model():
-    from config import DEFAULT_EFFICIENTNET_WEIGHTS, Settings
+    from scoring.settings import DEFAULT_EFFICIENTNET_WEIGHTS, Settings
+
     from efficientnet_detector import EfficientNetDetector
 
     assert Settings.from_env({}).efficientnet.weights == DEFAULT_EFFICIENTNET_WEIGHTS

@@ -10,12 +10,12 @@ import pytest
 import torch
 from torch import nn
 
-import torch_env  # noqa: F401
-from checkpoint_io import WeightsError
-from efficientnet_checkpoints import load_checkpoint
 from efficientnet_detector import EfficientNetDetector, aggregate, crops_from_tracking
-from errors import CannotScore
 from frame_extractor import decode_video
+from scoring import torch_env  # noqa: F401
+from scoring.efficientnet.layouts import load_checkpoint
+from scoring.errors import CannotScore
+from scoring.weights.checkpoints import WeightsError
 from syncnet_python.tracking import TrackingResult, interpolate
 from tests import media
 from tests.conftest import FFPP, MEDIA, shared
@@ -215,7 +215,7 @@ def test_crops_fall_back_to_detections_and_refuse_without_faces(tmp_path):
 
 
 def test_tiny_training_run_writes_a_loadable_checkpoint(tmp_path):
-    import train_efficientnet
+    from training import train_efficientnet
 
     rows = []
     for label, folder in (("REAL", "train/real/youtube"), ("FAKE", "train/fake/Deepfakes")):

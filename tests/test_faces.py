@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from checkpoint_io import WeightsError
+from scoring.weights.checkpoints import WeightsError
 from syncnet_python.face_detection import MTCNNDetector, create_face_detector, load_s3fd_net
 from syncnet_python.s3fd import S3FD, S3FDNet, decode_boxes, prior_boxes, select_faces
 from syncnet_python.scenes import detect_scenes

@@ -5,11 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from errors import PayloadTooLarge, UnsupportedMedia
 from frame_extractor import FPS, DecodeLimits, FrameExtractor, decode_video, uniform_indices
+from scoring.errors import PayloadTooLarge, UnsupportedMedia
 from tests import media
 from tests.conftest import MEDIA, shared
-
 
 BITS = 7
 

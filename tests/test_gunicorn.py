@@ -9,7 +9,7 @@ import requests
 import torch
 
 import test_ensemble
-from local_server import gunicorn_server
+from scoring.local_server import gunicorn_server
 from tests.conftest import MEDIA, shared
 
 

@@ -11,11 +11,12 @@ import torch
 import torch.nn.functional as F
 from scipy.signal import medfilt
 
-from checkpoint_io import WeightsError, require_official
-from config import SyncNetSettings
-from errors import CannotScore
 from frame_extractor import SAMPLES_PER_FRAME, decode_video, uniform_indices
-from model_files import SYNCNET_V2
+from scoring.errors import CannotScore
+from scoring.settings import SyncNetSettings
+from scoring.timing import Stopwatch
+from scoring.weights.checkpoints import WeightsError, require_official
+from scoring.weights.files import SYNCNET_V2
 from syncnet_python.audio import mfcc
 from syncnet_python.model import SyncNetV2, audio_stream, lip_stream, load_syncnet_v2
 from syncnet_python.sync import SyncNetScorer, distance_matrix, is_decisive, summarise, usable_windows
@@ -23,7 +24,6 @@ from syncnet_python.tracking import SyncNetCropper
 from syncnet_wrapper import SyncNetWrapper, face_tracker_from_settings, sync_score
 from tests import media, weights
 from tests.conftest import MEDIA, TALKING_CLIPS, shared
-from timing import Stopwatch
 
 VSHIFT = 15
 DELAYS = range(-10, 11)
@@ -343,7 +343,7 @@ def test_one_second_clip_is_scored(wrapper, tmp_path):
 
 
 def test_command_line_prints_offset_and_tracks(weights_dir, tmp_path, capsys):
-    from syncnet_python.__main__ import main
+    from syncnet_wrapper import main
 
     clip = media.synced_talking_clip(tmp_path / "t.mkv", seconds=3, audio_lead_frames=1, audio_codec="pcm_s16le")
     probe_file = str(weights_dir / "syncnet_probe.model")
@@ -359,7 +359,7 @@ def test_command_line_prints_offset_and_tracks(weights_dir, tmp_path, capsys):
 
 
 def test_command_line_on_precropped_faces(weights_dir, capsys):
-    from syncnet_python.__main__ import main
+    from syncnet_wrapper import main
 
     clip = shared(MEDIA / "syncnet_example.avi")
     assert main([str(clip), "--precropped", "--weights", str(weights_dir / "syncnet_random.model"), "--allow-unverified", "--json"]) == 0

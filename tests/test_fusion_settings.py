@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-import config
-from config import PROJECT_ROOT, Settings
-from fusion import fuse, risk_level, verdict
+import scoring.settings
+from scoring.fusion import fuse, risk_level, verdict
+from scoring.settings import PROJECT_ROOT, Settings
 
 
 @pytest.mark.parametrize(
@@ -49,9 +49,9 @@ def env_example() -> dict[str, str]:
 
 def test_env_example_documents_every_setting_with_its_default():
     documented = env_example()
-    names = [k.upper() for k in config._TOP_LEVEL_PARSERS]
-    names += [f"SYNCNET_{k}".upper() for k in config._SYNCNET_PARSERS] + [f"EFFICIENTNET_{k}".upper() for k in config._EFFICIENTNET_PARSERS]
-    missing = [config._ALIASES.get(n, n) for n in names if config._ALIASES.get(n, n) not in documented]
+    names = [k.upper() for k in scoring.settings._TOP_LEVEL_PARSERS]
+    names += [f"SYNCNET_{k}".upper() for k in scoring.settings._SYNCNET_PARSERS] + [f"EFFICIENTNET_{k}".upper() for k in scoring.settings._EFFICIENTNET_PARSERS]
+    missing = [scoring.settings._ALIASES.get(n, n) for n in names if scoring.settings._ALIASES.get(n, n) not in documented]
     assert missing == []
     assert Settings.from_env(documented) == Settings.from_env({})
 

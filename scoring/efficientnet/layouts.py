@@ -34,8 +34,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-import torch_env  # noqa: F401  (torchvision import fix)
-from checkpoint_io import WeightsError, load_strict, read_checkpoint
+from scoring import torch_env  # noqa: F401  (torchvision import fix)
+from scoring.weights.checkpoints import WeightsError, load_strict, read_checkpoint
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)

@@ -6,7 +6,7 @@ import time
 from collections import defaultdict
 from contextlib import contextmanager
 
-from errors import ProcessingTimeout
+from scoring.errors import ProcessingTimeout
 
 
 class Stopwatch:

@@ -13,10 +13,10 @@ from typing import Generic, TypeVar
 
 import torch
 
-import model_files
-from checkpoint_io import WeightsError
-from config import Settings
 from efficientnet_detector import EfficientNetDetector, load_detector
+from scoring.settings import Settings
+from scoring.weights.checkpoints import WeightsError
+from scoring.weights.files import S3FD, SYNCNET_V2, OfficialFile, describe, sha256_of
 from syncnet_python.tracking import FaceTracker
 from syncnet_wrapper import SyncNetWrapper, face_tracker_from_settings
 
@@ -68,18 +68,18 @@ class Detectors:
         self.notes += notes
         return tracker
 
-    def weight_files(self) -> dict[str, tuple[Path | None, model_files.OfficialFile | None]]:
+    def weight_files(self) -> dict[str, tuple[Path | None, OfficialFile | None]]:
         s = self.settings
         return {
-            "syncnet": (s.syncnet.weights, model_files.SYNCNET_V2),
-            "s3fd": (s.syncnet.s3fd_weights, model_files.S3FD),
+            "syncnet": (s.syncnet.weights, SYNCNET_V2),
+            "s3fd": (s.syncnet.s3fd_weights, S3FD),
             "efficientnet": (s.efficientnet.weights, None),
         }
 
     def _describe_files(self) -> None:
         for name, (path, official) in self.weight_files().items():
             try:
-                self._files[name] = model_files.describe(path, official)
+                self._files[name] = describe(path, official)
             except OSError as exc:
                 self._files[name] = {"path": str(path), "present": False, "error": str(exc)}
 
@@ -99,7 +99,7 @@ class Detectors:
         if "sha256" in info:
             return info["sha256"][:12]
         path, _ = self.weight_files()[name]
-        return model_files.sha256_of(path)[:12] if path and path.is_file() else None
+        return sha256_of(path)[:12] if path and path.is_file() else None
 
     def _state(self, name: str, lazy: LazyModel) -> dict:
         info = self.file_info(name)

@@ -7,9 +7,9 @@ import json
 
 import torch
 
-import evaluate
 from tests import media
 from tests.conftest import MEDIA, shared
+from training import evaluate
 
 
 def test_evaluation_reports_per_source_and_writes_an_roc(tmp_path, weights_dir, monkeypatch, capsys):

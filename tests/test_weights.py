@@ -9,8 +9,7 @@ from functools import partial
 
 import pytest
 
-import model_files
-from model_files import OfficialFile, describe, provision
+from scoring.weights.files import S3FD, SYNCNET_V2, OfficialFile, describe, provision
 
 
 def official(tmp_path, content: bytes = b"weights " * 1000, url: str = "http://127.0.0.1:9/none") -> tuple[OfficialFile, bytes]:
@@ -60,7 +59,7 @@ def test_download_over_http_and_failed_download_is_reported(tmp_path):
 
 
 def test_the_official_table_matches_the_published_files():
-    assert model_files.SYNCNET_V2.size == 54_573_114
-    assert model_files.SYNCNET_V2.sha256.startswith("961e8696f888")
-    assert model_files.S3FD.size == 89_844_381
-    assert model_files.S3FD.sha256.startswith("d54a87c2b754")
+    assert SYNCNET_V2.size == 54_573_114
+    assert SYNCNET_V2.sha256.startswith("961e8696f888")
+    assert S3FD.size == 89_844_381
+    assert S3FD.sha256.startswith("d54a87c2b754")

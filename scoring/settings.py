@@ -14,7 +14,7 @@ from pathlib import Path
 
 from dotenv import load_dotenv
 
-PROJECT_ROOT = Path(__file__).resolve().parent
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
 MODELS_DIR = PROJECT_ROOT / "models"  # official SyncNet/S3FD files; MODELS_DIR overrides
 DEFAULT_EFFICIENTNET_WEIGHTS = MODELS_DIR / "efficientnet" / "effb0_ffpp_scratch.pt"
 

@@ -16,14 +16,14 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from config import Settings
-from detectors import Detectors
 from efficientnet_detector import crops_from_tracking
-from errors import CannotScore, ServiceUnavailable, Unprocessable
 from frame_extractor import DecodedVideo, DecodeLimits, decode_video
-from fusion import fuse, verdict
+from scoring.detectors import Detectors
+from scoring.errors import CannotScore, ServiceUnavailable, Unprocessable
+from scoring.fusion import fuse, verdict
+from scoring.settings import Settings
+from scoring.timing import Stopwatch
 from syncnet_python.tracking import FaceTrack, TrackingResult
-from timing import Stopwatch
 
 DETECTORS = ("syncnet", "efficientnet")
 

@@ -1,6 +1,6 @@
 """Train the default frame classifier: EfficientNet-B0 (efficientnet_pytorch) from scratch.
 
-    python -m train_efficientnet --data ../shared/datasets/ffpp --out models/efficientnet
+    python -m training.train_efficientnet --data ../shared/datasets/ffpp --out models/efficientnet
 
 Data: a folder with a `labels.csv` (or `--labels CSV`) in the layout of
 shared/datasets/ffpp: columns `path` (relative to the CSV), `label` (REAL/FAKE), `kind`
@@ -42,13 +42,13 @@ from PIL import Image, ImageFilter
 from torch import nn
 from tqdm import tqdm
 
-import torch_env
-from config import SyncNetSettings
-import metrics
 from efficientnet_detector import crops_from_tracking
-from errors import ServiceError
 from frame_extractor import decode_video
+from scoring import torch_env
+from scoring.errors import ServiceError
+from scoring.settings import SyncNetSettings
 from syncnet_wrapper import face_tracker_from_settings
+from training import metrics
 
 LABELS = {"REAL": 1, "FAKE": 0}  # 1 = real, matching metrics.py
 CLASS_ORDER = ("real", "fake")  # network output index 0 = real, 1 = fake
@@ -337,7 +337,7 @@ def _save(model: nn.Module, checkpoint: Path, args) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m train_efficientnet", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(prog="python -m training.train_efficientnet", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, default=Path("../shared/datasets/ffpp"), help="folder with labels.csv")
     parser.add_argument("--labels", type=Path, help="labels CSV (default: DATA/labels.csv)")
     parser.add_argument("--out", type=Path, default=Path("models/efficientnet"))

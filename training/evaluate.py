@@ -1,6 +1,6 @@
 """Evaluate the whole service pipeline on labelled videos.
 
-    python -m evaluate --labels ../shared/datasets/ffpp/labels.csv [--groups g1,g2] [--roc docs/roc.png]
+    python -m training.evaluate --labels ../shared/datasets/ffpp/labels.csv [--groups g1,g2] [--roc docs/roc.png]
 
 Each video row (`kind` video, or any row whose file is a video) goes through the same code as
 `POST /score` (decode, face tracks, both detectors, fusion) with the settings from the
@@ -22,14 +22,14 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-import metrics
-import torch_env
-from config import Settings
-from detectors import Detectors
-from errors import ServiceError
-from fusion import LIKELY_REAL_ABOVE
-from scoring import ScoringService
+from scoring import torch_env
+from scoring.detectors import Detectors
+from scoring.errors import ServiceError
+from scoring.fusion import LIKELY_REAL_ABOVE
+from scoring.service import ScoringService
+from scoring.settings import Settings
 from test_ensemble import VIDEO_SUFFIXES
+from training import metrics
 
 SCORES = ("combined", "syncnet", "efficientnet")
 
@@ -129,7 +129,7 @@ def plot_roc(results: list[dict], path: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m evaluate", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(prog="python -m training.evaluate", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--labels", type=Path, required=True, help="CSV with path (relative to the CSV), label, kind, source_dataset")
     parser.add_argument("--groups", help="only these comma-separated split_groups (e.g. the held-out validation groups)")
     parser.add_argument("--roc", type=Path, default=Path("roc.png"), help="where to write the ROC plot")

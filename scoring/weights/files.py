@@ -1,6 +1,6 @@
 """The model files the service can use: where they come from, how they are checked and installed.
 
-`python model_files.py provision` is what `setup.sh` runs. For each official file it copies
+`python -m scoring.weights provision` is what `setup.sh` runs. For each official file it copies
 `$MODELS_SOURCE_DIR/<name>` when that variable is set, else downloads the official URL; either way
 into a temporary file beside the target, checked for size and sha256 before it is moved into
 place. A failed download is reported and setup carries on: the service then reports that detector
@@ -9,18 +9,15 @@ unavailable instead of scoring with anything else.
 
 from __future__ import annotations
 
-import argparse
 import hashlib
-import json
 import os
-import sys
 import tempfile
 import threading
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-PROJECT_ROOT = Path(__file__).resolve().parent
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 MODELS_DIR = PROJECT_ROOT / os.environ.get("MODELS_DIR", "").strip() if os.environ.get("MODELS_DIR", "").strip() else PROJECT_ROOT / "models"
 
 
@@ -127,27 +124,3 @@ def provision(official: OfficialFile, models_dir: Path, source_dir: Path | None,
         return True, f"{official.name}: downloaded from {official.url}, sha256 verified"
     except (OSError, ValueError) as exc:
         return False, f"{official.name}: NOT installed ({exc}); the service will report {official.purpose} unavailable"
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = parser.add_subparsers(dest="command", required=True)
-    prov = sub.add_parser("provision", help="install the official SyncNet and S3FD weights into models/")
-    prov.add_argument("--models-dir", type=Path, default=MODELS_DIR)
-    prov.add_argument("--source-dir", type=Path, default=os.environ.get("MODELS_SOURCE_DIR") or None)
-    prov.add_argument("--timeout", type=float, default=float(os.environ.get("MODELS_DOWNLOAD_TIMEOUT", "30")))
-    check = sub.add_parser("check", help="print what is installed, as JSON")
-    check.add_argument("--models-dir", type=Path, default=MODELS_DIR)
-    args = parser.parse_args(argv)
-
-    if args.command == "check":
-        print(json.dumps({f.name: describe(args.models_dir / f.name, f) for f in OFFICIAL_FILES}, indent=2))
-        return 0
-    for official in OFFICIAL_FILES:
-        ok, message = provision(official, args.models_dir, args.source_dir, args.timeout)
-        print(("  ok    " if ok else "  WARN  ") + message, file=sys.stdout if ok else sys.stderr)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

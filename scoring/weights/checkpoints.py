@@ -9,7 +9,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from model_files import OfficialFile, sha256_of
+from scoring.weights.files import OfficialFile, sha256_of
 
 
 class WeightsError(Exception):
@@ -64,7 +64,7 @@ def load_strict(
 
 
 def require_official(path: Path, official: OfficialFile) -> None:
-    """Refuse a file that is not byte-identical to the official release `official` (model_files)."""
+    """Refuse a file that is not byte-identical to the official release `official` (scoring.weights.files)."""
     path = Path(path)
     if not path.is_file():
         raise WeightsError(f"weights file not found: {path.name}")

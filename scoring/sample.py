@@ -15,7 +15,7 @@ import cv2
 import numpy as np
 
 import test_ensemble
-from local_server import PROJECT_ROOT, gunicorn_server
+from scoring.local_server import PROJECT_ROOT, gunicorn_server
 
 PHOTO = PROJECT_ROOT / "docs" / "sample" / "eileen_collins_nasa.jpg"
 WIDTH, HEIGHT, FPS, SECONDS = 640, 480, 25, 4

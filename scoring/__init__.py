@@ -1,0 +1,1 @@
+"""The scoring request behind app.py: admission, pipeline, detectors, fusion, errors, settings, timings, weights."""

@@ -1,0 +1,1 @@
+"""The frame classifier's insides: the checkpoint layouts `efficientnet_detector` loads."""

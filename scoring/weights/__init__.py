@@ -1,0 +1,1 @@
+"""Official weight files: provisioning with size and sha256 checks, and strict loading."""

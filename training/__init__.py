@@ -1,0 +1,1 @@
+"""Tools a model developer runs: training the frame classifier, evaluating the pipeline, metrics."""
