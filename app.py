@@ -19,26 +19,29 @@ from werkzeug.exceptions import HTTPException
 
 from scoring import torch_env
 from scoring.detectors import Detectors
-from scoring.errors import BadRequest, Forbidden, PayloadTooLarge, ServiceError
+from scoring.errors import (
+    HTTP_ERROR_CODES,
+    EmptyUpload,
+    Forbidden,
+    InvalidJson,
+    InvalidSessionId,
+    MissingVideo,
+    PayloadTooLarge,
+    ServiceError,
+    VideoNotFound,
+)
 from scoring.service import ScoringService
-from scoring.settings import Settings
+from scoring.settings import Settings, load_settings
 
 __version__ = "1.0.0"
 log = logging.getLogger("deepfake_scoring")
 
 MAX_SESSION_ID = 256
-HTTP_ERROR_CODES = {
-    400: "bad_request",
-    404: "not_found",
-    405: "method_not_allowed",
-    413: "file_too_large",
-    415: "unsupported_media",
-}
 
 
 def create_app(settings: Settings | None = None, detectors: Detectors | None = None) -> Flask:
-    settings = settings or Settings.from_env()
-    torch_env.configure_threads(settings.torch_threads or torch_env.default_thread_count(settings.workers))
+    settings = settings or load_settings()
+    torch_env.configure_threads(settings.torch_threads or torch_env.default_thread_count(settings.web_concurrency))
     detectors = detectors or Detectors(settings, torch_env.resolve_device(settings.device))
     service = ScoringService(settings, detectors)
 
@@ -56,20 +59,17 @@ def create_app(settings: Settings | None = None, detectors: Detectors | None = N
             path, session_id = _json_video_path(settings)
             return jsonify(service.score(path, session_id))
         if request.mimetype != "multipart/form-data":
-            raise BadRequest(
-                "send the video as multipart/form-data in the field 'video', or JSON {\"video_path\": ...}",
-                code="missing_video",
-            )
+            raise MissingVideo("send the video as multipart/form-data in the field 'video', or JSON {\"video_path\": ...}")
         session_id = _session_id(request.form.get("session_id"))
         upload = request.files.get("video")
         if upload is None:
-            raise BadRequest("no 'video' field in the upload", code="missing_video")
+            raise MissingVideo("no 'video' field in the upload")
         workdir = Path(tempfile.mkdtemp(prefix="score-", dir=settings.upload_tmp_dir))
         try:
             target = workdir / ("upload" + _safe_suffix(upload.filename))
             upload.save(target)
             if target.stat().st_size == 0:
-                raise BadRequest("the uploaded video is empty", code="empty_upload")
+                raise EmptyUpload("the uploaded video is empty")
             return jsonify(service.score(target, session_id))
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
@@ -97,9 +97,6 @@ def create_app(settings: Settings | None = None, detectors: Detectors | None = N
 def health_report(settings: Settings, service: ScoringService) -> dict:
     detectors = service.detectors
     states = detectors.status()
-    efficientnet = detectors.efficientnet.value
-    if efficientnet is not None:
-        states["efficientnet"]["checkpoint"] = efficientnet.spec.summary()
     available = [name for name, state in states.items() if state["available"]]
     return {
         "status": "ok" if len(available) == len(states) else ("degraded" if available else "unavailable"),
@@ -113,7 +110,7 @@ def health_report(settings: Settings, service: ScoringService) -> dict:
             "max_duration_s": settings.max_duration_s,
             "min_duration_s": settings.min_duration_s,
             "processing_timeout_s": settings.processing_timeout_s,
-            "fusion_weights": {"syncnet": settings.fusion_weight_syncnet, "efficientnet": settings.fusion_weight_efficientnet},
+            "fusion_weights": settings.fusion_weights,
             "syncnet_mode": settings.syncnet.mode,
             "device": str(detectors.device),
             "torch_threads": torch.get_num_threads(),
@@ -126,7 +123,7 @@ def _session_id(value) -> str | None:
     if value is None or value == "":
         return None
     if not isinstance(value, str) or len(value) > MAX_SESSION_ID or any(ord(c) < 32 for c in value):
-        raise BadRequest(f"session_id must be text of at most {MAX_SESSION_ID} printable characters", code="invalid_session_id")
+        raise InvalidSessionId(f"session_id must be text of at most {MAX_SESSION_ID} printable characters")
     return value
 
 
@@ -139,11 +136,11 @@ def _safe_suffix(filename: str | None) -> str:
 def _json_video_path(settings: Settings) -> tuple[Path, str | None]:
     body = request.get_json(silent=True)
     if not isinstance(body, dict):
-        raise BadRequest("the JSON body must be an object with 'video_path'", code="invalid_json")
+        raise InvalidJson("the JSON body must be an object with 'video_path'")
     session_id = _session_id(body.get("session_id"))
     raw = body.get("video_path")
     if not isinstance(raw, str) or not raw.strip():
-        raise BadRequest("'video_path' must be a non-empty string", code="missing_video")
+        raise MissingVideo("'video_path' must be a non-empty string")
     if not settings.allowed_video_dirs:
         raise Forbidden(
             "reading videos from server paths is disabled; upload the file as multipart 'video', "
@@ -151,7 +148,7 @@ def _json_video_path(settings: Settings) -> tuple[Path, str | None]:
         )
     path = allowed_path(raw, settings.allowed_video_dirs)
     if path.stat().st_size > settings.max_upload_bytes:
-        raise PayloadTooLarge(f"the file exceeds the limit of {settings.max_upload_mb:g} MB", code="file_too_large")
+        raise PayloadTooLarge(f"the file exceeds the limit of {settings.max_upload_mb:g} MB")
     return path, session_id
 
 
@@ -162,12 +159,10 @@ def allowed_path(raw: str, allowed_dirs: tuple[Path, ...]) -> Path:
     if not any(candidate.is_relative_to(root) for root in roots):
         raise Forbidden("video_path is outside the directories listed in ALLOWED_VIDEO_DIRS")
     if not candidate.is_file():
-        raise BadRequest("video_path does not name a file", code="video_not_found")
+        raise VideoNotFound("video_path does not name a file")
     return candidate
 
 
 if __name__ == "__main__":
-    import os
-
     logging.basicConfig(level=logging.INFO)
-    create_app().run(host="127.0.0.1", port=int(os.environ.get("PORT", "5000")))
+    create_app().run(host="127.0.0.1", port=load_settings().port)

@@ -25,7 +25,8 @@ from pathlib import Path
 import av
 import numpy as np
 
-from scoring.errors import PayloadTooLarge, ProcessingTimeout, UnsupportedMedia
+from scoring.errors import NotAVideo, NoVideoStream, ResolutionTooLarge, VideoTooLong
+from scoring.timing import Stopwatch
 
 FPS = 25
 AUDIO_RATE = 16000
@@ -96,15 +97,6 @@ def uniform_indices(total: int, count: int) -> np.ndarray:
     return np.floor((np.arange(count) + 0.5) * total / count).astype(np.int64)
 
 
-class _Deadline:
-    def __init__(self, deadline: float | None):
-        self.deadline = deadline
-
-    def check(self) -> None:
-        if self.deadline is not None and time.monotonic() > self.deadline:
-            raise ProcessingTimeout("processing took longer than the configured timeout")
-
-
 def decoder_reason(exc: Exception) -> str:
     """FFmpeg's description of a failure, without the file name (a private temporary path)."""
     return getattr(exc, "strerror", None) or str(exc)
@@ -114,7 +106,7 @@ def _open(path: Path) -> av.container.InputContainer:
     try:
         return av.open(str(path), metadata_errors="ignore")
     except (av.FFmpegError, UnicodeDecodeError, ValueError) as exc:
-        raise UnsupportedMedia(f"not a decodable video: {decoder_reason(exc)}", code="not_a_video") from None
+        raise NotAVideo(f"not a decodable video: {decoder_reason(exc)}") from None
 
 
 def _analysis_size(width: int, height: int, max_side: int) -> tuple[int, int] | None:
@@ -196,10 +188,7 @@ class _FrameResampler:
 
     def _emit(self, slots: int) -> None:
         if len(self.frames) + slots > self.max_frames:
-            raise PayloadTooLarge(
-                f"video is longer than the {self.max_frames / FPS:.0f} s this service accepts",
-                code="video_too_long",
-            )
+            raise VideoTooLong(f"video is longer than the {self.max_frames / FPS:.0f} s this service accepts")
         image = _to_bgr(self._pending, self.target)
         self.frames.extend([image] * slots)
 
@@ -229,28 +218,22 @@ class _AudioCollector:
         return audio if audio.size else None
 
 
-def decode_video(path: str | Path, limits: DecodeLimits = DecodeLimits(), deadline: float | None = None) -> DecodedVideo:
+def decode_video(path: str | Path, limits: DecodeLimits = DecodeLimits(), watch: Stopwatch | None = None) -> DecodedVideo:
     """Decode `path` once. Raises UnsupportedMedia (415), PayloadTooLarge (413), ProcessingTimeout."""
     started = time.perf_counter()
-    clock = _Deadline(deadline)
+    watch = watch or Stopwatch()
     with _open(Path(path)) as container:
         if not container.streams.video:
             kind = "an audio-only file" if container.streams.audio else "no video stream"
-            raise UnsupportedMedia(f"not a video: {kind}", code="no_video_stream")
+            raise NoVideoStream(f"not a video: {kind}")
         video = container.streams.video[0]
         width, height = video.codec_context.width, video.codec_context.height
         if not width or not height:
-            raise UnsupportedMedia("the video stream has no picture size", code="not_a_video")
+            raise NotAVideo("the video stream has no picture size")
         if max(width, height) > limits.max_source_side:
-            raise PayloadTooLarge(
-                f"resolution {width}x{height} exceeds the limit of {limits.max_source_side} px per side",
-                code="resolution_too_large",
-            )
+            raise ResolutionTooLarge(f"resolution {width}x{height} exceeds the limit of {limits.max_source_side} px per side")
         if container.duration is not None and container.duration / 1e6 > limits.max_duration_s + DURATION_TOLERANCE_S:
-            raise PayloadTooLarge(
-                f"video is {container.duration / 1e6:.1f} s long; the limit is {limits.max_duration_s:.0f} s",
-                code="video_too_long",
-            )
+            raise VideoTooLong(f"video is {container.duration / 1e6:.1f} s long; the limit is {limits.max_duration_s:.0f} s")
         audio = container.streams.audio[0] if container.streams.audio else None
         video.thread_type = "AUTO"
         resampler = _FrameResampler(
@@ -258,10 +241,10 @@ def decode_video(path: str | Path, limits: DecodeLimits = DecodeLimits(), deadli
             max_frames=int((limits.max_duration_s + DURATION_TOLERANCE_S) * FPS),
         )
         collector = _AudioCollector() if audio is not None else None
-        skipped = _demux(container, video, audio, resampler, collector, clock)
+        skipped = _demux(container, video, audio, resampler, collector, watch)
         frames = resampler.finish()
         if not frames:
-            raise UnsupportedMedia("no video frame could be decoded (corrupt or truncated file?)", code="not_a_video")
+            raise NotAVideo("no video frame could be decoded (corrupt or truncated file?)")
         pcm = collector.aligned_to(resampler.origin) if collector is not None else None
         return DecodedVideo(
             frames=frames,
@@ -277,14 +260,14 @@ def decode_video(path: str | Path, limits: DecodeLimits = DecodeLimits(), deadli
         )
 
 
-def _demux(container, video, audio, resampler: _FrameResampler, collector: _AudioCollector | None, clock: _Deadline) -> int:
+def _demux(container, video, audio, resampler: _FrameResampler, collector: _AudioCollector | None, watch: Stopwatch) -> int:
     """Decode both streams in one pass; returns how many damaged packets were skipped."""
     streams = [video] + ([audio] if audio is not None else [])
     skipped = 0
     try:
         for index, packet in enumerate(container.demux(*streams)):
             if index % 64 == 0:
-                clock.check()
+                watch.check()
             try:
                 decoded = packet.decode()
             except (av.InvalidDataError, av.FFmpegError):
@@ -297,7 +280,7 @@ def _demux(container, video, audio, resampler: _FrameResampler, collector: _Audi
                     collector.push(frame)
     except (av.InvalidDataError, av.FFmpegError) as exc:
         if not resampler.started:
-            raise UnsupportedMedia(f"not a decodable video: {decoder_reason(exc)}", code="not_a_video") from None
+            raise NotAVideo(f"not a decodable video: {decoder_reason(exc)}") from None
         skipped += 1
     return skipped
 

@@ -1,26 +1,30 @@
 """gunicorn settings: `gunicorn -c gunicorn_config.py` serves `app:create_app()`.
 
+Every value comes from the project's settings (`scoring.settings`, which reads `.env` too).
 Each worker process loads its own models on its first video (no preloading: torch models created
 in the master hang forked workers). Threads let /health answer while a video is being scored;
 the app itself runs at most MAX_CONCURRENT_JOBS videos per worker at a time.
 """
 
 import os
+import sys
 
-from dotenv import load_dotenv
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-load_dotenv(os.path.join(os.path.dirname(os.path.abspath(__file__)), ".env"), override=False)
+from scoring.settings import load_settings  # noqa: E402  (needs the project on sys.path)
+
+settings = load_settings()
 
 wsgi_app = "app:create_app()"
-bind = f"0.0.0.0:{os.environ.get('PORT', '5000')}"
-workers = int(os.environ.get("WEB_CONCURRENCY", "1"))
-threads = int(os.environ.get("GUNICORN_THREADS", "4"))
+bind = f"0.0.0.0:{settings.port}"
+workers = settings.web_concurrency
+threads = settings.gunicorn_threads
 worker_class = "gthread"
 preload_app = False
 # Above the app's own processing timeout, so a slow video gets its 504 JSON, not a killed worker.
-timeout = int(float(os.environ.get("PROCESSING_TIMEOUT_S", "120"))) + 30
+timeout = int(settings.processing_timeout_s) + 30
 graceful_timeout = 30
 keepalive = 5
 accesslog = "-"
 errorlog = "-"
-loglevel = os.environ.get("LOG_LEVEL", "info")
+loglevel = settings.log_level

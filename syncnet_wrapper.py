@@ -1,8 +1,8 @@
 """The SyncNet half of the ensemble: does the mouth move with the voice?
 
 `SyncNetWrapper.process_video(path)` decodes, tracks faces and measures every track;
-`measure_tracks(decoded, tracking)` does the last step on work the service already shares with the
-frame classifier. Every track is measured on a sample of lip windows (all of them in exact mode);
+`measure(decoded, tracking)` (the detector contract of `scoring.contract`) does the last step on
+work the service already shares with the frame classifier. Every track is measured on a sample of lip windows (all of them in exact mode);
 the speaker is the track with the highest confidence, and only the speaker's measurement is
 completed with every window when its sample does not settle the offset. The others are reported
 with the windows they used.
@@ -28,17 +28,18 @@ import torch
 
 from frame_extractor import SAMPLES_PER_FRAME, DecodedVideo, DecodeLimits, decode_video
 from scoring import torch_env
-from scoring.errors import CannotScore, ServiceError
-from scoring.settings import Settings, SyncNetSettings
+from scoring.contract import Measurement
+from scoring.errors import NoAudio, NoFaceTrack, ServiceError, SilentAudio, TooShortForWindow
+from scoring.faces.stage import build_tracker
+from scoring.faces.tracking import FaceTrack, FaceTracker, TrackingResult
+from scoring.settings import FaceSettings, Settings, SyncNetSettings, load_settings
 from scoring.timing import Stopwatch
-from scoring.weights.checkpoints import WeightsError
-from scoring.weights.checkpoints import require_official as require_official_file
-from scoring.weights.files import SYNCNET_V2
+from scoring.weights.checkpoints import WeightsError, require_official
+from scoring.weights.files import SYNCNET_V2, OfficialFile
 from syncnet_python.audio import is_silent
-from syncnet_python.face_detection import create_face_detector
+from syncnet_python.crops import SyncNetCropper, whole_frame_crops
 from syncnet_python.model import load_syncnet_v2
 from syncnet_python.sync import SyncMeasurement, SyncNetScorer, WindowSample
-from syncnet_python.tracking import FaceTrack, FaceTracker, SyncNetCropper, TrackingResult, whole_frame_crops
 
 FRAME_MS = 40
 
@@ -48,28 +49,6 @@ def sync_score(confidence: float, offset: int, settings: SyncNetSettings) -> flo
     excess = max(0, abs(offset) - settings.offset_tolerance)
     band = max(1, settings.offset_limit - settings.offset_tolerance)
     return confident * max(0.0, 1.0 - excess / band)
-
-
-def face_tracker_from_settings(
-    settings: SyncNetSettings, device: torch.device, require_official: bool = True
-) -> tuple[FaceTracker, list[str]]:
-    choice = create_face_detector(
-        settings.face_detector, settings.s3fd_weights, device, settings.face_det_scale, settings.face_det_threshold, require_official
-    )
-    tracker = FaceTracker(
-        choice.detector,
-        stride=1 if settings.mode == "exact" else settings.face_det_stride,
-        min_track_frames=settings.min_track_frames,
-        min_face_size=settings.min_face_size,
-        max_missed=settings.max_missed_detections,
-    )
-    return tracker, choice.notes
-
-
-@dataclass
-class SyncNetResult:
-    report: dict  # the branch's JSON
-    speaker: FaceTrack
 
 
 @dataclass
@@ -100,25 +79,31 @@ class TrackMeasurement:
 
 
 class SyncNetWrapper:
-    def __init__(self, scorer: SyncNetScorer, settings: SyncNetSettings, weights_path: Path):
+    name = "syncnet"
+    title = "SyncNet"
+
+    def __init__(self, scorer: SyncNetScorer, settings: SyncNetSettings, faces: FaceSettings, allow_unverified_weights: bool = False):
         self.scorer = scorer
         self.settings = settings
-        self.weights_path = weights_path
-        self.require_official = True
+        self.faces = faces
+        self.allow_unverified_weights = allow_unverified_weights
         self._tracker: FaceTracker | None = None
 
     @classmethod
-    def load(cls, settings: SyncNetSettings, device: torch.device, require_official: bool = True) -> "SyncNetWrapper":
+    def from_settings(cls, settings: Settings, device: torch.device) -> "SyncNetWrapper":
         """Load the weights strictly; raises scoring.weights.checkpoints.WeightsError when they are absent or wrong.
 
-        With `require_official`, only the byte-exact official syncnet_v2.model is accepted.
+        Unless `allow_unverified_weights`, only the byte-exact official syncnet_v2.model is accepted.
         """
-        if require_official:
-            require_official_file(settings.weights, SYNCNET_V2)
-        model = load_syncnet_v2(settings.weights)
-        wrapper = cls(SyncNetScorer(model, device, settings.batch_size), settings, settings.weights)
-        wrapper.require_official = require_official
-        return wrapper
+        weights = settings.syncnet.weights
+        if not settings.allow_unverified_weights:
+            require_official(weights, SYNCNET_V2)
+        scorer = SyncNetScorer(load_syncnet_v2(weights), device, settings.syncnet.batch_size)
+        return cls(scorer, settings.syncnet, settings.faces, settings.allow_unverified_weights)
+
+    @staticmethod
+    def weights_file(settings: Settings) -> tuple[Path | None, OfficialFile | None]:
+        return settings.syncnet.weights, SYNCNET_V2
 
     @property
     def max_windows(self) -> int | None:
@@ -131,23 +116,28 @@ class SyncNetWrapper:
     def cropper(self, decoded: DecodedVideo, track: FaceTrack) -> SyncNetCropper:
         return SyncNetCropper(decoded.frames, track, self.settings.crop_scale)
 
-    def measure_tracks(self, decoded: DecodedVideo, tracking: TrackingResult, watch: Stopwatch | None = None) -> SyncNetResult:
-        """The branch result for a decoded, tracked video; raises CannotScore when it has none."""
+    def measure(
+        self, video: DecodedVideo, tracking: TrackingResult, track: FaceTrack | None = None, watch: Stopwatch | None = None
+    ) -> Measurement:
+        """Every track measured, the speaker (highest confidence) reported; raises CannotScore when none can be.
+
+        SyncNet finds the speaker itself, so a `track` judged before it is not needed.
+        """
         watch = watch or Stopwatch()
-        if not decoded.has_audio:
-            raise CannotScore("the video has no audio track, so lip sync cannot be measured", code="no_audio")
-        if is_silent(decoded.audio):
-            raise CannotScore("the audio track is silent, so lip sync cannot be measured", code="silent_audio")
+        if not video.has_audio:
+            raise NoAudio("the video has no audio track, so lip sync cannot be measured")
+        if is_silent(video.audio):
+            raise SilentAudio("the audio track is silent, so lip sync cannot be measured")
         if not tracking.tracks:
-            raise CannotScore(no_track_message(tracking, self.settings), code="no_face_track")
-        measured = [TrackMeasurement(t, self.sample_track(decoded, t, watch)) for t in tracking.tracks]
+            raise NoFaceTrack(no_track_message(tracking, self.faces))
+        measured = [TrackMeasurement(t, self.sample_track(video, t, watch)) for t in tracking.tracks]
         usable = [m for m in measured if m.sample is not None]
         if not usable:
-            raise CannotScore("the audio is too short to cover a 5-frame window of any face track", code="too_short")
+            raise TooShortForWindow("the audio is too short to cover a 5-frame window of any face track")
         speaker = max(usable, key=lambda m: (m.measurement.confidence, m.track.length))
         # Only the speaker's answer matters enough to embed every window when its sample is unclear.
         if not speaker.sample.settled:
-            speaker.sample = self.scorer.complete(speaker.sample, self.cropper(decoded, speaker.track), watch)
+            speaker.sample = self.scorer.complete(speaker.sample, self.cropper(video, speaker.track), watch)
         main = speaker.report(self.settings)
         main["framewise_confidence"] = [round(float(v), 3) for v in speaker.measurement.framewise_confidence]
         main["framewise_start_frames"] = [int(speaker.track.start + v) for v in speaker.measurement.window_starts]
@@ -163,23 +153,28 @@ class SyncNetWrapper:
             "speaker_track": main,
             "other_tracks": [m.report(self.settings) for m in measured if m is not speaker],
         }
-        return SyncNetResult(report, speaker.track)
+        return Measurement(report, speaker.track)
+
+    def describe(self) -> dict:
+        return {}
 
     def process_video(self, path: str | Path, limits: DecodeLimits = DecodeLimits(), watch: Stopwatch | None = None) -> dict:
         """Decode, track and measure one video on its own (the CLI and benchmarks use this)."""
         watch = watch or Stopwatch()
         with watch.stage("decode"):
-            decoded = decode_video(path, limits, watch.deadline)
+            decoded = decode_video(path, limits, watch)
         tracking = self.tracker().track(decoded.frames, watch)
-        return self.measure_tracks(decoded, tracking, watch).report
+        return self.measure(decoded, tracking, None, watch).report
 
     def tracker(self) -> FaceTracker:
         if self._tracker is None:
-            self._tracker, _ = face_tracker_from_settings(self.settings, self.scorer.device, self.require_official)
+            self._tracker, _ = build_tracker(
+                self.faces, self.scorer.device, self.allow_unverified_weights, every_frame=self.settings.mode == "exact"
+            )
         return self._tracker
 
 
-def no_track_message(tracking: TrackingResult, settings: SyncNetSettings) -> str:
+def no_track_message(tracking: TrackingResult, settings: FaceSettings) -> str:
     if tracking.detected_frames == 0:
         return f"no shot lasts the {settings.min_track_frames} frames a face track needs"
     if tracking.faces_seen == 0:
@@ -198,14 +193,14 @@ reference's demo does with its already-cropped example clip.
 
 
 def run(args) -> dict:
-    settings = Settings.from_env()
+    settings = load_settings()
     sync_settings = dataclasses.replace(
         settings.syncnet,
         **{k: v for k, v in {"weights": args.weights, "mode": args.mode, "vshift": args.vshift}.items() if v is not None},
     )
+    settings = settings.replace(syncnet=sync_settings, allow_unverified_weights=args.allow_unverified or settings.allow_unverified_weights)
     torch_env.configure_threads(args.threads or torch_env.default_thread_count(1))
-    official_only = not (args.allow_unverified or settings.allow_unverified_weights)
-    wrapper = SyncNetWrapper.load(sync_settings, torch_env.resolve_device(args.device or settings.device), official_only)
+    wrapper = SyncNetWrapper.from_settings(settings, torch_env.resolve_device(args.device or settings.device))
     watch = Stopwatch()
     limits = DecodeLimits(settings.max_duration_s, settings.max_source_side, settings.frame_max_side)
     if not args.precropped:

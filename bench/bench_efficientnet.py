@@ -23,7 +23,7 @@ import torch  # noqa: E402
 
 from efficientnet_detector import EfficientNetDetector  # noqa: E402
 from scoring import torch_env  # noqa: E402
-from scoring.settings import DEFAULT_EFFICIENTNET_WEIGHTS  # noqa: E402
+from scoring.settings import load_settings  # noqa: E402
 
 
 def time_crops(detector: EfficientNetDetector, count: int = 20, runs: int = 7) -> float:
@@ -46,7 +46,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=int, default=0)
-    parser.add_argument("--weights", type=Path, default=DEFAULT_EFFICIENTNET_WEIGHTS)
+    parser.add_argument("--weights", type=Path, default=load_settings().efficientnet.weights)
     args = parser.parse_args()
     device = torch_env.resolve_device(args.device)
     threads = torch_env.configure_threads(args.threads or torch_env.default_thread_count(1))

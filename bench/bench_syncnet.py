@@ -15,6 +15,7 @@ separately with official-format weights at the reference's 0.25 scale.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 import tempfile
 import time
@@ -30,10 +31,10 @@ import torch  # noqa: E402
 
 from frame_extractor import decode_video  # noqa: E402
 from scoring import torch_env  # noqa: E402
-from scoring.settings import SyncNetSettings  # noqa: E402
+from scoring.settings import load_settings  # noqa: E402
 from scoring.timing import Stopwatch  # noqa: E402
-from syncnet_python.face_detection import load_s3fd_net  # noqa: E402
-from syncnet_python.s3fd import S3FD  # noqa: E402
+from scoring.faces.detection import load_s3fd_net  # noqa: E402
+from scoring.faces.s3fd import S3FD  # noqa: E402
 from syncnet_wrapper import SyncNetWrapper  # noqa: E402
 from tests.weights import probe_syncnet_state, random_s3fd_state, save_state  # noqa: E402
 
@@ -71,8 +72,13 @@ def ten_second_vga(source: Path, target: Path) -> Path:
 
 
 def branch(device: torch.device, mode: str, weights: Path) -> SyncNetWrapper:
-    settings = SyncNetSettings(face_detector="mtcnn", mode=mode, weights=weights)
-    return SyncNetWrapper.load(settings, device, require_official=False)
+    settings = load_settings()
+    settings = settings.replace(
+        faces=dataclasses.replace(settings.faces, face_detector="mtcnn"),
+        syncnet=dataclasses.replace(settings.syncnet, mode=mode, weights=weights),
+        allow_unverified_weights=True,
+    )
+    return SyncNetWrapper.from_settings(settings, device)
 
 
 def run(wrapper: SyncNetWrapper, clip: Path) -> tuple[dict, float, float, int]:
@@ -124,7 +130,7 @@ def main() -> int:
                 print(f"{clip.name[:28]:28s} {mode:5s} {duration:5.1f} {windows:7d} {cells} {total:7.2f} {total / duration:5.2f}")
         s3fd_seconds, frame_size = s3fd_per_frame(device, clips[-1], save_state(random_s3fd_state(), Path(workdir) / "sfd_random.pth"))
         print(f"\nS3FD face detection at scale 0.25: {s3fd_seconds * 1000:.0f} ms per {frame_size} frame "
-              f"(fast mode searches every {SyncNetSettings().face_det_stride}th frame, exact mode every frame)")
+              f"(fast mode searches every {load_settings().faces.face_det_stride}th frame, exact mode every frame)")
     return 0
 
 

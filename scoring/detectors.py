@@ -1,5 +1,7 @@
 """The models one worker holds: loaded on first use, once, behind a lock; failures remembered.
 
+`DETECTOR_TYPES` is the wiring: every detector the service runs, in the order it runs them.
+
 `/health` reads `Detectors.status()`, which never loads a model and never hashes a file on the
 request path: checksums are computed once in a background thread when the worker starts.
 """
@@ -8,19 +10,25 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Generic, TypeVar
 
 import torch
 
-from efficientnet_detector import EfficientNetDetector, load_detector
+from efficientnet_detector import EfficientNetDetector
+from scoring.contract import Detector
+from scoring.faces.stage import build_tracker
+from scoring.faces.tracking import FaceTracker
 from scoring.settings import Settings
 from scoring.weights.checkpoints import WeightsError
-from scoring.weights.files import S3FD, SYNCNET_V2, OfficialFile, describe, sha256_of
-from syncnet_python.tracking import FaceTracker
-from syncnet_wrapper import SyncNetWrapper, face_tracker_from_settings
+from scoring.weights.files import S3FD, OfficialFile, describe, sha256_of
+from syncnet_wrapper import SyncNetWrapper
 
 T = TypeVar("T")
+
+# SyncNet first: it picks the speaking face, which the frame classifier then judges too.
+DETECTOR_TYPES: tuple[type[Detector], ...] = (SyncNetWrapper, EfficientNetDetector)
 
 
 class LazyModel(Generic[T]):
@@ -50,31 +58,24 @@ class Detectors:
         self.settings = settings
         self.device = device
         self.notes: list[str] = []
-        official_only = not settings.allow_unverified_weights
-        self.syncnet: LazyModel[SyncNetWrapper] = LazyModel(lambda: SyncNetWrapper.load(settings.syncnet, device, official_only))
-        self.efficientnet: LazyModel[EfficientNetDetector] = LazyModel(self._load_efficientnet)
+        self.types: dict[str, type[Detector]] = {kind.name: kind for kind in DETECTOR_TYPES}
+        self.models: dict[str, LazyModel[Detector]] = {
+            name: LazyModel(partial(kind.from_settings, settings, device)) for name, kind in self.types.items()
+        }
         self.face_tracker: LazyModel[FaceTracker] = LazyModel(self._load_tracker)
         self._files: dict[str, dict] = {}
         self._checksums = threading.Thread(target=self._describe_files, name="checksums", daemon=True)
         self._checksums.start()
 
-    def _load_efficientnet(self) -> EfficientNetDetector:
-        e = self.settings.efficientnet
-        overrides = {"class_order": e.class_order, "input_size": e.input_size, "normalization": e.normalization}
-        return load_detector(e.weights, self.device, overrides, e.batch_size)
-
     def _load_tracker(self) -> FaceTracker:
-        tracker, notes = face_tracker_from_settings(self.settings.syncnet, self.device, not self.settings.allow_unverified_weights)
+        s = self.settings
+        tracker, notes = build_tracker(s.faces, self.device, s.allow_unverified_weights, every_frame=s.syncnet.mode == "exact")
         self.notes += notes
         return tracker
 
     def weight_files(self) -> dict[str, tuple[Path | None, OfficialFile | None]]:
-        s = self.settings
-        return {
-            "syncnet": (s.syncnet.weights, SYNCNET_V2),
-            "s3fd": (s.syncnet.s3fd_weights, S3FD),
-            "efficientnet": (s.efficientnet.weights, None),
-        }
+        files = {name: kind.weights_file(self.settings) for name, kind in self.types.items()}
+        return {**files, "s3fd": (self.settings.faces.s3fd_weights, S3FD)}
 
     def _describe_files(self) -> None:
         for name, (path, official) in self.weight_files().items():
@@ -101,24 +102,21 @@ class Detectors:
         path, _ = self.weight_files()[name]
         return sha256_of(path)[:12] if path and path.is_file() else None
 
-    def _state(self, name: str, lazy: LazyModel) -> dict:
-        info = self.file_info(name)
+    def _state(self, name: str) -> dict:
+        info, lazy = self.file_info(name), self.models[name]
         error = lazy.error
         if error is None and info.get("checksum_verified") is False and not self.settings.allow_unverified_weights:
             error = "the weights file is not the official release (ALLOW_UNVERIFIED_WEIGHTS is off)"
         if error is None and not info.get("present"):
             error = f"weights file not found: {info.get('path')}"
-        return {
-            "weights": info,
-            "loaded": lazy.value is not None,
-            "available": error is None,
-            "error": error,
-            "device": str(self.device),
-        }
+        state = {"weights": info, "loaded": lazy.value is not None, "available": error is None, "error": error, "device": str(self.device)}
+        if lazy.value is not None:
+            state.update(lazy.value.describe())
+        return state
 
     def face_detector_status(self) -> dict:
         tracker = self.face_tracker.value
-        configured = self.settings.syncnet.face_detector
+        configured = self.settings.faces.face_detector
         if tracker is not None:
             in_use = tracker.detector.name
         elif configured == "auto":
@@ -135,7 +133,4 @@ class Detectors:
         }
 
     def status(self) -> dict:
-        return {
-            "syncnet": self._state("syncnet", self.syncnet),
-            "efficientnet": self._state("efficientnet", self.efficientnet),
-        }
+        return {name: self._state(name) for name in self.models}

@@ -1,10 +1,10 @@
-"""One scoring request from file to JSON: decode once, track faces once, run both detectors, fuse.
+"""One scoring request from file to JSON: decode once, track faces once, run every detector, fuse.
 
 The stages follow a model-serving handler: admission (a bounded number of jobs per worker,
 others wait up to QUEUE_TIMEOUT_S and then get 503), preprocessing (decode, face tracks),
 inference (SyncNet on the tracks and audio, EfficientNet on crops of the same tracks) and
-postprocessing (fusion, the response). A detector that is unavailable or cannot judge this
-video is reported in `degraded` and the other detector's score stands alone; with no score at
+postprocessing (fusion, the response). Every detector goes through the same steps
+(`scoring.contract`); one that is unavailable or cannot judge this video is reported in `degraded` and the other detector's score stands alone; with no score at
 all the request fails with the reason, never with a made-up number.
 """
 
@@ -16,28 +16,38 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from efficientnet_detector import crops_from_tracking
 from frame_extractor import DecodedVideo, DecodeLimits, decode_video
+from scoring.contract import Measurement
 from scoring.detectors import Detectors
-from scoring.errors import CannotScore, ServiceUnavailable, Unprocessable
+from scoring.errors import (
+    CannotScore,
+    DetectorUnavailable,
+    NoDetectorAvailable,
+    NoFace,
+    NoFaceTrack,
+    ServerBusy,
+    ServiceError,
+    VideoTooShort,
+)
+from scoring.faces.tracking import FaceTrack, TrackingResult
 from scoring.fusion import fuse, verdict
 from scoring.settings import Settings
 from scoring.timing import Stopwatch
-from syncnet_python.tracking import FaceTrack, TrackingResult
-
-DETECTORS = ("syncnet", "efficientnet")
 
 
 @dataclass
-class BranchOutcome:
-    result: dict | None = None
-    speaker: FaceTrack | None = None
-    code: str | None = None
-    message: str | None = None
-    unavailable: bool = False
+class Outcome:
+    """What one detector gave for this video: its measurement, or why it has none."""
+
+    measurement: Measurement | None = None
+    error: ServiceError | None = None
+
+    @property
+    def report(self) -> dict | None:
+        return self.measurement.report if self.measurement is not None else None
 
     def degraded_entry(self) -> dict | None:
-        return None if self.result is not None else {"code": self.code, "message": self.message}
+        return None if self.error is None else {"code": self.error.code, "message": self.error.message}
 
 
 class Admission:
@@ -52,10 +62,7 @@ class Admission:
     @contextmanager
     def slot(self):
         if not self._slots.acquire(timeout=self.wait_s):
-            raise ServiceUnavailable(
-                f"the server is busy with other videos; retry in a few seconds (waited {self.wait_s:.0f} s)",
-                code="server_busy",
-            )
+            raise ServerBusy(f"the server is busy with other videos; retry in a few seconds (waited {self.wait_s:.0f} s)")
         self.running += 1
         try:
             yield
@@ -82,65 +89,47 @@ class ScoringService:
         return response
 
     def _score(self, video_path: Path, watch: Stopwatch) -> dict:
-        syncnet, efficientnet = self.detectors.syncnet.get(), self.detectors.efficientnet.get()
-        if syncnet is None and efficientnet is None:
-            raise ServiceUnavailable(
-                "no detector is available: " + "; ".join(filter(None, (self.detectors.syncnet.error, self.detectors.efficientnet.error))),
-                code="no_detector_available",
-            )
+        models = self.detectors.models
+        if all(lazy.get() is None for lazy in models.values()):
+            reasons = "; ".join(lazy.error for lazy in models.values() if lazy.error)
+            raise NoDetectorAvailable(f"no detector is available: {reasons}")
         with watch.stage("decode"):
-            decoded = decode_video(video_path, self.limits, watch.deadline)
+            decoded = decode_video(video_path, self.limits, watch)
         if decoded.duration_s < self.settings.min_duration_s:
-            raise Unprocessable(
-                f"the clip is {decoded.duration_s:.2f} s long; at least {self.settings.min_duration_s:.1f} s is needed",
-                code="video_too_short",
-            )
+            raise VideoTooShort(f"the clip is {decoded.duration_s:.2f} s long; at least {self.settings.min_duration_s:.1f} s is needed")
         tracker = self.detectors.face_tracker.get()
         if tracker is None:
-            raise ServiceUnavailable(f"no face detector could be loaded: {self.detectors.face_tracker.error}", code="no_detector_available")
+            raise NoDetectorAvailable(f"no face detector could be loaded: {self.detectors.face_tracker.error}")
         tracking = tracker.track(decoded.frames, watch)
 
-        outcomes = {"syncnet": self._run_syncnet(syncnet, decoded, tracking, watch)}
-        # Both detectors judge the same person: the speaker SyncNet found, else the longest track.
-        speaker = outcomes["syncnet"].speaker
-        outcomes["efficientnet"] = self._run_efficientnet(efficientnet, decoded, tracking, speaker, watch)
+        outcomes: dict[str, Outcome] = {}
+        track = None  # every detector judges the face its predecessors judged (SyncNet's speaker)
+        for name in models:
+            outcomes[name] = self._run(name, decoded, tracking, track, watch)
+            if track is None and outcomes[name].measurement is not None:
+                track = outcomes[name].measurement.track
         return self._respond(decoded, tracking, outcomes)
 
-    def _run_syncnet(self, syncnet, decoded: DecodedVideo, tracking: TrackingResult, watch: Stopwatch) -> BranchOutcome:
-        if syncnet is None:
-            return BranchOutcome(code="unavailable", message=f"SyncNet is not available: {self.detectors.syncnet.error}", unavailable=True)
-        try:
-            measured = syncnet.measure_tracks(decoded, tracking, watch)
-            return BranchOutcome(measured.report, measured.speaker)
-        except CannotScore as exc:
-            return BranchOutcome(code=exc.code, message=exc.message)
-
-    def _run_efficientnet(self, detector, decoded, tracking, speaker: FaceTrack | None, watch: Stopwatch) -> BranchOutcome:
+    def _run(self, name: str, decoded: DecodedVideo, tracking: TrackingResult, track: FaceTrack | None, watch: Stopwatch) -> Outcome:
+        lazy = self.detectors.models[name]
+        detector = lazy.get()
         if detector is None:
-            return BranchOutcome(code="unavailable", message=f"EfficientNet is not available: {self.detectors.efficientnet.error}", unavailable=True)
-        settings = self.settings.efficientnet
+            title = self.detectors.types[name].title
+            return Outcome(error=DetectorUnavailable(f"{title} is not available: {lazy.error}"))
         try:
-            with watch.stage("classifier_crops"):
-                faces = crops_from_tracking(decoded, tracking, settings.num_frames, settings.crop_margin, detector.input_size, speaker)
+            return Outcome(detector.measure(decoded, tracking, track, watch))
         except CannotScore as exc:
-            return BranchOutcome(code=exc.code, message=exc.message)
-        with watch.stage("classifier"):
-            result = detector.predict_frames(faces.crops_rgb)
-        result["frame_indices"] = [int(i) for i in faces.frame_indices]
-        result["face_source"] = faces.source
-        return BranchOutcome(result)
+            return Outcome(error=exc)
 
-    def _respond(self, decoded: DecodedVideo, tracking: TrackingResult, outcomes: dict[str, BranchOutcome]) -> dict:
-        scores = {name: (o.result["score"] if o.result else None) for name, o in outcomes.items()}
+    def _respond(self, decoded: DecodedVideo, tracking: TrackingResult, outcomes: dict[str, Outcome]) -> dict:
+        scores = {name: (o.report["score"] if o.report else None) for name, o in outcomes.items()}
         if all(score is None for score in scores.values()):
             raise _no_score_error(outcomes)
-        weights = {"syncnet": self.settings.fusion_weight_syncnet, "efficientnet": self.settings.fusion_weight_efficientnet}
-        combined, applied = fuse(scores, weights)
-        degraded = {name: o.degraded_entry() for name, o in outcomes.items() if o.result is None}
+        combined, applied = fuse(scores, self.settings.fusion_weights)
+        degraded = {name: o.degraded_entry() for name, o in outcomes.items() if o.error is not None}
         return {
             **verdict(combined),
-            "syncnet": outcomes["syncnet"].result,
-            "efficientnet": outcomes["efficientnet"].result,
+            **{name: o.report for name, o in outcomes.items()},
             "weights": applied,
             "degraded": degraded or None,
             "video": decoded.summary(),
@@ -153,11 +142,11 @@ class ScoringService:
             "models": self._models_used(outcomes, tracking),
         }
 
-    def _models_used(self, outcomes: dict[str, BranchOutcome], tracking: TrackingResult) -> dict:
+    def _models_used(self, outcomes: dict[str, Outcome], tracking: TrackingResult) -> dict:
         files = self.detectors.weight_files()
         used = {}
-        for name in DETECTORS:
-            if outcomes[name].result is not None:
+        for name, outcome in outcomes.items():
+            if outcome.measurement is not None:
                 path, _ = files[name]
                 used[name] = {"file": path.name, "sha256": self.detectors.short_hash(name)}
         face = {"name": tracking.detector}
@@ -167,9 +156,9 @@ class ScoringService:
         return used
 
 
-def _no_score_error(outcomes: dict[str, BranchOutcome]) -> Exception:
-    reasons = "; ".join(f"{name}: {o.message}" for name, o in outcomes.items())
-    judged = [o for o in outcomes.values() if not o.unavailable]
-    face_codes = {"no_face", "no_face_track"}
-    code = "no_face" if any(o.code in face_codes for o in judged) else judged[0].code
-    return Unprocessable(f"no detector could score this video ({reasons})", code=code)
+def _no_score_error(outcomes: dict[str, Outcome]) -> Exception:
+    """The 422 when no detector could judge the video, with the code of the most telling reason."""
+    reasons = "; ".join(f"{name}: {o.error.message}" for name, o in outcomes.items())
+    judged = [o.error for o in outcomes.values() if isinstance(o.error, CannotScore)]
+    reason = NoFace if any(isinstance(e, (NoFace, NoFaceTrack)) for e in judged) else type(judged[0])
+    return reason(f"no detector could score this video ({reasons})")

@@ -40,14 +40,13 @@ def weights_dir(tmp_path_factory) -> Path:
 def make_settings(weights_dir: Path, upload_dir: Path, **changes) -> Settings:
     """The service's defaults, pointed at generated official-format weights (plumbing only)."""
     base = Settings.from_env({})
-    syncnet = dataclasses.replace(
-        base.syncnet,
-        weights=weights_dir / "syncnet_probe.model",
-        s3fd_weights=weights_dir / "absent_sfd_face.pth",
-        face_detector="mtcnn",
-    )
-    return dataclasses.replace(
-        base, syncnet=syncnet, allow_unverified_weights=True, upload_tmp_dir=upload_dir, queue_timeout_s=2.0, **changes
+    return base.replace(
+        syncnet=dataclasses.replace(base.syncnet, weights=weights_dir / "syncnet_probe.model"),
+        faces=dataclasses.replace(base.faces, s3fd_weights=weights_dir / "absent_sfd_face.pth", face_detector="mtcnn"),
+        allow_unverified_weights=True,
+        upload_tmp_dir=upload_dir,
+        queue_timeout_s=2.0,
+        **changes,
     )
 
 

@@ -10,13 +10,14 @@ import pytest
 import torch
 from torch import nn
 
-from efficientnet_detector import EfficientNetDetector, aggregate, crops_from_tracking
+from efficientnet_detector import EfficientNetDetector, aggregate
 from frame_extractor import decode_video
 from scoring import torch_env  # noqa: F401
 from scoring.efficientnet.layouts import load_checkpoint
 from scoring.errors import CannotScore
 from scoring.weights.checkpoints import WeightsError
-from syncnet_python.tracking import TrackingResult, interpolate
+from scoring.faces.crops import crops_from_tracking
+from scoring.faces.tracking import TrackingResult, interpolate
 from tests import media
 from tests.conftest import FFPP, MEDIA, shared
 

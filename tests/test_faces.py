@@ -9,10 +9,12 @@ import pytest
 import torch
 
 from scoring.weights.checkpoints import WeightsError
-from syncnet_python.face_detection import MTCNNDetector, create_face_detector, load_s3fd_net
-from syncnet_python.s3fd import S3FD, S3FDNet, decode_boxes, prior_boxes, select_faces
-from syncnet_python.scenes import detect_scenes
-from syncnet_python.tracking import FaceTrack, FaceTracker, SyncNetCropper, interpolate, link_detections, square_face_crop
+from scoring.faces.crops import square_face_crop
+from scoring.faces.detection import MTCNNDetector, create_face_detector, load_s3fd_net
+from scoring.faces.s3fd import S3FD, S3FDNet, decode_boxes, prior_boxes, select_faces
+from scoring.faces.scenes import detect_scenes
+from scoring.faces.tracking import FaceTrack, FaceTracker, interpolate, link_detections
+from syncnet_python.crops import SyncNetCropper
 from tests import media, weights
 
 # --- S3FD ----------------------------------------------------------------------------------------
@@ -99,9 +101,9 @@ def test_detector_choice(weights_dir, tmp_path):
     cpu = torch.device("cpu")
     missing = create_face_detector("auto", tmp_path / "absent.pth", cpu)
     assert missing.detector.name == "mtcnn" and "S3FD unavailable" in missing.notes[0]
-    unofficial = create_face_detector("auto", weights_dir / "sfd_random.pth", cpu, require_official=True)
+    unofficial = create_face_detector("auto", weights_dir / "sfd_random.pth", cpu, allow_unverified_weights=False)
     assert unofficial.detector.name == "mtcnn" and "not the official sfd_face.pth" in unofficial.notes[0]
-    assert create_face_detector("auto", weights_dir / "sfd_random.pth", cpu, require_official=False).detector.name == "s3fd"
+    assert create_face_detector("auto", weights_dir / "sfd_random.pth", cpu, allow_unverified_weights=True).detector.name == "s3fd"
     with pytest.raises(WeightsError):
         create_face_detector("s3fd", tmp_path / "absent.pth", cpu)
     assert isinstance(create_face_detector("mtcnn", weights_dir / "sfd_random.pth", cpu).detector, MTCNNDetector)

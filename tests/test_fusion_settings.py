@@ -7,9 +7,8 @@ from pathlib import Path
 
 import pytest
 
-import scoring.settings
 from scoring.fusion import fuse, risk_level, verdict
-from scoring.settings import PROJECT_ROOT, Settings
+from scoring.settings import PROJECT_ROOT, VARIABLES, Settings
 
 
 @pytest.mark.parametrize(
@@ -49,10 +48,7 @@ def env_example() -> dict[str, str]:
 
 def test_env_example_documents_every_setting_with_its_default():
     documented = env_example()
-    names = [k.upper() for k in scoring.settings._TOP_LEVEL_PARSERS]
-    names += [f"SYNCNET_{k}".upper() for k in scoring.settings._SYNCNET_PARSERS] + [f"EFFICIENTNET_{k}".upper() for k in scoring.settings._EFFICIENTNET_PARSERS]
-    missing = [scoring.settings._ALIASES.get(n, n) for n in names if scoring.settings._ALIASES.get(n, n) not in documented]
-    assert missing == []
+    assert [name for name in VARIABLES if name not in documented] == []
     assert Settings.from_env(documented) == Settings.from_env({})
 
 
@@ -62,7 +58,7 @@ def test_environment_values_are_parsed_and_validated():
     )
     assert settings.max_upload_bytes == 5 * 1024 * 1024
     assert settings.allowed_video_dirs == (Path("/data/a"), Path("/data/b"))
-    assert settings.syncnet.mode == "exact" and settings.syncnet.face_detector == "mtcnn"
+    assert settings.syncnet.mode == "exact" and settings.faces.face_detector == "mtcnn"
     assert settings.syncnet.weights == Path("/opt/m/syncnet_v2.model")
     assert settings.efficientnet.weights is None
     assert Settings.from_env({"SYNCNET_WEIGHTS": "w/s.model"}).syncnet.weights == PROJECT_ROOT / "w" / "s.model"

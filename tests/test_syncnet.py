@@ -13,15 +13,16 @@ from scipy.signal import medfilt
 
 from frame_extractor import SAMPLES_PER_FRAME, decode_video, uniform_indices
 from scoring.errors import CannotScore
-from scoring.settings import SyncNetSettings
+from scoring.faces.stage import build_tracker
+from scoring.settings import FaceSettings, Settings, SyncNetSettings
 from scoring.timing import Stopwatch
 from scoring.weights.checkpoints import WeightsError, require_official
 from scoring.weights.files import SYNCNET_V2
 from syncnet_python.audio import mfcc
 from syncnet_python.model import SyncNetV2, audio_stream, lip_stream, load_syncnet_v2
 from syncnet_python.sync import SyncNetScorer, distance_matrix, is_decisive, summarise, usable_windows
-from syncnet_python.tracking import SyncNetCropper
-from syncnet_wrapper import SyncNetWrapper, face_tracker_from_settings, sync_score
+from syncnet_python.crops import SyncNetCropper
+from syncnet_wrapper import SyncNetWrapper, sync_score
 from tests import media, weights
 from tests.conftest import MEDIA, TALKING_CLIPS, shared
 
@@ -36,7 +37,7 @@ def probe(weights_dir):
 
 @pytest.fixture(scope="module")
 def tracker():
-    return face_tracker_from_settings(SyncNetSettings(face_detector="mtcnn"), torch.device("cpu"))[0]
+    return build_tracker(FaceSettings(face_detector="mtcnn"), torch.device("cpu"))[0]
 
 
 # --- weights ---------------------------------------------------------------------------------
@@ -75,9 +76,9 @@ def test_unreadable_and_unofficial_files_are_refused(tmp_path, weights_dir):
         load_syncnet_v2(tmp_path / "absent.model")
     with pytest.raises(WeightsError, match="not the official syncnet_v2.model"):
         require_official(weights_dir / "syncnet_random.model", SYNCNET_V2)
-    settings = SyncNetSettings(weights=weights_dir / "syncnet_random.model")
+    settings = Settings(syncnet=SyncNetSettings(weights=weights_dir / "syncnet_random.model"), allow_unverified_weights=False)
     with pytest.raises(WeightsError, match="ALLOW_UNVERIFIED_WEIGHTS"):
-        SyncNetWrapper.load(settings, torch.device("cpu"), require_official=True)
+        SyncNetWrapper.from_settings(settings, torch.device("cpu"))
 
 
 def test_inference_streams_equal_the_official_layout(weights_dir):
@@ -297,8 +298,12 @@ def test_fast_mode_uses_a_bounded_subset_when_the_curve_is_decisive(probe, track
 
 @pytest.fixture(scope="module")
 def wrapper(weights_dir):
-    settings = SyncNetSettings(weights=weights_dir / "syncnet_probe.model", face_detector="mtcnn")
-    return SyncNetWrapper.load(settings, torch.device("cpu"), require_official=False)
+    settings = Settings(
+        syncnet=SyncNetSettings(weights=weights_dir / "syncnet_probe.model"),
+        faces=FaceSettings(face_detector="mtcnn"),
+        allow_unverified_weights=True,
+    )
+    return SyncNetWrapper.from_settings(settings, torch.device("cpu"))
 
 
 def test_process_video_reports_the_speaker_and_lag(wrapper, tmp_path):
@@ -314,8 +319,7 @@ def test_face_track_shorter_than_the_minimum_is_a_clear_outcome(wrapper, tmp_pat
     for frame in frames[60:]:
         frame[40:300, 200:440] = 90  # the face is covered after 60 frames: a 60-frame track
     clip = media.write_video(tmp_path / "t.mkv", frames, audio=media.bursts(signal), audio_codec="pcm_s16le")
-    strict = SyncNetWrapper(wrapper.scorer, dataclasses.replace(wrapper.settings, min_track_frames=80), wrapper.weights_path)
-    strict.require_official = False
+    strict = SyncNetWrapper(wrapper.scorer, wrapper.settings, dataclasses.replace(wrapper.faces, min_track_frames=80), True)
     with pytest.raises(CannotScore) as raised:
         strict.process_video(clip)
     assert raised.value.code == "no_face_track"

@@ -1,4 +1,4 @@
-"""Provisioning of the official weights: copy or download, size and sha256 checks, no partial files."""
+"""Provisioning of the official weights: copy or download, size and sha256 checks, no partial files, one models dir."""
 
 from __future__ import annotations
 
@@ -8,7 +8,11 @@ import threading
 from functools import partial
 
 import pytest
+import torch
 
+from scoring.detectors import Detectors
+from scoring.settings import Settings
+from scoring.weights.__main__ import provision_all
 from scoring.weights.files import S3FD, SYNCNET_V2, OfficialFile, describe, provision
 
 
@@ -63,3 +67,21 @@ def test_the_official_table_matches_the_published_files():
     assert SYNCNET_V2.sha256.startswith("961e8696f888")
     assert S3FD.size == 89_844_381
     assert S3FD.sha256.startswith("d54a87c2b754")
+
+
+def test_models_dir_set_only_in_dotenv_is_where_setup_installs_and_the_service_looks(tmp_path):
+    spec, content = official(tmp_path)
+    source = tmp_path / "source"
+    source.mkdir()
+    (source / spec.name).write_bytes(content)
+    dotenv = tmp_path / ".env"
+    dotenv.write_text(f"MODELS_DIR={tmp_path / 'installed'}\nMODELS_SOURCE_DIR={source}\n")
+    settings = Settings.from_env({}, dotenv_file=dotenv)
+
+    [(ok, _)] = provision_all(settings, (spec,))
+    assert ok and (tmp_path / "installed" / spec.name).read_bytes() == content
+    assert settings.syncnet.weights == tmp_path / "installed" / SYNCNET_V2.name
+    assert settings.faces.s3fd_weights == tmp_path / "installed" / S3FD.name
+    looked_up = Detectors(settings, torch.device("cpu")).weight_files()
+    assert looked_up["syncnet"][0].parent == looked_up["s3fd"][0].parent == tmp_path / "installed"
+    assert Settings.from_env({"MODELS_DIR": str(tmp_path / "env")}, dotenv_file=dotenv).models_dir == tmp_path / "env"

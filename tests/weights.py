@@ -23,7 +23,7 @@ import torch
 from torch import nn
 
 from syncnet_python.model import SyncNetV2
-from syncnet_python.s3fd import S3FDNet
+from scoring.faces.s3fd import S3FDNet
 
 PROBE_ENERGY_FLOOR = 12.0  # log energy of quiet room noise for int16 audio
 PROBE_AUDIO_SCALE = 0.2  # log-energy units against 0..255 grey levels

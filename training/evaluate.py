@@ -27,7 +27,7 @@ from scoring.detectors import Detectors
 from scoring.errors import ServiceError
 from scoring.fusion import LIKELY_REAL_ABOVE
 from scoring.service import ScoringService
-from scoring.settings import Settings
+from scoring.settings import load_settings
 from test_ensemble import VIDEO_SUFFIXES
 from training import metrics
 
@@ -136,7 +136,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, help="write every video's result and the summary as JSON")
     args = parser.parse_args(argv)
 
-    settings = Settings.from_env()
+    settings = load_settings()
     torch_env.configure_threads(settings.torch_threads or torch_env.default_thread_count(1))
     service = ScoringService(settings, Detectors(settings, torch_env.resolve_device(settings.device)))
     rows = video_rows(args.labels, set(args.groups.split(",")) if args.groups else None)

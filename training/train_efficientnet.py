@@ -42,12 +42,13 @@ from PIL import Image, ImageFilter
 from torch import nn
 from tqdm import tqdm
 
-from efficientnet_detector import crops_from_tracking
 from frame_extractor import decode_video
 from scoring import torch_env
+from scoring.efficientnet.layouts import CheckpointSpec, sidecar_path
 from scoring.errors import ServiceError
-from scoring.settings import SyncNetSettings
-from syncnet_wrapper import face_tracker_from_settings
+from scoring.faces.crops import crops_from_tracking
+from scoring.faces.stage import build_tracker
+from scoring.settings import Settings, load_settings
 from training import metrics
 
 LABELS = {"REAL": 1, "FAKE": 0}  # 1 = real, matching metrics.py
@@ -84,10 +85,10 @@ def load_image(path: Path, size: int) -> np.ndarray:
 
 
 class VideoFaces:
-    """Face crops of a video exactly as the service makes them (decode, track, crop)."""
+    """Face crops of a video exactly as the service makes them (decode, the service's face stage, crop)."""
 
-    def __init__(self, margin: float, device: torch.device):
-        self.tracker, _ = face_tracker_from_settings(SyncNetSettings(face_detector="mtcnn"), device)
+    def __init__(self, margin: float, device: torch.device, settings: Settings):
+        self.tracker, _ = build_tracker(settings.faces, device, settings.allow_unverified_weights)
         self.margin = margin
 
     def crops(self, path: Path, frames: int, size: int) -> list[np.ndarray]:
@@ -174,7 +175,7 @@ class TrainSet(torch.utils.data.Dataset):
             picture.save(buffer, format="JPEG", quality=rng.randint(30, 95))
             picture = Image.open(io.BytesIO(buffer.getvalue())).convert("RGB")
         tensor = torch.from_numpy(np.asarray(picture, dtype=np.uint8).copy()).permute(2, 0, 1)
-        return tensor, torch.tensor(0 if label == 1 else 1)  # class index: 0 real, 1 fake
+        return tensor, torch.tensor(CLASS_ORDER.index("real" if label == 1 else "fake"))
 
 
 def make_model(input_size: int, drop_connect: float = 0.0) -> nn.Module:
@@ -186,21 +187,21 @@ def make_model(input_size: int, drop_connect: float = 0.0) -> nn.Module:
     return model
 
 
-def normalise(batch_uint8: torch.Tensor) -> torch.Tensor:
-    mean = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1) * 255
-    std = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1) * 255
-    return ((batch_uint8.float() - mean) / std).contiguous(memory_format=torch.channels_last)
+def model_spec(input_size: int) -> CheckpointSpec:
+    """What the trained network's input and outputs mean: the spec the service reads back from the sidecar."""
+    return CheckpointSpec("efficientnet_pytorch", "b0", num_outputs=2, head_key="_fc.1", class_order=CLASS_ORDER, input_size=input_size)
 
 
 @torch.inference_mode()
-def evaluate(model: nn.Module, samples: list[Sample], input_size: int, batch_size: int = 64) -> dict:
+def evaluate(model: nn.Module, samples: list[Sample], spec: CheckpointSpec, batch_size: int = 64) -> dict:
     model.eval()
+    size = spec.input_size
     scores = []
     for start in range(0, len(samples), batch_size):
         chunk = samples[start : start + batch_size]
-        images = np.stack([cv2.resize(s.image, (input_size, input_size), interpolation=cv2.INTER_AREA) for s in chunk])
-        logits = model(normalise(torch.from_numpy(images).permute(0, 3, 1, 2)))
-        scores.append(logits.float().softmax(1)[:, 0].numpy())
+        images = np.stack([cv2.resize(s.image, (size, size), interpolation=cv2.INTER_AREA) for s in chunk])
+        logits = model(spec.normalise(torch.from_numpy(images).permute(0, 3, 1, 2)))
+        scores.append(spec.real_probability(logits).numpy())
     frame_scores = np.concatenate(scores)
     frame_labels = np.array([s.label for s in samples])
     videos = sorted({s.video for s in samples})
@@ -245,7 +246,8 @@ def train(args) -> dict:
     train_rows = [r for r in rows if r["split_group"] not in val_groups]
     val_rows = [r for r in rows if r["split_group"] in val_groups]
     print(f"validation groups ({len(val_groups)}): {', '.join(sorted(val_groups))}")
-    video_faces = VideoFaces(args.margin, torch.device("cpu"))
+    video_faces = VideoFaces(args.margin, torch.device("cpu"), load_settings())
+    spec = model_spec(args.input_size)
     cache = None if args.no_cache else args.cache_dir
     train_samples = build_samples(train_rows, root, args.cache_size, args.train_frames, video_faces, cache, "train data")
     val_samples = build_samples(val_rows, root, args.input_size, args.val_frames, video_faces, cache, "validation data")
@@ -284,21 +286,21 @@ def train(args) -> dict:
         for step, (images, targets) in enumerate(progress):
             if step >= steps_per_epoch:
                 break
-            loss = criterion(model(normalise(images)), targets)
+            loss = criterion(model(spec.normalise(images)), targets)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
             schedule.step()
             losses.append(loss.item())
             progress.set_postfix(loss=f"{np.mean(losses[-20:]):.3f}")
-        validation = evaluate(model, val_samples, args.input_size) if val_samples else None
+        validation = evaluate(model, val_samples, spec) if val_samples else None
         record = {"epoch": epoch, "train_loss": float(np.mean(losses)), "seconds": round(time.time() - started, 1), "validation": validation}
         history.append(record)
         print(json.dumps(record))
         key = _selection_key(validation)
         if best is None or key > best[0]:
             best = (key, epoch)
-            _save(model, checkpoint, args)
+            _save(model, checkpoint, spec, args)
     report = {
         "command": " ".join(sys.argv),
         "checkpoint": checkpoint.name,
@@ -322,18 +324,16 @@ def _selection_key(validation: dict | None) -> tuple:
     return (validation["video"]["auc"] or 0.0, validation["frame"]["auc"] or 0.0)
 
 
-def _save(model: nn.Module, checkpoint: Path, args) -> None:
+def _save(model: nn.Module, checkpoint: Path, spec: CheckpointSpec, args) -> None:
     state = {k: (v.half() if v.is_floating_point() else v) for k, v in model.state_dict().items()}
     torch.save(state, checkpoint)
     sidecar = {
         "architecture": "efficientnet_pytorch efficientnet-b0, _fc = Dropout(0.4) + Linear(1280, 2)",
-        "class_order": list(CLASS_ORDER),
-        "input_size": args.input_size,
-        "normalization": "imagenet",
+        **spec.sidecar(),
         "face_crop_margin": args.margin,
         "trained_from": "random initialisation (no ImageNet weights available)",
     }
-    checkpoint.with_name(checkpoint.name + ".json").write_text(json.dumps(sidecar, indent=2) + "\n")
+    sidecar_path(checkpoint).write_text(json.dumps(sidecar, indent=2) + "\n")
 
 
 def main(argv: list[str] | None = None) -> int:

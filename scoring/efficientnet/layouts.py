@@ -74,6 +74,29 @@ class CheckpointSpec:
     def real_index(self) -> int:
         return self.class_order.index("real")
 
+    def normalise(self, batch_uint8: torch.Tensor) -> torch.Tensor:
+        """RGB uint8 NCHW -> the network's input (float, channels-last); training and serving share it."""
+        mean = torch.tensor(self.mean, device=batch_uint8.device).view(1, 3, 1, 1) * 255
+        std = torch.tensor(self.std, device=batch_uint8.device).view(1, 3, 1, 1) * 255
+        return ((batch_uint8.float() - mean) / std).contiguous(memory_format=torch.channels_last)
+
+    def real_probability(self, logits: torch.Tensor) -> torch.Tensor:
+        """P(real) per row of the network's output, whatever its head and class order."""
+        logits = logits.float()
+        if self.num_outputs == 1:
+            positive = torch.sigmoid(logits[:, 0])
+            return positive if self.class_order[0] == "real" else 1 - positive
+        return logits.softmax(dim=1)[:, self.real_index]
+
+    def sidecar(self) -> dict:
+        """What `apply_settings` reads back from `<weights>.json`."""
+        imagenet = (self.mean, self.std) == (IMAGENET_MEAN, IMAGENET_STD)
+        return {
+            "class_order": list(self.class_order),
+            "input_size": self.input_size,
+            "normalization": "imagenet" if imagenet else {"mean": list(self.mean), "std": list(self.std)},
+        }
+
     def summary(self) -> dict:
         data = asdict(self)
         data["class_order"] = list(self.class_order)

@@ -1,32 +1,39 @@
-"""`python -m scoring.weights provision | check`: install or inspect the official weights (setup.sh runs `provision`)."""
+"""`python -m scoring.weights provision | check`: install or inspect the official weights (setup.sh runs `provision`).
+
+Where they go and come from are the project's settings (MODELS_DIR, MODELS_SOURCE_DIR,
+MODELS_DOWNLOAD_TIMEOUT), so setup installs exactly where the service looks.
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
-from pathlib import Path
 
-from scoring.weights.files import MODELS_DIR, OFFICIAL_FILES, describe, provision
+from scoring.settings import Settings, load_settings
+from scoring.weights.files import OFFICIAL_FILES, OfficialFile, describe, provision
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def provision_all(settings: Settings, files: tuple[OfficialFile, ...] = OFFICIAL_FILES) -> list[tuple[bool, str]]:
+    return [provision(f, settings.models_dir, settings.models_source_dir, settings.models_download_timeout) for f in files]
+
+
+def installed(settings: Settings, files: tuple[OfficialFile, ...] = OFFICIAL_FILES) -> dict[str, dict]:
+    return {f.name: describe(settings.models_dir / f.name, f) for f in files}
+
+
+def main(argv: list[str] | None = None, settings: Settings | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m scoring.weights", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
-    prov = sub.add_parser("provision", help="install the official SyncNet and S3FD weights into models/")
-    prov.add_argument("--models-dir", type=Path, default=MODELS_DIR)
-    prov.add_argument("--source-dir", type=Path, default=os.environ.get("MODELS_SOURCE_DIR") or None)
-    prov.add_argument("--timeout", type=float, default=float(os.environ.get("MODELS_DOWNLOAD_TIMEOUT", "30")))
-    check = sub.add_parser("check", help="print what is installed, as JSON")
-    check.add_argument("--models-dir", type=Path, default=MODELS_DIR)
+    sub.add_parser("provision", help="install the official SyncNet and S3FD weights into MODELS_DIR")
+    sub.add_parser("check", help="print what is installed, as JSON")
     args = parser.parse_args(argv)
+    settings = settings or load_settings()
 
     if args.command == "check":
-        print(json.dumps({f.name: describe(args.models_dir / f.name, f) for f in OFFICIAL_FILES}, indent=2))
+        print(json.dumps(installed(settings), indent=2))
         return 0
-    for official in OFFICIAL_FILES:
-        ok, message = provision(official, args.models_dir, args.source_dir, args.timeout)
+    for ok, message in provision_all(settings):
         print(("  ok    " if ok else "  WARN  ") + message, file=sys.stdout if ok else sys.stderr)
     return 0
 

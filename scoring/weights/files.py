@@ -1,7 +1,7 @@
 """The model files the service can use: where they come from, how they are checked and installed.
 
 `python -m scoring.weights provision` is what `setup.sh` runs. For each official file it copies
-`$MODELS_SOURCE_DIR/<name>` when that variable is set, else downloads the official URL; either way
+`$MODELS_SOURCE_DIR/<name>` when that setting is set, else downloads the official URL; either way
 into a temporary file beside the target, checked for size and sha256 before it is moved into
 place. A failed download is reported and setup carries on: the service then reports that detector
 unavailable instead of scoring with anything else.
@@ -16,9 +16,6 @@ import threading
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
-
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
-MODELS_DIR = PROJECT_ROOT / os.environ.get("MODELS_DIR", "").strip() if os.environ.get("MODELS_DIR", "").strip() else PROJECT_ROOT / "models"
 
 
 @dataclass(frozen=True)

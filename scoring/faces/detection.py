@@ -15,10 +15,9 @@ import numpy as np
 import torch
 
 from scoring import torch_env  # noqa: F401  (makes torchvision, used by facenet-pytorch, importable)
-from scoring.weights.checkpoints import WeightsError, load_strict, read_checkpoint, tensor_state
-from scoring.weights.checkpoints import require_official as require_official_file
+from scoring.faces.s3fd import S3FD, S3FDNet
+from scoring.weights.checkpoints import WeightsError, load_strict, read_checkpoint, require_official, tensor_state
 from scoring.weights.files import S3FD as S3FD_OFFICIAL
-from syncnet_python.s3fd import S3FD, S3FDNet
 
 S3FD_SCALE = 0.25
 MTCNN_SCALE = 0.5
@@ -86,14 +85,14 @@ def create_face_detector(
     device: torch.device,
     scale: float | None = None,
     threshold: float = 0.9,
-    require_official: bool = True,
+    allow_unverified_weights: bool = False,
 ) -> DetectorChoice:
     """The configured detector. `auto` falls back to MTCNN, saying why, when S3FD cannot load."""
     notes = []
     if requested in ("auto", "s3fd"):
         try:
-            if require_official:
-                require_official_file(s3fd_weights, S3FD_OFFICIAL)
+            if not allow_unverified_weights:
+                require_official(s3fd_weights, S3FD_OFFICIAL)
             net = load_s3fd_net(s3fd_weights)
             return DetectorChoice(S3FD(net, device, scale or S3FD_SCALE, threshold), requested)
         except WeightsError as exc:
