@@ -1,12 +1,14 @@
 """Deepfake-scoring REST service: `POST /score` a verification video, `GET /health`.
 
-Run with gunicorn (`gunicorn -c gunicorn_config.py`, which serves `app:create_app()`) or
-`python app.py` for development. Each worker builds its own app, which loads models lazily on the
-first video.
+Run with gunicorn: `gunicorn -c gunicorn_config.py`, or the design document's
+`gunicorn app:app -c gunicorn_config.py` (`app` is built on first access, so in each worker, never
+at import), or `python app.py` for development. Each worker builds its own app, which loads models
+lazily on the first video.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 import shutil
@@ -15,6 +17,7 @@ from pathlib import Path
 
 import torch
 from flask import Flask, jsonify, request
+from flask_cors import CORS
 from werkzeug.exceptions import HTTPException
 
 from scoring import torch_env
@@ -45,13 +48,18 @@ def create_app(settings: Settings | None = None, detectors: Detectors | None = N
     detectors = detectors or Detectors(settings, torch_env.resolve_device(settings.device))
     service = ScoringService(settings, detectors)
 
+    for warning in settings.warnings:
+        log.warning(warning)
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_upload_bytes
     app.extensions["scoring"] = service
+    if settings.cors_origins:
+        CORS(app, origins=list(settings.cors_origins), allow_headers=["Authorization", "Content-Type"], methods=["GET", "POST"])
 
     @app.get("/health")
     def health():
-        return jsonify(health_report(settings, service))
+        report = health_report(settings, service)
+        return jsonify(report), 503 if report["status"] == "unavailable" else 200
 
     @app.post("/score")
     def score():
@@ -95,17 +103,21 @@ def create_app(settings: Settings | None = None, detectors: Detectors | None = N
 
 
 def health_report(settings: Settings, service: ScoringService) -> dict:
+    """The design document's fields (`status`, `detectors` as booleans, `config`), our details beside them."""
     detectors = service.detectors
     states = detectors.status()
-    available = [name for name, state in states.items() if state["available"]]
+    available = {name: state["available"] for name, state in states.items()}
     return {
-        "status": "ok" if len(available) == len(states) else ("degraded" if available else "unavailable"),
+        "status": "healthy" if all(available.values()) else ("degraded" if any(available.values()) else "unavailable"),
         "service": settings.service_name,
         "version": __version__,
-        "detectors": states,
+        "detectors": available,
+        "detector_details": states,
         "face_detector": detectors.face_detector_status(),
         "jobs": {"running": service.admission.running, "capacity": service.admission.capacity},
         "config": {
+            "max_video_size_mb": settings.max_upload_mb,
+            "processing_timeout": settings.processing_timeout_s,
             "max_upload_mb": settings.max_upload_mb,
             "max_duration_s": settings.max_duration_s,
             "min_duration_s": settings.min_duration_s,
@@ -161,6 +173,18 @@ def allowed_path(raw: str, allowed_dirs: tuple[Path, ...]) -> Path:
     if not candidate.is_file():
         raise VideoNotFound("video_path does not name a file")
     return candidate
+
+
+@functools.cache
+def _default_app() -> Flask:
+    return create_app()
+
+
+def __getattr__(name: str):
+    """`app:app` for gunicorn: the app is built when a worker first asks for it, not at import."""
+    if name == "app":
+        return _default_app()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 if __name__ == "__main__":

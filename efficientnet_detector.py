@@ -15,8 +15,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import cv2
 import numpy as np
 import torch
+from PIL import Image
 
 from frame_extractor import DecodedVideo
 from scoring.contract import Measurement
@@ -38,6 +40,7 @@ def aggregate(frame_scores: np.ndarray) -> dict:
         "confidence": round(max(mean, 1 - mean), 4),
         "consistency": round(1 - min(2 * std, 1.0), 4),
         "num_frames": int(scores.size),
+        "probabilities": {"fake": round(1 - mean, 4), "real": round(mean, 4)},
         "frame_scores": [round(float(s), 4) for s in scores],
         "statistics": {
             "mean": round(mean, 4),
@@ -51,6 +54,7 @@ def aggregate(frame_scores: np.ndarray) -> dict:
 class EfficientNetDetector:
     name = "efficientnet"
     title = "EfficientNet"
+    always_reported = False  # null when it did not run, as in the design document
 
     def __init__(
         self,
@@ -85,13 +89,21 @@ class EfficientNetDetector:
     def input_size(self) -> int:
         return self.spec.input_size
 
-    def preprocess(self, images_rgb: list[np.ndarray]) -> torch.Tensor:
-        """RGB uint8 crops of the input size -> the network's input, normalised as the checkpoint says."""
+    def preprocess(self, images: list) -> torch.Tensor:
+        """Face images (PIL images or RGB uint8 arrays, any size) -> the network's input, resized to its
+        input size and normalised as the checkpoint says."""
+        crops = np.stack([self._as_input(image) for image in images])
+        return self.spec.normalise(torch.from_numpy(crops).to(self.device).permute(0, 3, 1, 2))
+
+    def _as_input(self, image) -> np.ndarray:
+        array = np.asarray(image.convert("RGB")) if isinstance(image, Image.Image) else np.asarray(image)
+        if array.ndim != 3 or array.shape[2] != 3 or array.dtype != np.uint8:
+            raise ValueError(f"expected an RGB image (H x W x 3, uint8), got shape {array.shape} {array.dtype}")
         size = self.spec.input_size
-        for image in images_rgb:
-            if image.shape != (size, size, 3):
-                raise ValueError(f"expected {size}x{size} RGB crops, got {image.shape}")
-        return self.spec.normalise(torch.from_numpy(np.stack(images_rgb)).to(self.device).permute(0, 3, 1, 2))
+        if array.shape[:2] == (size, size):
+            return array
+        interpolation = cv2.INTER_AREA if max(array.shape[:2]) > size else cv2.INTER_LINEAR
+        return cv2.resize(array, (size, size), interpolation=interpolation)
 
     @torch.inference_mode()
     def real_probabilities(self, images_rgb: list[np.ndarray]) -> np.ndarray:
@@ -101,14 +113,16 @@ class EfficientNetDetector:
             probabilities.append(self.spec.real_probability(logits).cpu().numpy())
         return np.concatenate(probabilities) if probabilities else np.zeros(0)
 
-    def predict_frames(self, frames_rgb: list[np.ndarray]) -> dict:
-        if not frames_rgb:
+    def predict_frames(self, frames: list) -> dict:
+        """P(real) per face image (PIL or RGB array, any size) and their aggregate."""
+        if len(frames) == 0:
             raise ValueError("no frames to classify")
-        return aggregate(self.real_probabilities(frames_rgb))
+        return aggregate(self.real_probabilities(frames))
 
-    def predict_image(self, image_rgb: np.ndarray) -> dict:
-        result = self.predict_frames([image_rgb])
-        return {k: result[k] for k in ("is_real", "score", "confidence")}
+    def predict_image(self, image) -> dict:
+        """One face image (PIL or RGB array, any size): is_real, score (P(real)), confidence, probabilities."""
+        result = self.predict_frames([image])
+        return {k: result[k] for k in ("is_real", "score", "confidence", "probabilities")}
 
     def measure(self, video: DecodedVideo, tracking: TrackingResult, track: FaceTrack | None, watch: Stopwatch) -> Measurement:
         """Crops along `track` (else the longest track, else single detections); raises CannotScore without a face."""

@@ -1,4 +1,4 @@
-"""gunicorn settings: `gunicorn -c gunicorn_config.py` serves `app:create_app()`.
+"""gunicorn settings: `gunicorn -c gunicorn_config.py` (or `gunicorn app:app -c gunicorn_config.py`) serves `app:app`.
 
 Every value comes from the project's settings (`scoring.settings`, which reads `.env` too).
 Each worker process loads its own models on its first video (no preloading: torch models created
@@ -11,11 +11,16 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from scoring.settings import load_settings  # noqa: E402  (needs the project on sys.path)
+from scoring.settings import SettingsError, load_settings  # noqa: E402  (needs the project on sys.path)
 
-settings = load_settings()
+try:
+    settings = load_settings()
+except SettingsError as error:
+    sys.exit(f"configuration error: {error}")
+for warning in settings.warnings:
+    print(f"configuration warning: {warning}", file=sys.stderr)
 
-wsgi_app = "app:create_app()"
+wsgi_app = "app:app"
 bind = f"0.0.0.0:{settings.port}"
 workers = settings.web_concurrency
 threads = settings.gunicorn_threads

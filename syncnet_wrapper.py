@@ -81,6 +81,7 @@ class TrackMeasurement:
 class SyncNetWrapper:
     name = "syncnet"
     title = "SyncNet"
+    always_reported = True  # the document's clients read result['syncnet']['score'] even when it did not run
 
     def __init__(self, scorer: SyncNetScorer, settings: SyncNetSettings, faces: FaceSettings, allow_unverified_weights: bool = False):
         self.scorer = scorer
@@ -98,7 +99,7 @@ class SyncNetWrapper:
         weights = settings.syncnet.weights
         if not settings.allow_unverified_weights:
             require_official(weights, SYNCNET_V2)
-        scorer = SyncNetScorer(load_syncnet_v2(weights), device, settings.syncnet.batch_size)
+        scorer = SyncNetScorer(load_syncnet_v2(weights), torch.device(device), settings.syncnet.batch_size)
         return cls(scorer, settings.syncnet, settings.faces, settings.allow_unverified_weights)
 
     @staticmethod
@@ -158,13 +159,32 @@ class SyncNetWrapper:
     def describe(self) -> dict:
         return {}
 
-    def process_video(self, path: str | Path, limits: DecodeLimits = DecodeLimits(), watch: Stopwatch | None = None) -> dict:
-        """Decode, track and measure one video on its own (the CLI and benchmarks use this)."""
+    def process_video(
+        self, path: str | Path, reference: str | None = None, limits: DecodeLimits = DecodeLimits(), watch: Stopwatch | None = None
+    ) -> dict:
+        """Decode, track and measure one video on its own (the design document's API, the CLI and benchmarks).
+
+        `reference` (the caller's id for the video, e.g. a session id) is echoed in the result.
+        """
         watch = watch or Stopwatch()
         with watch.stage("decode"):
             decoded = decode_video(path, limits, watch)
         tracking = self.tracker().track(decoded.frames, watch)
-        return self.measure(decoded, tracking, None, watch).report
+        return {**self.measure(decoded, tracking, None, watch).report, "reference": reference}
+
+    def process_video_ensemble(self, video_path: str | Path, reference: str | None = None, efficientnet_detector=None) -> dict:
+        """The design document's ensemble call: the service's own pipeline and response for one video,
+        with this SyncNet and `efficientnet_detector` (an EfficientNetDetector, or None: SyncNet alone)."""
+        # Imported here: the service imports this module to build its detectors.
+        from scoring.detectors import Detectors
+        from scoring.service import ScoringService
+
+        settings = load_settings().replace(syncnet=self.settings, faces=self.faces, allow_unverified_weights=self.allow_unverified_weights)
+        if efficientnet_detector is not None:
+            settings = settings.replace(efficientnet=dataclasses.replace(settings.efficientnet, weights=efficientnet_detector.model_path))
+        models = {self.name: self, "efficientnet": efficientnet_detector}
+        detectors = Detectors.given(settings, self.scorer.device, models, self.tracker())
+        return ScoringService(settings, detectors).score(Path(video_path), reference)
 
     def tracker(self) -> FaceTracker:
         if self._tracker is None:
@@ -204,7 +224,7 @@ def run(args) -> dict:
     watch = Stopwatch()
     limits = DecodeLimits(settings.max_duration_s, settings.max_source_side, settings.frame_max_side)
     if not args.precropped:
-        result = wrapper.process_video(args.video, limits, watch)
+        result = wrapper.process_video(args.video, limits=limits, watch=watch)
     else:
         with watch.stage("decode"):
             decoded = decode_video(args.video, limits)

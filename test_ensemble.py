@@ -51,7 +51,7 @@ def describe(video: Path, status: int, body: dict, seconds: float) -> str:
     likely = "yes" if body["is_likely_real"] else "no"
     lines.append(f"  Combined score: {body['combined_score']:.3f}   Risk: {body['risk_level']}   Likely real: {likely}")
     sync = body.get("syncnet")
-    if sync:
+    if sync and sync.get("score") is not None:
         lines.append(
             f"  SyncNet:        offset {sync['offset_frames']:+d} frames ({sync['lag_ms']:+d} ms), confidence {sync['confidence']:.2f}, "
             f"min dist {sync['min_dist']:.2f}, score {sync['score']:.3f}"

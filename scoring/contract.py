@@ -31,6 +31,7 @@ class Measurement:
 class Detector(Protocol):
     name: ClassVar[str]  # its key in responses, fusion weights and /health
     title: ClassVar[str]  # its name in messages
+    always_reported: ClassVar[bool]  # an object with score null (not null) in responses when it did not run
 
     @classmethod
     def from_settings(cls, settings: Settings, device: torch.device) -> "Detector": ...

@@ -53,6 +53,12 @@ class LazyModel(Generic[T]):
         return self.value
 
 
+def _given(model: Detector | None, title: str) -> Detector:
+    if model is None:
+        raise WeightsError(f"no {title} detector was given")
+    return model
+
+
 class Detectors:
     def __init__(self, settings: Settings, device: torch.device):
         self.settings = settings
@@ -66,6 +72,15 @@ class Detectors:
         self._files: dict[str, dict] = {}
         self._checksums = threading.Thread(target=self._describe_files, name="checksums", daemon=True)
         self._checksums.start()
+
+    @classmethod
+    def given(cls, settings: Settings, device: torch.device, models: dict[str, Detector | None], tracker: FaceTracker) -> "Detectors":
+        """Detectors already loaded by the caller (the Python API); a detector given as None is unavailable."""
+        detectors = cls(settings, device)
+        for name, model in models.items():
+            detectors.models[name] = LazyModel(partial(_given, model, detectors.types[name].title))
+        detectors.face_tracker = LazyModel(lambda: tracker)
+        return detectors
 
     def _load_tracker(self) -> FaceTracker:
         s = self.settings
@@ -82,14 +97,14 @@ class Detectors:
             try:
                 self._files[name] = describe(path, official)
             except OSError as exc:
-                self._files[name] = {"path": str(path), "present": False, "error": str(exc)}
+                self._files[name] = {"file": path.name if path else None, "present": False, "error": exc.strerror or type(exc).__name__}
 
     def file_info(self, name: str) -> dict:
         """What is known now; while the checksum is being computed, a wrong size already tells."""
         if name in self._files:
             return self._files[name]
         path, official = self.weight_files()[name]
-        info = {"path": str(path) if path else None, "present": bool(path and path.is_file()), "checking": True}
+        info = {"file": path.name if path else None, "present": bool(path and path.is_file()), "checking": True}
         if info["present"] and official is not None:
             info["bytes"] = path.stat().st_size
             info["checksum_verified"] = None if info["bytes"] == official.size else False
@@ -108,7 +123,7 @@ class Detectors:
         if error is None and info.get("checksum_verified") is False and not self.settings.allow_unverified_weights:
             error = "the weights file is not the official release (ALLOW_UNVERIFIED_WEIGHTS is off)"
         if error is None and not info.get("present"):
-            error = f"weights file not found: {info.get('path')}"
+            error = f"weights file not found: {info.get('file')}"
         state = {"weights": info, "loaded": lazy.value is not None, "available": error is None, "error": error, "device": str(self.device)}
         if lazy.value is not None:
             state.update(lazy.value.describe())

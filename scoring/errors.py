@@ -131,6 +131,13 @@ class DetectorUnavailable(ServiceUnavailable):
     code = "unavailable"
 
 
+class DetectorFailed(ServiceError):
+    """A detector that broke on this video (a bug, or an input it cannot handle): named in
+    `degraded`, logged with its traceback, while the others still score."""
+
+    code = "detector_failed"
+
+
 class ProcessingTimeout(ServiceError):
     status = 504
     code = "processing_timeout"

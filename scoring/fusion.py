@@ -19,12 +19,15 @@ def fuse(scores: Mapping[str, float | None], weights: Mapping[str, float]) -> tu
     """Weighted mean over the detectors that produced a score, and the weights actually applied.
 
     A detector without a score gets weight 0 and the others are renormalised, so a lone
-    detector's score stands for itself.
+    detector's score stands for itself, even when its configured weight is 0 (a weight of 0 means
+    "leave it out while another detector has a score", never "no answer").
     """
-    present = {name: weights[name] for name, score in scores.items() if score is not None and weights.get(name, 0) > 0}
-    total = sum(present.values())
-    if total <= 0:
+    scored = [name for name, score in scores.items() if score is not None]
+    if not scored:
         raise ValueError("no detector produced a score")
+    present = {name: weights.get(name, 0.0) for name in scored if weights.get(name, 0.0) > 0}
+    present = present or {name: 1.0 for name in scored}
+    total = sum(present.values())
     applied = {name: round(present.get(name, 0.0) / total, 4) for name in scores}
     combined = sum(scores[name] * weight for name, weight in present.items()) / total
     return round(combined, 4), applied

@@ -23,11 +23,14 @@ def free_port() -> int:
 
 
 @contextmanager
-def gunicorn_server(env: dict[str, str] | None = None, startup_timeout: float = 120.0):
-    """Start gunicorn with gunicorn_config.py on 127.0.0.1; yields its base URL; stops it after."""
+def gunicorn_server(env: dict[str, str] | None = None, startup_timeout: float = 120.0, app_spec: str | None = None):
+    """Start gunicorn with gunicorn_config.py on 127.0.0.1; yields its base URL; stops it after.
+
+    `app_spec` (e.g. "app:app", the design document's command) names the app on the command line.
+    """
     port = free_port()
     environment = {**os.environ, **(env or {}), "PORT": str(port)}
-    command = [sys.executable, "-m", "gunicorn", "-c", "gunicorn_config.py", "--bind", f"127.0.0.1:{port}"]
+    command = [sys.executable, "-m", "gunicorn", *([app_spec] if app_spec else []), "-c", "gunicorn_config.py", "--bind", f"127.0.0.1:{port}"]
     with tempfile.TemporaryFile(mode="w+") as log:
         process = subprocess.Popen(command, cwd=PROJECT_ROOT, env=environment, stdout=log, stderr=subprocess.STDOUT)
         url = f"http://127.0.0.1:{port}"

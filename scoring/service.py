@@ -10,6 +10,7 @@ all the request fails with the reason, never with a made-up number.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from contextlib import contextmanager
@@ -21,10 +22,12 @@ from scoring.contract import Measurement
 from scoring.detectors import Detectors
 from scoring.errors import (
     CannotScore,
+    DetectorFailed,
     DetectorUnavailable,
     NoDetectorAvailable,
     NoFace,
     NoFaceTrack,
+    ProcessingTimeout,
     ServerBusy,
     ServiceError,
     VideoTooShort,
@@ -34,6 +37,7 @@ from scoring.fusion import fuse, verdict
 from scoring.settings import Settings
 from scoring.timing import Stopwatch
 
+log = logging.getLogger("deepfake_scoring")
 
 @dataclass
 class Outcome:
@@ -84,7 +88,7 @@ class ScoringService:
             watch = Stopwatch(deadline=time.monotonic() + self.settings.processing_timeout_s)
             response = self._score(video_path, watch)
         response["session_id"] = session_id
-        response["processing_time_ms"] = round((time.perf_counter() - started) * 1000, 1)
+        response["processing_time_ms"] = round((time.perf_counter() - started) * 1000)
         response["timings_ms"] = watch.milliseconds()
         return response
 
@@ -120,6 +124,11 @@ class ScoringService:
             return Outcome(detector.measure(decoded, tracking, track, watch))
         except CannotScore as exc:
             return Outcome(error=exc)
+        except ProcessingTimeout:
+            raise
+        except Exception:
+            log.exception("%s failed on this video; the other detectors still score it", name)
+            return Outcome(error=DetectorFailed(f"{detector.title} failed on this video; the other detectors scored it"))
 
     def _respond(self, decoded: DecodedVideo, tracking: TrackingResult, outcomes: dict[str, Outcome]) -> dict:
         scores = {name: (o.report["score"] if o.report else None) for name, o in outcomes.items()}
@@ -127,9 +136,11 @@ class ScoringService:
             raise _no_score_error(outcomes)
         combined, applied = fuse(scores, self.settings.fusion_weights)
         degraded = {name: o.degraded_entry() for name, o in outcomes.items() if o.error is not None}
+        fallback = {"error": "; ".join(f"{name}: {entry['message']}" for name, entry in degraded.items())} if degraded else {}
         return {
             **verdict(combined),
-            **{name: o.report for name, o in outcomes.items()},
+            **{name: self._report(name, o) for name, o in outcomes.items()},
+            **fallback,
             "weights": applied,
             "degraded": degraded or None,
             "video": decoded.summary(),
@@ -140,6 +151,19 @@ class ScoringService:
                 "frames_searched": tracking.detected_frames,
             },
             "models": self._models_used(outcomes, tracking),
+        }
+
+    def _report(self, name: str, outcome: Outcome) -> dict | None:
+        """The detector's object; for one the document's clients always read, a stand-in saying why it has no score."""
+        if outcome.report is not None or not self.detectors.types[name].always_reported:
+            return outcome.report
+        error = outcome.error
+        return {
+            "score": None,
+            "confidence": None,
+            "available": not isinstance(error, DetectorUnavailable),
+            "code": error.code,
+            "reason": error.message,
         }
 
     def _models_used(self, outcomes: dict[str, Outcome], tracking: TrackingResult) -> dict:

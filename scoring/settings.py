@@ -83,6 +83,7 @@ class Settings:
     max_concurrent_jobs: int = 1
     allowed_video_dirs: tuple[Path, ...] = ()
     upload_tmp_dir: Path | None = None
+    cors_origins: tuple[str, ...] = ()
     device: str = "auto"
     torch_threads: int = 0  # 0: cores divided by gunicorn workers
     models_dir: Path = DEFAULT_MODELS_DIR
@@ -94,6 +95,7 @@ class Settings:
     faces: FaceSettings = field(default_factory=FaceSettings)
     syncnet: SyncNetSettings = field(default_factory=SyncNetSettings)
     efficientnet: EfficientNetSettings = field(default_factory=EfficientNetSettings)
+    warnings: tuple[str, ...] = field(default=(), compare=False)  # what start-up should log
 
     @property
     def max_upload_bytes(self) -> int:
@@ -108,20 +110,32 @@ class Settings:
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, dotenv_file: Path | None = None) -> "Settings":
-        """Settings from `environ` over `dotenv_file`; with neither given, os.environ over the project's .env."""
+        """Settings from `environ` over `dotenv_file`; with neither given, os.environ over the project's .env.
+
+        Raises SettingsError, naming the variable, for a value that cannot be parsed, is out of
+        range, or names a file that does not exist.
+        """
         if environ is None:
             environ, dotenv_file = os.environ, dotenv_file or DOTENV_FILE
-        values = {**_read_dotenv(dotenv_file), **environ}
+        values = _resolve_aliases({**_read_dotenv(dotenv_file), **environ})
         top = _read(values, _TOP_LEVEL)
         models_dir = top.get("models_dir", DEFAULT_MODELS_DIR)
         faces = {"s3fd_weights": models_dir / S3FD_FILE_NAME, **_read(values, _FACES)}
         syncnet = {"weights": models_dir / SYNCNET_FILE_NAME, **_read(values, _SYNCNET)}
-        return cls(
+        settings = cls(
             **top,
             faces=FaceSettings(**faces),
             syncnet=SyncNetSettings(**syncnet),
             efficientnet=EfficientNetSettings(**_read(values, _EFFICIENTNET)),
+            warnings=tuple(_unknown_variables(values)),
         )
+        _check_files(values)
+        _check_ranges(settings)
+        return settings
+
+
+class SettingsError(ValueError):
+    """A setting the service cannot start with; the message names the variable and what is wrong."""
 
 
 @functools.cache
@@ -168,6 +182,10 @@ def _optional_text(value: str) -> str | None:
     return value.strip() or None
 
 
+def _origins(value: str) -> tuple[str, ...]:
+    return tuple(origin.strip().rstrip("/") for origin in value.split(",") if origin.strip())
+
+
 def _choice(*allowed: str) -> Callable[[str], str]:
     def parse(value: str) -> str:
         if value.strip() not in allowed:
@@ -206,6 +224,7 @@ _TOP_LEVEL = {
     "MAX_CONCURRENT_JOBS": Variable("max_concurrent_jobs", int),
     "ALLOWED_VIDEO_DIRS": Variable("allowed_video_dirs", _paths),
     "UPLOAD_TMP_DIR": Variable("upload_tmp_dir", _optional_path),
+    "CORS_ORIGINS": Variable("cors_origins", _origins),
     "DEVICE": Variable("device", str),
     "TORCH_THREADS": Variable("torch_threads", int),
     "MODELS_DIR": Variable("models_dir", _path),
@@ -252,6 +271,17 @@ _EFFICIENTNET = {
 
 VARIABLES = {**_TOP_LEVEL, **_FACES, **_SYNCNET, **_EFFICIENTNET}
 
+# The design document's names for our settings: honoured, documented in .env.example, ours win.
+ALIASES = {
+    "EFFICIENTNET_MODEL_PATH": "EFFICIENTNET_WEIGHTS",
+    "MAX_VIDEO_SIZE_MB": "MAX_UPLOAD_MB",
+    "PROCESSING_TIMEOUT": "PROCESSING_TIMEOUT_S",
+}
+# Families of variables that are ours: an unknown name in them is a typo worth a warning.
+OUR_PREFIXES = ("SYNCNET_", "EFFICIENTNET_", "FUSION_", "MODELS_", "FACE_", "S3FD_")
+# Settings that name a file: when set, the file must exist (unset, a missing default is "unavailable").
+FILE_VARIABLES = ("SYNCNET_WEIGHTS", "S3FD_WEIGHTS", "EFFICIENTNET_WEIGHTS")
+
 
 def _read(environ: Mapping[str, str], table: dict[str, Variable]) -> dict:
     values = {}
@@ -262,5 +292,64 @@ def _read(environ: Mapping[str, str], table: dict[str, Variable]) -> dict:
         try:
             values[variable.field] = variable.parse(raw)
         except ValueError as exc:
-            raise ValueError(f"invalid value for {name}: {exc}") from None
+            raise SettingsError(f"invalid value for {name}: {exc}") from None
     return values
+
+
+def _resolve_aliases(environ: Mapping[str, str]) -> dict[str, str]:
+    values = dict(environ)
+    for alias, name in ALIASES.items():
+        if alias not in values:
+            continue
+        if name in values and values[name].strip() != values[alias].strip():
+            raise SettingsError(f"{alias} (the design document's name for {name}) and {name} are both set, to different values")
+        values.setdefault(name, values[alias])
+    return values
+
+
+def _unknown_variables(environ: Mapping[str, str]) -> list[str]:
+    return [
+        f"unknown setting {name} is ignored (see .env.example for the names)"
+        for name in sorted(environ)
+        if name.startswith(OUR_PREFIXES) and name not in VARIABLES and name not in ALIASES
+    ]
+
+
+def _check_files(environ: Mapping[str, str]) -> None:
+    for name in FILE_VARIABLES:
+        raw = environ.get(name, "").strip()
+        if raw and not _path(raw).is_file():
+            raise SettingsError(f"{name} names a file that does not exist: {Path(raw).name}")
+
+
+def _check_ranges(s: Settings) -> None:
+    rules = [
+        (s.max_upload_mb > 0, "MAX_UPLOAD_MB must be positive"),
+        (s.max_duration_s > 0, "MAX_DURATION_S must be positive"),
+        (0 <= s.min_duration_s < s.max_duration_s, "MIN_DURATION_S must be at least 0 and below MAX_DURATION_S"),
+        (s.max_source_side > 0 and s.frame_max_side > 0, "MAX_SOURCE_SIDE and FRAME_MAX_SIDE must be positive"),
+        (s.processing_timeout_s > 0 and s.queue_timeout_s >= 0, "PROCESSING_TIMEOUT_S must be positive and QUEUE_TIMEOUT_S not negative"),
+        (s.max_concurrent_jobs >= 1, "MAX_CONCURRENT_JOBS must be at least 1"),
+        (s.web_concurrency >= 1 and s.gunicorn_threads >= 1, "WEB_CONCURRENCY and GUNICORN_THREADS must be at least 1"),
+        (0 < s.port < 65536, "PORT must be between 1 and 65535"),
+        (s.torch_threads >= 0, "TORCH_THREADS must not be negative (0 = automatic)"),
+        (s.models_download_timeout > 0, "MODELS_DOWNLOAD_TIMEOUT must be positive"),
+        (
+            min(s.fusion_weights.values()) >= 0 and sum(s.fusion_weights.values()) > 0,
+            "FUSION_WEIGHT_SYNCNET and FUSION_WEIGHT_EFFICIENTNET must not be negative, and not both 0",
+        ),
+        (0 < s.faces.face_det_threshold <= 1, "SYNCNET_FACE_DET_THRESHOLD must be in (0, 1]"),
+        (s.faces.face_det_scale is None or s.faces.face_det_scale > 0, "SYNCNET_FACE_DET_SCALE must be positive"),
+        (s.faces.face_det_stride >= 1 and s.faces.min_track_frames >= 1, "SYNCNET_FACE_DET_STRIDE and SYNCNET_MIN_TRACK_FRAMES must be at least 1"),
+        (s.faces.min_face_size >= 0 and s.faces.max_missed_detections >= 0, "SYNCNET_MIN_FACE_SIZE and SYNCNET_MAX_MISSED_DETECTIONS must not be negative"),
+        (s.syncnet.fast_max_windows >= 1 and s.syncnet.batch_size >= 1, "SYNCNET_FAST_MAX_WINDOWS and SYNCNET_BATCH_SIZE must be at least 1"),
+        (s.syncnet.vshift >= 1 and s.syncnet.crop_scale > 0, "SYNCNET_VSHIFT must be at least 1 and SYNCNET_CROP_SCALE positive"),
+        (s.syncnet.conf_scale > 0, "SYNCNET_CONF_SCALE must be positive"),
+        (0 <= s.syncnet.offset_tolerance < s.syncnet.offset_limit, "SYNCNET_OFFSET_TOLERANCE must be at least 0 and below SYNCNET_OFFSET_LIMIT"),
+        (s.efficientnet.num_frames >= 1 and s.efficientnet.batch_size >= 1, "EFFICIENTNET_NUM_FRAMES and EFFICIENTNET_BATCH_SIZE must be at least 1"),
+        (s.efficientnet.crop_margin >= 0, "EFFICIENTNET_CROP_MARGIN must not be negative"),
+        (s.efficientnet.input_size is None or s.efficientnet.input_size >= 32, "EFFICIENTNET_INPUT_SIZE must be at least 32"),
+    ]
+    for holds, message in rules:
+        if not holds:
+            raise SettingsError(message)

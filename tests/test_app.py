@@ -80,13 +80,14 @@ def test_health_answers_without_loading_a_model(weights_dir, upload_dir, classif
     fresh = create_app(settings_for(weights_dir, upload_dir, classifier)).test_client()
     body = fresh.get("/health").get_json()
     assert body["service"] == "deepfake-scoring" and body["version"]
-    assert body["status"] == "ok"
+    assert body["status"] == "healthy" and body["detectors"] == {"syncnet": True, "efficientnet": True}
     for name in ("syncnet", "efficientnet"):
-        detector = body["detectors"][name]
+        detector = body["detector_details"][name]
         assert detector["loaded"] is False and detector["available"] is True and detector["device"] == "cpu"
         assert detector["weights"]["present"] is True
     assert body["face_detector"]["in_use"] == "mtcnn"
-    assert body["config"]["max_upload_mb"] == 100 and body["config"]["processing_timeout_s"] == 120
+    assert body["config"]["max_video_size_mb"] == 100 and body["config"]["processing_timeout"] == 120
+    assert str(weights_dir) not in json.dumps(body) and str(upload_dir) not in json.dumps(body)
 
 
 def test_score_a_real_clip_returns_the_full_schema(client):
@@ -111,20 +112,22 @@ def test_score_a_real_clip_returns_the_full_schema(client):
     for name in ("syncnet", "efficientnet"):
         assert len(body["models"][name]["sha256"]) == 12
     assert body["models"]["face_detector"]["name"] == "mtcnn"
-    assert body["processing_time_ms"] > 0
+    assert isinstance(body["processing_time_ms"], int) and body["processing_time_ms"] > 0
+    assert "error" not in body
 
 
 def test_health_reports_the_loaded_models(client, clips):
     assert upload(client, clips["talking"]).status_code == 200
     body = client.get("/health").get_json()
-    assert body["detectors"]["efficientnet"]["loaded"] is True
-    assert body["detectors"]["efficientnet"]["checkpoint"]["class_order"] == ["real", "fake"]
+    assert body["detector_details"]["efficientnet"]["loaded"] is True
+    assert body["detector_details"]["efficientnet"]["checkpoint"]["class_order"] == ["real", "fake"]
     assert body["face_detector"]["loaded"] is True
 
 
 def test_video_without_audio_is_scored_by_the_frame_classifier_alone(client, clips):
     body = upload(client, clips["mute"]).get_json()
-    assert body["syncnet"] is None and body["degraded"]["syncnet"]["code"] == "no_audio"
+    assert body["syncnet"]["score"] is None and body["syncnet"]["code"] == body["degraded"]["syncnet"]["code"] == "no_audio"
+    assert body["syncnet"]["available"] is True and body["error"].startswith("syncnet: ")
     assert body["weights"] == {"syncnet": 0.0, "efficientnet": 1.0}
     assert body["combined_score"] == body["efficientnet"]["score"]
 
@@ -249,15 +252,17 @@ def test_no_detector_available_is_503_and_unofficial_syncnet_is_degraded(weights
     )
     client = create_app(nothing).test_client()
     assert_error(upload(client, clips["talking"]), 503, "no_detector_available")
-    assert client.get("/health").get_json()["status"] == "unavailable"
+    health = client.get("/health")
+    assert health.status_code == 503 and health.get_json()["status"] == "unavailable"
 
 
 def test_unofficial_syncnet_weights_are_not_used_by_default(weights_dir, upload_dir, classifier, clips):
     strict = create_app(settings_for(weights_dir, upload_dir, classifier, allow_unverified_weights=False)).test_client()
     health = strict.get("/health").get_json()
-    assert health["status"] == "degraded" and health["detectors"]["syncnet"]["available"] is False
+    assert health["status"] == "degraded" and health["detectors"]["syncnet"] is False
     body = upload(strict, clips["talking"]).get_json()
-    assert body["syncnet"] is None and body["degraded"]["syncnet"]["code"] == "unavailable"
+    reason = body["degraded"]["syncnet"]["message"]
+    assert body["syncnet"] == {"score": None, "confidence": None, "available": False, "code": "unavailable", "reason": reason}
     assert body["weights"] == {"syncnet": 0.0, "efficientnet": 1.0}
 
 
@@ -287,3 +292,32 @@ def test_default_checkpoint_is_the_committed_model():
     assert detector.spec.sources["class_order"].startswith("sidecar")
     scores = detector.real_probabilities([np.zeros((detector.input_size,) * 2 + (3,), np.uint8)])
     assert 0 <= scores[0] <= 1
+
+
+def test_cors_answers_listed_origins_only(weights_dir, upload_dir, classifier):
+    api = create_app(settings_for(weights_dir, upload_dir, classifier, cors_origins=("https://front.example",))).test_client()
+    preflight = {"Access-Control-Request-Method": "POST", "Access-Control-Request-Headers": "Authorization, Content-Type"}
+    allowed = api.options("/score", headers={"Origin": "https://front.example", **preflight})
+    assert allowed.headers["Access-Control-Allow-Origin"] == "https://front.example"
+    assert {"authorization", "content-type"} <= {h.strip().lower() for h in allowed.headers["Access-Control-Allow-Headers"].split(",")}
+    other = api.options("/score", headers={"Origin": "https://evil.example", **preflight})
+    assert "Access-Control-Allow-Origin" not in other.headers
+    assert api.get("/health", headers={"Origin": "https://front.example"}).headers["Access-Control-Allow-Origin"] == "https://front.example"
+    closed = create_app(settings_for(weights_dir, upload_dir, classifier)).test_client()
+    assert "Access-Control-Allow-Origin" not in closed.options("/score", headers={"Origin": "https://front.example", **preflight}).headers
+
+
+def test_a_detector_that_breaks_falls_back_to_the_other(weights_dir, upload_dir, classifier, clips, monkeypatch):
+    api = create_app(settings_for(weights_dir, upload_dir, classifier))
+    detector = api.extensions["scoring"].detectors.models["efficientnet"].get()
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("CUDA out of memory")
+
+    monkeypatch.setattr(detector, "measure", broken)
+    response = upload(api.test_client(), clips["talking"])
+    assert response.status_code == 200, response.get_data(as_text=True)
+    body = response.get_json()
+    assert body["efficientnet"] is None and body["degraded"]["efficientnet"]["code"] == "detector_failed"
+    assert body["combined_score"] == body["syncnet"]["score"] and body["weights"] == {"syncnet": 1.0, "efficientnet": 0.0}
+    assert body["error"].startswith("efficientnet: ") and "CUDA" not in body["error"]

@@ -5,7 +5,9 @@ from __future__ import annotations
 import csv
 import json
 
+import cv2
 import numpy as np
+from PIL import Image
 import pytest
 import torch
 from torch import nn
@@ -187,12 +189,18 @@ def test_predict_image_and_frames(tmp_path):
     path = tmp_path / "m.pt"
     torch.save(effpt().state_dict(), path)
     detector = EfficientNetDetector(path, "cpu")
-    single = detector.predict_image(crops(1)[0])
-    assert set(single) == {"is_real", "score", "confidence"}
+    crop = crops(1)[0]
+    single = detector.predict_image(crop)
+    assert set(single) == {"is_real", "score", "confidence", "probabilities"}
+    assert single["probabilities"] == {"real": single["score"], "fake": pytest.approx(1 - single["score"], abs=1e-4)}
     frames = detector.predict_frames(crops(4))
     assert frames["num_frames"] == 4 and len(frames["frame_scores"]) == 4
+    # The design document's inputs: PIL images and RGB arrays of any size, resized to the input.
+    assert detector.predict_image(Image.fromarray(crop))["score"] == single["score"]
+    larger = cv2.resize(crop, (3 * crop.shape[1], 2 * crop.shape[0]), interpolation=cv2.INTER_NEAREST)
+    assert detector.predict_frames([Image.fromarray(larger), larger])["num_frames"] == 2
     with pytest.raises(ValueError):
-        detector.predict_frames([np.zeros((100, 100, 3), np.uint8)])
+        detector.predict_frames([np.zeros((100, 100), np.uint8)])
 
 
 def test_crops_come_from_the_track_without_another_detection(tmp_path):

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from scoring.fusion import fuse, risk_level, verdict
-from scoring.settings import PROJECT_ROOT, VARIABLES, Settings
+from scoring.settings import ALIASES, PROJECT_ROOT, VARIABLES, Settings, SettingsError
 
 
 @pytest.mark.parametrize(
@@ -61,7 +61,47 @@ def test_environment_values_are_parsed_and_validated():
     assert settings.syncnet.mode == "exact" and settings.faces.face_detector == "mtcnn"
     assert settings.syncnet.weights == Path("/opt/m/syncnet_v2.model")
     assert settings.efficientnet.weights is None
-    assert Settings.from_env({"SYNCNET_WEIGHTS": "w/s.model"}).syncnet.weights == PROJECT_ROOT / "w" / "s.model"
+    committed = "models/efficientnet/effb0_ffpp_scratch.pt"
+    assert Settings.from_env({"EFFICIENTNET_WEIGHTS": committed}).efficientnet.weights == PROJECT_ROOT / committed
     for bad in ({"SYNCNET_MODE": "turbo"}, {"MAX_UPLOAD_MB": "lots"}, {"ALLOW_UNVERIFIED_WEIGHTS": "maybe"}):
-        with pytest.raises(ValueError):
+        with pytest.raises(SettingsError):
             Settings.from_env(bad)
+
+
+def test_the_design_documents_names_are_aliases_of_ours():
+    committed = "models/efficientnet/effb0_ffpp_scratch.pt"
+    settings = Settings.from_env({"EFFICIENTNET_MODEL_PATH": committed, "MAX_VIDEO_SIZE_MB": "25", "PROCESSING_TIMEOUT": "30"})
+    assert settings.efficientnet.weights == PROJECT_ROOT / committed
+    assert settings.max_upload_mb == 25 and settings.processing_timeout_s == 30
+    with pytest.raises(SettingsError, match="both set"):
+        Settings.from_env({"MAX_VIDEO_SIZE_MB": "25", "MAX_UPLOAD_MB": "50"})
+    assert all(alias in (PROJECT_ROOT / ".env.example").read_text() for alias in ALIASES)
+
+
+@pytest.mark.parametrize(
+    "environ, named",
+    [
+        ({"MAX_UPLOAD_MB": "-1"}, "MAX_UPLOAD_MB"),
+        ({"MIN_DURATION_S": "90"}, "MIN_DURATION_S"),
+        ({"FUSION_WEIGHT_SYNCNET": "0", "FUSION_WEIGHT_EFFICIENTNET": "0"}, "FUSION_WEIGHT"),
+        ({"FUSION_WEIGHT_SYNCNET": "-0.4"}, "FUSION_WEIGHT"),
+        ({"SYNCNET_OFFSET_TOLERANCE": "12"}, "SYNCNET_OFFSET_TOLERANCE"),
+        ({"EFFICIENTNET_MODEL_PATH": "/no/such/model.pt"}, "does not exist: model.pt"),
+        ({"SYNCNET_WEIGHTS": "/no/such/syncnet.model"}, "SYNCNET_WEIGHTS"),
+    ],
+)
+def test_settings_the_service_cannot_start_with_are_refused_with_one_line(environ, named):
+    with pytest.raises(SettingsError, match=named) as refused:
+        Settings.from_env(environ)
+    assert "\n" not in str(refused.value) and "/no/such" not in str(refused.value)
+
+
+def test_unknown_names_with_our_prefix_are_warned_about():
+    assert Settings.from_env({"SYNCNET_MODEE": "exact", "HOME": "/root"}).warnings == (
+        "unknown setting SYNCNET_MODEE is ignored (see .env.example for the names)",
+    )
+
+
+def test_a_lone_detector_with_weight_zero_still_gives_its_score():
+    assert fuse({"syncnet": None, "efficientnet": 0.3}, {"syncnet": 0.4, "efficientnet": 0.0}) == (0.3, {"syncnet": 0.0, "efficientnet": 1.0})
+    assert fuse({"syncnet": 0.9, "efficientnet": 0.3}, {"syncnet": 0.4, "efficientnet": 0.0})[0] == 0.9

@@ -45,7 +45,7 @@ def post(url, path, **data):
 def test_gunicorn_serves_health_and_scores_a_real_clip(service):
     url, uploads = service
     health = requests.get(f"{url}/health", timeout=10)
-    assert health.status_code == 200 and health.json()["status"] == "ok"
+    assert health.status_code == 200 and health.json()["status"] == "healthy"
     response = post(url, shared(MEDIA / "talking" / "akash_video_8s.mp4"), session_id="gunicorn-1")
     assert response.status_code == 200, response.text
     body = response.json()
@@ -77,3 +77,55 @@ def test_cli_client_prints_results_and_exit_codes(service, tmp_path, capsys):
     assert lines[0]["file"] == str(clip) and 0 <= lines[0]["response"]["combined_score"] <= 1
     assert lines[1]["response"]["error"] == "not_a_video"
     assert test_ensemble.main([str(clip), "--url", "http://127.0.0.1:9"]) == 1
+
+
+def read_like_the_design_document(url: str, clip) -> dict:
+    """The design document's client: a multipart upload, then the fields its frontend reads."""
+    health = requests.get(f"{url}/health", timeout=10).json()
+    seen = {
+        "status": health["status"],
+        "detectors": health["detectors"],
+        "config": (health["config"]["max_video_size_mb"], health["config"]["processing_timeout"]),
+        "service": (health["service"], health["version"]),
+    }
+    result = post(url, clip, session_id="design-client").json()
+    seen.update(
+        combined_score=result["combined_score"],
+        risk_level=result["risk_level"],
+        is_likely_real=result["is_likely_real"],
+        syncnet=(result["syncnet"]["score"], result["syncnet"]["confidence"]),
+        efficientnet=(result["efficientnet"]["score"], result["efficientnet"]["confidence"], result["efficientnet"]["consistency"])
+        if result.get("efficientnet")
+        else None,
+        processing_time_ms=result["processing_time_ms"],
+        error=result.get("error"),
+    )
+    return seen
+
+
+def test_the_design_documents_client_reads_every_field_with_official_format_weights(service):
+    url, _ = service
+    seen = read_like_the_design_document(url, shared(MEDIA / "talking" / "grid_bbaf2n.mpg"))
+    assert seen["status"] == "healthy" and seen["detectors"] == {"syncnet": True, "efficientnet": True}
+    assert seen["config"] == (100, 120) and seen["service"][0] == "deepfake-scoring"
+    assert 0 <= seen["combined_score"] <= 1 and seen["risk_level"] in {"LOW", "MEDIUM", "HIGH", "CRITICAL"}
+    assert all(isinstance(v, float) for v in seen["syncnet"]) and all(isinstance(v, float) for v in seen["efficientnet"])
+    assert isinstance(seen["processing_time_ms"], int) and seen["error"] is None
+
+
+def test_the_design_documents_start_command_and_client_with_syncnet_unavailable(tmp_path):
+    env = {"MODELS_DIR": str(tmp_path), "FACE_DETECTOR": "mtcnn", "PROCESSING_TIMEOUT": "90", "GUNICORN_THREADS": "2"}
+    with gunicorn_server(env, app_spec="app:app") as url:
+        seen = read_like_the_design_document(url, shared(MEDIA / "talking" / "grid_bbaf2n.mpg"))
+    assert seen["status"] == "degraded" and seen["detectors"] == {"syncnet": False, "efficientnet": True}
+    assert seen["config"] == (100, 90)
+    assert seen["syncnet"] == (None, None) and seen["efficientnet"] is not None
+    assert seen["combined_score"] == seen["efficientnet"][0] and isinstance(seen["processing_time_ms"], int)
+    assert seen["error"].startswith("syncnet: SyncNet is not available") and str(tmp_path) not in seen["error"]
+
+
+def test_a_bad_setting_stops_gunicorn_at_start_with_one_line(tmp_path):
+    with pytest.raises(RuntimeError) as refused:
+        with gunicorn_server({"MAX_UPLOAD_MB": "-1"}, startup_timeout=60):
+            pass
+    assert "configuration error: MAX_UPLOAD_MB must be positive" in str(refused.value)

@@ -369,3 +369,18 @@ def test_command_line_on_precropped_faces(weights_dir, capsys):
     assert main([str(clip), "--precropped", "--weights", str(weights_dir / "syncnet_random.model"), "--allow-unverified", "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
     assert result["windows_available"] == 312 and len(result["framewise_confidence"]) == result["windows_used"]
+
+
+def test_the_design_documents_ensemble_call_gives_the_service_response(wrapper):
+    from efficientnet_detector import EfficientNetDetector
+    from scoring.settings import DEFAULT_EFFICIENTNET_WEIGHTS
+
+    clip = shared(MEDIA / "talking" / "grid_bbaf2n.mpg")
+    detector = EfficientNetDetector(DEFAULT_EFFICIENTNET_WEIGHTS, "cpu")
+    both = wrapper.process_video_ensemble(clip, "ref-1", efficientnet_detector=detector)
+    assert both["session_id"] == "ref-1" and both["weights"] == {"syncnet": 0.4, "efficientnet": 0.6}
+    assert both["combined_score"] == pytest.approx(0.4 * both["syncnet"]["score"] + 0.6 * both["efficientnet"]["score"], abs=2e-4)
+    assert both["syncnet"]["offset_frames"] == wrapper.process_video(clip, "ref-1")["offset_frames"]
+    alone = wrapper.process_video_ensemble(clip, "ref-2")
+    assert alone["efficientnet"] is None and alone["combined_score"] == alone["syncnet"]["score"]
+    assert alone["degraded"]["efficientnet"]["code"] == "unavailable" and alone["error"].startswith("efficientnet: ")

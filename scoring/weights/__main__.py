@@ -10,7 +10,7 @@ import argparse
 import json
 import sys
 
-from scoring.settings import Settings, load_settings
+from scoring.settings import Settings, SettingsError, load_settings
 from scoring.weights.files import OFFICIAL_FILES, OfficialFile, describe, provision
 
 
@@ -19,7 +19,7 @@ def provision_all(settings: Settings, files: tuple[OfficialFile, ...] = OFFICIAL
 
 
 def installed(settings: Settings, files: tuple[OfficialFile, ...] = OFFICIAL_FILES) -> dict[str, dict]:
-    return {f.name: describe(settings.models_dir / f.name, f) for f in files}
+    return {f.name: {**describe(settings.models_dir / f.name, f), "path": str(settings.models_dir / f.name)} for f in files}
 
 
 def main(argv: list[str] | None = None, settings: Settings | None = None) -> int:
@@ -28,7 +28,11 @@ def main(argv: list[str] | None = None, settings: Settings | None = None) -> int
     sub.add_parser("provision", help="install the official SyncNet and S3FD weights into MODELS_DIR")
     sub.add_parser("check", help="print what is installed, as JSON")
     args = parser.parse_args(argv)
-    settings = settings or load_settings()
+    try:
+        settings = settings or load_settings()
+    except SettingsError as error:
+        print(f"configuration error: {error}", file=sys.stderr)
+        return 2
 
     if args.command == "check":
         print(json.dumps(installed(settings), indent=2))

@@ -74,10 +74,10 @@ def official_match(path: Path) -> OfficialFile | None:
 
 
 def describe(path: Path | None, expected: OfficialFile | None = None) -> dict:
-    """What /health and responses say about a weights file, without loading it."""
+    """What /health and responses say about a weights file, without loading it (its name, never its path)."""
     if path is None:
-        return {"path": None, "present": False}
-    info: dict = {"path": str(path), "present": path.is_file()}
+        return {"file": None, "present": False}
+    info: dict = {"file": path.name, "present": path.is_file()}
     if not info["present"]:
         return info
     info["bytes"] = path.stat().st_size
