@@ -16,23 +16,13 @@ import tempfile
 from pathlib import Path
 
 import torch
-from flask import Flask, jsonify, request
+from flask import Flask, jsonify, request, send_from_directory
 from flask_cors import CORS
 from werkzeug.exceptions import HTTPException
 
 from scoring import torch_env
 from scoring.detectors import Detectors
-from scoring.errors import (
-    HTTP_ERROR_CODES,
-    EmptyUpload,
-    Forbidden,
-    InvalidJson,
-    InvalidSessionId,
-    MissingVideo,
-    PayloadTooLarge,
-    ServiceError,
-    VideoNotFound,
-)
+from scoring.errors import HTTP_ERROR_CODES, BadRequest, Code, Forbidden, PayloadTooLarge, ServiceError
 from scoring.service import ScoringService
 from scoring.settings import Settings, load_settings
 
@@ -40,6 +30,7 @@ __version__ = "1.0.0"
 log = logging.getLogger("deepfake_scoring")
 
 MAX_SESSION_ID = 256
+PAGE_DIR = Path(__file__).resolve().parent / "scoring" / "page"
 
 
 def create_app(settings: Settings | None = None, detectors: Detectors | None = None) -> Flask:
@@ -50,11 +41,14 @@ def create_app(settings: Settings | None = None, detectors: Detectors | None = N
 
     for warning in settings.warnings:
         log.warning(warning)
-    app = Flask(__name__)
+    app = Flask(__name__, static_folder=None)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_upload_bytes
     app.extensions["scoring"] = service
     if settings.cors_origins:
         CORS(app, origins=list(settings.cors_origins), allow_headers=["Authorization", "Content-Type"], methods=["GET", "POST"])
+
+    if settings.page_enabled:
+        _add_page(app)
 
     @app.get("/health")
     def health():
@@ -67,17 +61,19 @@ def create_app(settings: Settings | None = None, detectors: Detectors | None = N
             path, session_id = _json_video_path(settings)
             return jsonify(service.score(path, session_id))
         if request.mimetype != "multipart/form-data":
-            raise MissingVideo("send the video as multipart/form-data in the field 'video', or JSON {\"video_path\": ...}")
+            raise BadRequest(
+                Code.MISSING_VIDEO, "send the video as multipart/form-data in the field 'video', or JSON {\"video_path\": ...}"
+            )
         session_id = _session_id(request.form.get("session_id"))
         upload = request.files.get("video")
         if upload is None:
-            raise MissingVideo("no 'video' field in the upload")
+            raise BadRequest(Code.MISSING_VIDEO, "no 'video' field in the upload")
         workdir = Path(tempfile.mkdtemp(prefix="score-", dir=settings.upload_tmp_dir))
         try:
             target = workdir / ("upload" + _safe_suffix(upload.filename))
             upload.save(target)
             if target.stat().st_size == 0:
-                raise EmptyUpload("the uploaded video is empty")
+                raise BadRequest(Code.EMPTY_UPLOAD, "the uploaded video is empty")
             return jsonify(service.score(target, session_id))
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
@@ -88,7 +84,7 @@ def create_app(settings: Settings | None = None, detectors: Detectors | None = N
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException):
-        code = HTTP_ERROR_CODES.get(exc.code, "http_error")
+        code = str(HTTP_ERROR_CODES.get(exc.code, "http_error"))
         message = exc.description
         if exc.code == 413:
             message = f"the upload exceeds the limit of {settings.max_upload_mb:g} MB"
@@ -97,9 +93,21 @@ def create_app(settings: Settings | None = None, detectors: Detectors | None = N
     @app.errorhandler(Exception)
     def unexpected(exc: Exception):
         log.exception("unhandled error while serving %s %s", request.method, request.path)
-        return jsonify({"error": "internal_error", "message": "the server failed to process this request"}), 500
+        return jsonify({"error": str(Code.INTERNAL_ERROR), "message": "the server failed to process this request"}), 500
 
     return app
+
+
+def _add_page(app: Flask) -> None:
+    """The verification page (plain HTML, CSS and JavaScript from scoring/page; nothing from a CDN)."""
+
+    @app.get("/")
+    def page():
+        return send_from_directory(PAGE_DIR, "index.html")
+
+    @app.get("/page/<path:name>")
+    def page_file(name: str):
+        return send_from_directory(PAGE_DIR, name)
 
 
 def health_report(settings: Settings, service: ScoringService) -> dict:
@@ -135,7 +143,7 @@ def _session_id(value) -> str | None:
     if value is None or value == "":
         return None
     if not isinstance(value, str) or len(value) > MAX_SESSION_ID or any(ord(c) < 32 for c in value):
-        raise InvalidSessionId(f"session_id must be text of at most {MAX_SESSION_ID} printable characters")
+        raise BadRequest(Code.INVALID_SESSION_ID, f"session_id must be text of at most {MAX_SESSION_ID} printable characters")
     return value
 
 
@@ -148,19 +156,20 @@ def _safe_suffix(filename: str | None) -> str:
 def _json_video_path(settings: Settings) -> tuple[Path, str | None]:
     body = request.get_json(silent=True)
     if not isinstance(body, dict):
-        raise InvalidJson("the JSON body must be an object with 'video_path'")
+        raise BadRequest(Code.INVALID_JSON, "the JSON body must be an object with 'video_path'")
     session_id = _session_id(body.get("session_id"))
     raw = body.get("video_path")
     if not isinstance(raw, str) or not raw.strip():
-        raise MissingVideo("'video_path' must be a non-empty string")
+        raise BadRequest(Code.MISSING_VIDEO, "'video_path' must be a non-empty string")
     if not settings.allowed_video_dirs:
         raise Forbidden(
+            Code.PATH_NOT_ALLOWED,
             "reading videos from server paths is disabled; upload the file as multipart 'video', "
-            "or list permitted directories in ALLOWED_VIDEO_DIRS (separated by ':') to enable it"
+            "or list permitted directories in ALLOWED_VIDEO_DIRS (separated by ':') to enable it",
         )
     path = allowed_path(raw, settings.allowed_video_dirs)
     if path.stat().st_size > settings.max_upload_bytes:
-        raise PayloadTooLarge(f"the file exceeds the limit of {settings.max_upload_mb:g} MB")
+        raise PayloadTooLarge(Code.FILE_TOO_LARGE, f"the file exceeds the limit of {settings.max_upload_mb:g} MB")
     return path, session_id
 
 
@@ -169,9 +178,9 @@ def allowed_path(raw: str, allowed_dirs: tuple[Path, ...]) -> Path:
     candidate = Path(raw).expanduser().resolve()
     roots = [directory.expanduser().resolve() for directory in allowed_dirs]
     if not any(candidate.is_relative_to(root) for root in roots):
-        raise Forbidden("video_path is outside the directories listed in ALLOWED_VIDEO_DIRS")
+        raise Forbidden(Code.PATH_NOT_ALLOWED, "video_path is outside the directories listed in ALLOWED_VIDEO_DIRS")
     if not candidate.is_file():
-        raise VideoNotFound("video_path does not name a file")
+        raise BadRequest(Code.VIDEO_NOT_FOUND, "video_path does not name a file")
     return candidate
 
 

@@ -25,7 +25,7 @@ from pathlib import Path
 import av
 import numpy as np
 
-from scoring.errors import NotAVideo, NoVideoStream, ResolutionTooLarge, VideoTooLong
+from scoring.errors import Code, PayloadTooLarge, UnsupportedMedia
 from scoring.timing import Stopwatch
 
 FPS = 25
@@ -106,7 +106,7 @@ def _open(path: Path) -> av.container.InputContainer:
     try:
         return av.open(str(path), metadata_errors="ignore")
     except (av.FFmpegError, UnicodeDecodeError, ValueError) as exc:
-        raise NotAVideo(f"not a decodable video: {decoder_reason(exc)}") from None
+        raise UnsupportedMedia(Code.NOT_A_VIDEO, f"not a decodable video: {decoder_reason(exc)}") from None
 
 
 def _analysis_size(width: int, height: int, max_side: int) -> tuple[int, int] | None:
@@ -188,7 +188,7 @@ class _FrameResampler:
 
     def _emit(self, slots: int) -> None:
         if len(self.frames) + slots > self.max_frames:
-            raise VideoTooLong(f"video is longer than the {self.max_frames / FPS:.0f} s this service accepts")
+            raise PayloadTooLarge(Code.VIDEO_TOO_LONG, f"video is longer than the {self.max_frames / FPS:.0f} s this service accepts")
         image = _to_bgr(self._pending, self.target)
         self.frames.extend([image] * slots)
 
@@ -225,15 +225,21 @@ def decode_video(path: str | Path, limits: DecodeLimits = DecodeLimits(), watch:
     with _open(Path(path)) as container:
         if not container.streams.video:
             kind = "an audio-only file" if container.streams.audio else "no video stream"
-            raise NoVideoStream(f"not a video: {kind}")
+            raise UnsupportedMedia(Code.NO_VIDEO_STREAM, f"not a video: {kind}")
         video = container.streams.video[0]
         width, height = video.codec_context.width, video.codec_context.height
         if not width or not height:
-            raise NotAVideo("the video stream has no picture size")
+            raise UnsupportedMedia(Code.NOT_A_VIDEO, "the video stream has no picture size")
         if max(width, height) > limits.max_source_side:
-            raise ResolutionTooLarge(f"resolution {width}x{height} exceeds the limit of {limits.max_source_side} px per side")
+            raise PayloadTooLarge(
+                Code.RESOLUTION_TOO_LARGE,
+                f"resolution {width}x{height} exceeds the limit of {limits.max_source_side} px per side",
+            )
         if container.duration is not None and container.duration / 1e6 > limits.max_duration_s + DURATION_TOLERANCE_S:
-            raise VideoTooLong(f"video is {container.duration / 1e6:.1f} s long; the limit is {limits.max_duration_s:.0f} s")
+            raise PayloadTooLarge(
+                Code.VIDEO_TOO_LONG,
+                f"video is {container.duration / 1e6:.1f} s long; the limit is {limits.max_duration_s:.0f} s",
+            )
         audio = container.streams.audio[0] if container.streams.audio else None
         video.thread_type = "AUTO"
         resampler = _FrameResampler(
@@ -244,7 +250,7 @@ def decode_video(path: str | Path, limits: DecodeLimits = DecodeLimits(), watch:
         skipped = _demux(container, video, audio, resampler, collector, watch)
         frames = resampler.finish()
         if not frames:
-            raise NotAVideo("no video frame could be decoded (corrupt or truncated file?)")
+            raise UnsupportedMedia(Code.NOT_A_VIDEO, "no video frame could be decoded (corrupt or truncated file?)")
         pcm = collector.aligned_to(resampler.origin) if collector is not None else None
         return DecodedVideo(
             frames=frames,
@@ -280,7 +286,7 @@ def _demux(container, video, audio, resampler: _FrameResampler, collector: _Audi
                     collector.push(frame)
     except (av.InvalidDataError, av.FFmpegError) as exc:
         if not resampler.started:
-            raise NotAVideo(f"not a decodable video: {decoder_reason(exc)}") from None
+            raise UnsupportedMedia(Code.NOT_A_VIDEO, f"not a decodable video: {decoder_reason(exc)}") from None
         skipped += 1
     return skipped
 

@@ -29,7 +29,7 @@ import torch
 from frame_extractor import SAMPLES_PER_FRAME, DecodedVideo, DecodeLimits, decode_video
 from scoring import torch_env
 from scoring.contract import Measurement
-from scoring.errors import NoAudio, NoFaceTrack, ServiceError, SilentAudio, TooShortForWindow
+from scoring.errors import CannotScore, Code, ServiceError
 from scoring.faces.stage import build_tracker
 from scoring.faces.tracking import FaceTrack, FaceTracker, TrackingResult
 from scoring.settings import FaceSettings, Settings, SyncNetSettings, load_settings
@@ -126,15 +126,15 @@ class SyncNetWrapper:
         """
         watch = watch or Stopwatch()
         if not video.has_audio:
-            raise NoAudio("the video has no audio track, so lip sync cannot be measured")
+            raise CannotScore(Code.NO_AUDIO, "the video has no audio track, so lip sync cannot be measured")
         if is_silent(video.audio):
-            raise SilentAudio("the audio track is silent, so lip sync cannot be measured")
+            raise CannotScore(Code.SILENT_AUDIO, "the audio track is silent, so lip sync cannot be measured")
         if not tracking.tracks:
-            raise NoFaceTrack(no_track_message(tracking, self.faces))
+            raise CannotScore(Code.NO_FACE_TRACK, no_track_message(tracking, self.faces))
         measured = [TrackMeasurement(t, self.sample_track(video, t, watch)) for t in tracking.tracks]
         usable = [m for m in measured if m.sample is not None]
         if not usable:
-            raise TooShortForWindow("the audio is too short to cover a 5-frame window of any face track")
+            raise CannotScore(Code.TOO_SHORT, "the audio is too short to cover a 5-frame window of any face track")
         speaker = max(usable, key=lambda m: (m.measurement.confidence, m.track.length))
         # Only the speaker's answer matters enough to embed every window when its sample is unclear.
         if not speaker.sample.settled:
@@ -199,10 +199,7 @@ def no_track_message(tracking: TrackingResult, settings: FaceSettings) -> str:
         return f"no shot lasts the {settings.min_track_frames} frames a face track needs"
     if tracking.faces_seen == 0:
         return f"no face was found ({tracking.detected_frames} frames searched with {tracking.detector})"
-    return (
-        f"faces were seen but none was tracked for {settings.min_track_frames} frames "
-        f"at more than {settings.min_face_size} px"
-    )
+    return f"faces were seen but none was tracked for {settings.min_track_frames} frames at more than {settings.min_face_size} px"
 
 
 CLI_HELP = """`python -m syncnet_wrapper VIDEO [--json]`: audio-visual offset, min dist, confidence and tracks.

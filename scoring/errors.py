@@ -1,87 +1,83 @@
-"""The service's error vocabulary: each error is a class with an HTTP status and a stable code.
+"""The service's error vocabulary: every code the API answers with, and the HTTP status family it belongs to.
 
-Pipeline code raises these; `app.py` turns them into `{"error": code, "message": ...}`. Every code
-the API can answer with is a class here, so a raise site names its error instead of a string.
+Pipeline code raises a family with a named code, e.g. `raise UnsupportedMedia(Code.NOT_A_VIDEO, "...")`;
+`app.py` turns it into `{"error": code, "message": ...}` with the family's status.
 """
 
 from __future__ import annotations
 
+from enum import StrEnum
+
+
+class Code(StrEnum):
+    # 400
+    BAD_REQUEST = "bad_request"
+    MISSING_VIDEO = "missing_video"
+    EMPTY_UPLOAD = "empty_upload"
+    INVALID_JSON = "invalid_json"
+    INVALID_SESSION_ID = "invalid_session_id"
+    VIDEO_NOT_FOUND = "video_not_found"
+    # 403
+    PATH_NOT_ALLOWED = "path_not_allowed"
+    # 404, 405 (routing)
+    NOT_FOUND = "not_found"
+    METHOD_NOT_ALLOWED = "method_not_allowed"
+    # 413
+    FILE_TOO_LARGE = "file_too_large"
+    VIDEO_TOO_LONG = "video_too_long"
+    RESOLUTION_TOO_LARGE = "resolution_too_large"
+    # 415
+    UNSUPPORTED_MEDIA = "unsupported_media"
+    NOT_A_VIDEO = "not_a_video"
+    NO_VIDEO_STREAM = "no_video_stream"
+    # 422: the video, or (CannotScore) what one detector needs from it
+    VIDEO_TOO_SHORT = "video_too_short"
+    NO_AUDIO = "no_audio"
+    SILENT_AUDIO = "silent_audio"
+    NO_FACE = "no_face"
+    NO_FACE_TRACK = "no_face_track"
+    TOO_SHORT = "too_short"
+    # 500
+    INTERNAL_ERROR = "internal_error"
+    DETECTOR_FAILED = "detector_failed"
+    # 503
+    SERVER_BUSY = "server_busy"
+    NO_DETECTOR_AVAILABLE = "no_detector_available"
+    UNAVAILABLE = "unavailable"
+    # 504
+    PROCESSING_TIMEOUT = "processing_timeout"
+
 
 class ServiceError(Exception):
     status = 500
-    code = "internal_error"
 
-    def __init__(self, message: str):
+    def __init__(self, code: Code, message: str):
         super().__init__(message)
+        self.code = code
         self.message = message
 
     def to_json(self) -> dict:
-        return {"error": self.code, "message": self.message}
+        return {"error": str(self.code), "message": self.message}
 
 
 class BadRequest(ServiceError):
     status = 400
-    code = "bad_request"
-
-
-class MissingVideo(BadRequest):
-    code = "missing_video"
-
-
-class EmptyUpload(BadRequest):
-    code = "empty_upload"
-
-
-class InvalidJson(BadRequest):
-    code = "invalid_json"
-
-
-class InvalidSessionId(BadRequest):
-    code = "invalid_session_id"
-
-
-class VideoNotFound(BadRequest):
-    code = "video_not_found"
 
 
 class Forbidden(ServiceError):
     status = 403
-    code = "path_not_allowed"
 
 
 class PayloadTooLarge(ServiceError):
     status = 413
-    code = "file_too_large"
-
-
-class VideoTooLong(PayloadTooLarge):
-    code = "video_too_long"
-
-
-class ResolutionTooLarge(PayloadTooLarge):
-    code = "resolution_too_large"
 
 
 class UnsupportedMedia(ServiceError):
     status = 415
-    code = "unsupported_media"
-
-
-class NotAVideo(UnsupportedMedia):
-    code = "not_a_video"
-
-
-class NoVideoStream(UnsupportedMedia):
-    code = "no_video_stream"
 
 
 class Unprocessable(ServiceError):
     status = 422
-    code = "unprocessable_video"
-
-
-class VideoTooShort(Unprocessable):
-    code = "video_too_short"
 
 
 class CannotScore(Unprocessable):
@@ -92,62 +88,28 @@ class CannotScore(Unprocessable):
     """
 
 
-class NoAudio(CannotScore):
-    code = "no_audio"
-
-
-class SilentAudio(CannotScore):
-    code = "silent_audio"
-
-
-class NoFace(CannotScore):
-    code = "no_face"
-
-
-class NoFaceTrack(CannotScore):
-    code = "no_face_track"
-
-
-class TooShortForWindow(CannotScore):
-    code = "too_short"
-
-
 class ServiceUnavailable(ServiceError):
     status = 503
-    code = "service_unavailable"
-
-
-class ServerBusy(ServiceUnavailable):
-    code = "server_busy"
-
-
-class NoDetectorAvailable(ServiceUnavailable):
-    code = "no_detector_available"
 
 
 class DetectorUnavailable(ServiceUnavailable):
-    """A detector without usable weights: named in `degraded`, while the others still score."""
-
-    code = "unavailable"
+    """A detector without usable weights: named in `degraded` (code `unavailable`), while the others still score."""
 
 
 class DetectorFailed(ServiceError):
     """A detector that broke on this video (a bug, or an input it cannot handle): named in
-    `degraded`, logged with its traceback, while the others still score."""
-
-    code = "detector_failed"
+    `degraded` (code `detector_failed`), logged with its traceback, while the others still score."""
 
 
 class ProcessingTimeout(ServiceError):
     status = 504
-    code = "processing_timeout"
 
 
 # Werkzeug's own HTTP errors (routing, size limit), answered in the same JSON shape.
 HTTP_ERROR_CODES = {
-    400: BadRequest.code,
-    404: "not_found",
-    405: "method_not_allowed",
-    413: PayloadTooLarge.code,
-    415: UnsupportedMedia.code,
+    400: Code.BAD_REQUEST,
+    404: Code.NOT_FOUND,
+    405: Code.METHOD_NOT_ALLOWED,
+    413: Code.FILE_TOO_LARGE,
+    415: Code.UNSUPPORTED_MEDIA,
 }

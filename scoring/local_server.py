@@ -30,7 +30,16 @@ def gunicorn_server(env: dict[str, str] | None = None, startup_timeout: float = 
     """
     port = free_port()
     environment = {**os.environ, **(env or {}), "PORT": str(port)}
-    command = [sys.executable, "-m", "gunicorn", *([app_spec] if app_spec else []), "-c", "gunicorn_config.py", "--bind", f"127.0.0.1:{port}"]
+    command = [
+        sys.executable,
+        "-m",
+        "gunicorn",
+        *([app_spec] if app_spec else []),
+        "-c",
+        "gunicorn_config.py",
+        "--bind",
+        f"127.0.0.1:{port}",
+    ]
     with tempfile.TemporaryFile(mode="w+") as log:
         process = subprocess.Popen(command, cwd=PROJECT_ROOT, env=environment, stdout=log, stderr=subprocess.STDOUT)
         url = f"http://127.0.0.1:{port}"

@@ -22,15 +22,13 @@ from scoring.contract import Measurement
 from scoring.detectors import Detectors
 from scoring.errors import (
     CannotScore,
+    Code,
     DetectorFailed,
     DetectorUnavailable,
-    NoDetectorAvailable,
-    NoFace,
-    NoFaceTrack,
     ProcessingTimeout,
-    ServerBusy,
     ServiceError,
-    VideoTooShort,
+    ServiceUnavailable,
+    Unprocessable,
 )
 from scoring.faces.tracking import FaceTrack, TrackingResult
 from scoring.fusion import fuse, verdict
@@ -38,6 +36,7 @@ from scoring.settings import Settings
 from scoring.timing import Stopwatch
 
 log = logging.getLogger("deepfake_scoring")
+
 
 @dataclass
 class Outcome:
@@ -66,7 +65,9 @@ class Admission:
     @contextmanager
     def slot(self):
         if not self._slots.acquire(timeout=self.wait_s):
-            raise ServerBusy(f"the server is busy with other videos; retry in a few seconds (waited {self.wait_s:.0f} s)")
+            raise ServiceUnavailable(
+                Code.SERVER_BUSY, f"the server is busy with other videos; retry in a few seconds (waited {self.wait_s:.0f} s)"
+            )
         self.running += 1
         try:
             yield
@@ -96,14 +97,17 @@ class ScoringService:
         models = self.detectors.models
         if all(lazy.get() is None for lazy in models.values()):
             reasons = "; ".join(lazy.error for lazy in models.values() if lazy.error)
-            raise NoDetectorAvailable(f"no detector is available: {reasons}")
+            raise ServiceUnavailable(Code.NO_DETECTOR_AVAILABLE, f"no detector is available: {reasons}")
         with watch.stage("decode"):
             decoded = decode_video(video_path, self.limits, watch)
         if decoded.duration_s < self.settings.min_duration_s:
-            raise VideoTooShort(f"the clip is {decoded.duration_s:.2f} s long; at least {self.settings.min_duration_s:.1f} s is needed")
+            raise Unprocessable(
+                Code.VIDEO_TOO_SHORT,
+                f"the clip is {decoded.duration_s:.2f} s long; at least {self.settings.min_duration_s:.1f} s is needed",
+            )
         tracker = self.detectors.face_tracker.get()
         if tracker is None:
-            raise NoDetectorAvailable(f"no face detector could be loaded: {self.detectors.face_tracker.error}")
+            raise ServiceUnavailable(Code.NO_DETECTOR_AVAILABLE, f"no face detector could be loaded: {self.detectors.face_tracker.error}")
         tracking = tracker.track(decoded.frames, watch)
 
         outcomes: dict[str, Outcome] = {}
@@ -119,7 +123,7 @@ class ScoringService:
         detector = lazy.get()
         if detector is None:
             title = self.detectors.types[name].title
-            return Outcome(error=DetectorUnavailable(f"{title} is not available: {lazy.error}"))
+            return Outcome(error=DetectorUnavailable(Code.UNAVAILABLE, f"{title} is not available: {lazy.error}"))
         try:
             return Outcome(detector.measure(decoded, tracking, track, watch))
         except CannotScore as exc:
@@ -128,7 +132,9 @@ class ScoringService:
             raise
         except Exception:
             log.exception("%s failed on this video; the other detectors still score it", name)
-            return Outcome(error=DetectorFailed(f"{detector.title} failed on this video; the other detectors scored it"))
+            return Outcome(
+                error=DetectorFailed(Code.DETECTOR_FAILED, f"{detector.title} failed on this video; the other detectors scored it")
+            )
 
     def _respond(self, decoded: DecodedVideo, tracking: TrackingResult, outcomes: dict[str, Outcome]) -> dict:
         scores = {name: (o.report["score"] if o.report else None) for name, o in outcomes.items()}
@@ -183,6 +189,6 @@ class ScoringService:
 def _no_score_error(outcomes: dict[str, Outcome]) -> Exception:
     """The 422 when no detector could judge the video, with the code of the most telling reason."""
     reasons = "; ".join(f"{name}: {o.error.message}" for name, o in outcomes.items())
-    judged = [o.error for o in outcomes.values() if isinstance(o.error, CannotScore)]
-    reason = NoFace if any(isinstance(e, (NoFace, NoFaceTrack)) for e in judged) else type(judged[0])
-    return reason(f"no detector could score this video ({reasons})")
+    judged = [o.error.code for o in outcomes.values() if isinstance(o.error, CannotScore)]
+    code = Code.NO_FACE if {Code.NO_FACE, Code.NO_FACE_TRACK} & set(judged) else judged[0]
+    return Unprocessable(code, f"no detector could score this video ({reasons})")

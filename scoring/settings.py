@@ -84,6 +84,7 @@ class Settings:
     allowed_video_dirs: tuple[Path, ...] = ()
     upload_tmp_dir: Path | None = None
     cors_origins: tuple[str, ...] = ()
+    page_enabled: bool = True
     device: str = "auto"
     torch_threads: int = 0  # 0: cores divided by gunicorn workers
     models_dir: Path = DEFAULT_MODELS_DIR
@@ -225,6 +226,7 @@ _TOP_LEVEL = {
     "ALLOWED_VIDEO_DIRS": Variable("allowed_video_dirs", _paths),
     "UPLOAD_TMP_DIR": Variable("upload_tmp_dir", _optional_path),
     "CORS_ORIGINS": Variable("cors_origins", _origins),
+    "PAGE_ENABLED": Variable("page_enabled", _bool),
     "DEVICE": Variable("device", str),
     "TORCH_THREADS": Variable("torch_threads", int),
     "MODELS_DIR": Variable("models_dir", _path),
@@ -340,13 +342,28 @@ def _check_ranges(s: Settings) -> None:
         ),
         (0 < s.faces.face_det_threshold <= 1, "SYNCNET_FACE_DET_THRESHOLD must be in (0, 1]"),
         (s.faces.face_det_scale is None or s.faces.face_det_scale > 0, "SYNCNET_FACE_DET_SCALE must be positive"),
-        (s.faces.face_det_stride >= 1 and s.faces.min_track_frames >= 1, "SYNCNET_FACE_DET_STRIDE and SYNCNET_MIN_TRACK_FRAMES must be at least 1"),
-        (s.faces.min_face_size >= 0 and s.faces.max_missed_detections >= 0, "SYNCNET_MIN_FACE_SIZE and SYNCNET_MAX_MISSED_DETECTIONS must not be negative"),
-        (s.syncnet.fast_max_windows >= 1 and s.syncnet.batch_size >= 1, "SYNCNET_FAST_MAX_WINDOWS and SYNCNET_BATCH_SIZE must be at least 1"),
+        (
+            s.faces.face_det_stride >= 1 and s.faces.min_track_frames >= 1,
+            "SYNCNET_FACE_DET_STRIDE and SYNCNET_MIN_TRACK_FRAMES must be at least 1",
+        ),
+        (
+            s.faces.min_face_size >= 0 and s.faces.max_missed_detections >= 0,
+            "SYNCNET_MIN_FACE_SIZE and SYNCNET_MAX_MISSED_DETECTIONS must not be negative",
+        ),
+        (
+            s.syncnet.fast_max_windows >= 1 and s.syncnet.batch_size >= 1,
+            "SYNCNET_FAST_MAX_WINDOWS and SYNCNET_BATCH_SIZE must be at least 1",
+        ),
         (s.syncnet.vshift >= 1 and s.syncnet.crop_scale > 0, "SYNCNET_VSHIFT must be at least 1 and SYNCNET_CROP_SCALE positive"),
         (s.syncnet.conf_scale > 0, "SYNCNET_CONF_SCALE must be positive"),
-        (0 <= s.syncnet.offset_tolerance < s.syncnet.offset_limit, "SYNCNET_OFFSET_TOLERANCE must be at least 0 and below SYNCNET_OFFSET_LIMIT"),
-        (s.efficientnet.num_frames >= 1 and s.efficientnet.batch_size >= 1, "EFFICIENTNET_NUM_FRAMES and EFFICIENTNET_BATCH_SIZE must be at least 1"),
+        (
+            0 <= s.syncnet.offset_tolerance < s.syncnet.offset_limit,
+            "SYNCNET_OFFSET_TOLERANCE must be at least 0 and below SYNCNET_OFFSET_LIMIT",
+        ),
+        (
+            s.efficientnet.num_frames >= 1 and s.efficientnet.batch_size >= 1,
+            "EFFICIENTNET_NUM_FRAMES and EFFICIENTNET_BATCH_SIZE must be at least 1",
+        ),
         (s.efficientnet.crop_margin >= 0, "EFFICIENTNET_CROP_MARGIN must not be negative"),
         (s.efficientnet.input_size is None or s.efficientnet.input_size >= 32, "EFFICIENTNET_INPUT_SIZE must be at least 32"),
     ]

@@ -97,7 +97,9 @@ class VideoFaces:
         return crops_from_tracking(decoded, tracking, frames, self.margin, size).crops_rgb
 
 
-def build_samples(rows, root: Path, size: int, frames_per_video: int, video_faces: VideoFaces, cache: Path | None, desc: str) -> list[Sample]:
+def build_samples(
+    rows, root: Path, size: int, frames_per_video: int, video_faces: VideoFaces, cache: Path | None, desc: str
+) -> list[Sample]:
     samples = []
     for row in tqdm(rows, desc=desc, unit="file"):
         path, label = root / row["path"], LABELS[row["label"].upper()]
@@ -294,7 +296,12 @@ def train(args) -> dict:
             losses.append(loss.item())
             progress.set_postfix(loss=f"{np.mean(losses[-20:]):.3f}")
         validation = evaluate(model, val_samples, spec) if val_samples else None
-        record = {"epoch": epoch, "train_loss": float(np.mean(losses)), "seconds": round(time.time() - started, 1), "validation": validation}
+        record = {
+            "epoch": epoch,
+            "train_loss": float(np.mean(losses)),
+            "seconds": round(time.time() - started, 1),
+            "validation": validation,
+        }
         history.append(record)
         print(json.dumps(record))
         key = _selection_key(validation)
@@ -337,7 +344,9 @@ def _save(model: nn.Module, checkpoint: Path, spec: CheckpointSpec, args) -> Non
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m training.train_efficientnet", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m training.train_efficientnet", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--data", type=Path, default=Path("../shared/datasets/ffpp"), help="folder with labels.csv")
     parser.add_argument("--labels", type=Path, help="labels CSV (default: DATA/labels.csv)")
     parser.add_argument("--out", type=Path, default=Path("models/efficientnet"))

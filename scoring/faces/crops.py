@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 
 from frame_extractor import DecodedVideo, FrameExtractor, uniform_indices
-from scoring.errors import NoFace
+from scoring.errors import CannotScore, Code
 from scoring.faces.tracking import FaceTrack, TrackingResult
 
 
@@ -70,7 +70,7 @@ def crops_from_tracking(
         return FaceCrops(track.start + offsets, [crop(track.start + o, track.boxes[o]) for o in offsets], "track", track)
     with_faces = sorted(f for f, boxes in tracking.detections.items() if len(boxes))
     if not with_faces:
-        raise NoFace(f"no face was found ({tracking.detected_frames} frames searched)")
+        raise CannotScore(Code.NO_FACE, f"no face was found ({tracking.detected_frames} frames searched)")
     chosen = [with_faces[i] for i in uniform_indices(len(with_faces), num_frames)]
     largest = [max(tracking.detections[f], key=lambda b: (b[2] - b[0]) * (b[3] - b[1])) for f in chosen]
     return FaceCrops(np.array(chosen), [crop(f, box) for f, box in zip(chosen, largest)], "detections")

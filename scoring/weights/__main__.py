@@ -23,7 +23,9 @@ def installed(settings: Settings, files: tuple[OfficialFile, ...] = OFFICIAL_FIL
 
 
 def main(argv: list[str] | None = None, settings: Settings | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m scoring.weights", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m scoring.weights", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("provision", help="install the official SyncNet and S3FD weights into MODELS_DIR")
     sub.add_parser("check", help="print what is installed, as JSON")

@@ -1,0 +1,260 @@
+"use strict";
+// The verification page: record (or pick) a clip, POST it to /score, show the verdict.
+// Everything that comes from the server or the user is inserted as text, never as HTML.
+
+const PHRASE_WORDS = ["blue", "green", "red", "white", "seven", "nine", "four", "river", "garden", "window",
+  "morning", "silver", "orange", "paper", "mountain", "table", "yellow", "summer", "coffee", "number"];
+const MIN_SECONDS = 3;
+const RECORDING_TYPES = ["video/webm;codecs=vp9,opus", "video/webm;codecs=vp8,opus", "video/webm", "video/mp4"];
+
+const $ = (id) => document.getElementById(id);
+const state = { stream: null, recorder: null, chunks: [], started: 0, timer: null, sessionId: null };
+
+function randomPhrase(count) {
+  const picks = new Uint32Array(count);
+  crypto.getRandomValues(picks);
+  return Array.from(picks, (n) => PHRASE_WORDS[n % PHRASE_WORDS.length]).join(" ");
+}
+
+function newSession() {
+  state.sessionId = "web-" + (crypto.randomUUID ? crypto.randomUUID() : String(Date.now()));
+  $("phrase").textContent = randomPhrase(4);
+}
+
+function showMessage(text) {
+  $("message").textContent = text;
+  $("message").hidden = false;
+}
+
+function clearMessage() {
+  $("message").hidden = true;
+  $("message").textContent = "";
+}
+
+function cameraErrorText(error) {
+  if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) {
+    return "This browser cannot record here (a secure https:// page is needed). Pick a video file instead.";
+  }
+  if (error && (error.name === "NotAllowedError" || error.name === "SecurityError")) {
+    return "Camera or microphone access was refused. Allow both for this page and try again, or pick a video file instead.";
+  }
+  if (error && error.name === "NotFoundError") {
+    return "No camera or microphone was found. Connect one, or pick a video file instead.";
+  }
+  return "The camera could not be started (" + (error && error.message ? error.message : "unknown error") + ").";
+}
+
+async function startCamera() {
+  clearMessage();
+  try {
+    if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) throw new Error("no media devices");
+    state.stream = await navigator.mediaDevices.getUserMedia({ video: { width: 640, height: 480 }, audio: true });
+    $("preview").srcObject = state.stream;
+    $("record").disabled = false;
+    $("camera").disabled = true;
+  } catch (error) {
+    showMessage(cameraErrorText(error));
+  }
+}
+
+function recordingType() {
+  return RECORDING_TYPES.find((type) => window.MediaRecorder && MediaRecorder.isTypeSupported(type)) || "";
+}
+
+function startRecording() {
+  clearMessage();
+  const type = recordingType();
+  state.chunks = [];
+  state.recorder = new MediaRecorder(state.stream, type ? { mimeType: type } : undefined);
+  state.recorder.ondataavailable = (event) => { if (event.data.size) state.chunks.push(event.data); };
+  state.recorder.onstop = finishRecording;
+  const seconds = Number($("seconds").value);
+  state.recorder.start(250);
+  state.started = performance.now();
+  $("record").disabled = true;
+  $("stop").disabled = false;
+  showCountdown(seconds);
+  state.timer = setInterval(() => {
+    const left = seconds - (performance.now() - state.started) / 1000;
+    if (left <= 0) stopRecording(); else showCountdown(Math.ceil(left));
+  }, 100);
+}
+
+function showCountdown(value) {
+  $("countdown").hidden = false;
+  $("countdown").textContent = String(value);
+}
+
+function stopRecording() {
+  clearInterval(state.timer);
+  $("countdown").hidden = true;
+  $("stop").disabled = true;
+  if (state.recorder && state.recorder.state !== "inactive") state.recorder.stop();
+}
+
+function finishRecording() {
+  const seconds = (performance.now() - state.started) / 1000;
+  $("record").disabled = false;
+  if (seconds < MIN_SECONDS) {
+    showMessage("The clip is too short (" + seconds.toFixed(1) + " s). Record at least " + MIN_SECONDS + " seconds.");
+    return;
+  }
+  const type = state.recorder.mimeType || "video/webm";
+  const blob = new Blob(state.chunks, { type: type });
+  upload(blob, type.startsWith("video/mp4") ? "recording.mp4" : "recording.webm");
+}
+
+function setProgress(percent, stage) {
+  $("progress-box").hidden = false;
+  $("progress").value = percent;
+  $("stage").textContent = stage;
+}
+
+function upload(file, name) {
+  clearMessage();
+  const form = new FormData();
+  form.append("video", file, name);
+  form.append("session_id", state.sessionId);
+  const request = new XMLHttpRequest();
+  request.open("POST", "score");
+  request.responseType = "text";
+  request.upload.onprogress = (event) => {
+    if (event.lengthComputable) setProgress(Math.round((100 * event.loaded) / event.total), "Uploading…");
+  };
+  request.upload.onload = () => setProgress(100, "Scoring…");
+  request.onload = () => answered(request);
+  request.onerror = () => failed("Network failure: the service could not be reached. Check the connection and try again.");
+  request.ontimeout = () => failed("The service did not answer in time. Try again in a moment.");
+  setProgress(0, "Uploading…");
+  request.send(form);
+}
+
+function failed(text) {
+  $("progress-box").hidden = true;
+  showMessage(text);
+}
+
+function answered(request) {
+  let body = null;
+  try { body = JSON.parse(request.responseText); } catch (error) { body = null; }
+  window.lastResponse = { status: request.status, body: body };
+  if (request.status === 200 && body) {
+    $("progress-box").hidden = true;
+    showResult(body);
+    return;
+  }
+  const detail = body && body.message ? body.message : request.statusText || "no details";
+  failed("The service refused this video (" + request.status + (body && body.error ? " " + body.error : "") + "): " + detail);
+}
+
+function row(table, label, value) {
+  const tr = document.createElement("tr");
+  const key = document.createElement("td");
+  const cell = document.createElement("td");
+  key.textContent = label;
+  cell.textContent = value;
+  tr.append(key, cell);
+  table.append(tr);
+}
+
+function describeSyncnet(sync) {
+  if (!sync || sync.score === null || sync.score === undefined) {
+    return "did not run: " + (sync && sync.reason ? sync.reason : "no result");
+  }
+  return sync.score.toFixed(3) + " (offset " + sync.offset_frames + " frames, " + sync.lag_ms + " ms; confidence " +
+    sync.confidence.toFixed(2) + ")";
+}
+
+function describeFrames(frames, degraded) {
+  if (!frames) return "did not run: " + (degraded && degraded.efficientnet ? degraded.efficientnet.message : "no result");
+  return frames.score.toFixed(3) + " P(real) over " + frames.num_frames + " face crops (consistency " + frames.consistency.toFixed(2) + ")";
+}
+
+function showResult(body) {
+  $("capture").hidden = true;
+  $("result").hidden = false;
+  $("risk").textContent = body.risk_level;
+  $("risk").className = "risk " + body.risk_level;
+  $("combined").textContent = body.combined_score.toFixed(2);
+
+  const detectors = $("detectors");
+  detectors.replaceChildren();
+  row(detectors, "SyncNet (lip sync)", describeSyncnet(body.syncnet));
+  row(detectors, "EfficientNet (face frames)", describeFrames(body.efficientnet, body.degraded));
+  row(detectors, "Fusion weights applied", Object.entries(body.weights).map(([k, v]) => k + " " + v).join(", "));
+  row(detectors, "Session", body.session_id || "");
+
+  const degraded = $("degraded");
+  degraded.replaceChildren();
+  const entries = Object.entries(body.degraded || {});
+  if (!entries.length) entries.push(["nothing", { code: "", message: "both detectors scored the clip" }]);
+  for (const [name, reason] of entries) {
+    const item = document.createElement("li");
+    item.textContent = name + (reason.code ? " (" + reason.code + ")" : "") + ": " + reason.message;
+    degraded.append(item);
+  }
+
+  const video = $("video");
+  video.replaceChildren();
+  const v = body.video || {};
+  row(video, "Length", (v.duration_s || 0).toFixed(2) + " s, analysed at " + v.analysed_fps + " fps (" + v.analysed_frames + " frames)");
+  row(video, "Picture", v.width + " x " + v.height + ", " + v.video_codec + " in " + v.container);
+  row(video, "Sound", v.has_audio ? v.audio_codec : "no audio track");
+  row(video, "Faces", (body.faces ? body.faces.tracks + " track(s), " + body.faces.detector : "none"));
+  row(video, "Processing time", (body.processing_time_ms / 1000).toFixed(2) + " s");
+  drawTimeline(body);
+}
+
+function drawTimeline(body) {
+  const canvas = $("timeline");
+  const g = canvas.getContext("2d");
+  const w = canvas.width, h = canvas.height, left = 44, right = 10, top = 12, bottom = 28;
+  const fps = (body.video && body.video.analysed_fps) || 25;
+  const seconds = Math.max((body.video && body.video.duration_s) || 1, 0.1);
+  const x = (t) => left + ((w - left - right) * t) / seconds;
+  const y = (value) => top + (h - top - bottom) * (1 - value);
+  g.clearRect(0, 0, w, h);
+  g.strokeStyle = "#ccd"; g.fillStyle = "#556"; g.font = "12px sans-serif"; g.lineWidth = 1;
+  for (const value of [0, 0.5, 1]) {
+    g.beginPath(); g.moveTo(left, y(value)); g.lineTo(w - right, y(value)); g.stroke();
+    g.fillText(value.toFixed(1), 8, y(value) + 4);
+  }
+  const step = seconds > 20 ? 5 : 1;
+  for (let t = 0; t <= seconds; t += step) g.fillText(t + " s", x(t) - 8, h - 8);
+
+  const sync = body.syncnet || {};
+  if (sync.framewise_confidence && sync.framewise_confidence.length) {
+    const low = Math.min(...sync.framewise_confidence), span = Math.max(Math.max(...sync.framewise_confidence) - low, 1e-6);
+    plotLine(g, sync.framewise_start_frames.map((f) => x(f / fps)), sync.framewise_confidence.map((c) => y((c - low) / span)), "#e8590c");
+  }
+  const frames = body.efficientnet;
+  if (frames && frames.frame_scores) {
+    const xs = frames.frame_indices.map((f) => x(f / fps)), ys = frames.frame_scores.map(y);
+    plotLine(g, xs, ys, "#3b5bdb");
+    g.fillStyle = "#3b5bdb";
+    xs.forEach((px, i) => { g.beginPath(); g.arc(px, ys[i], 3, 0, 2 * Math.PI); g.fill(); });
+  }
+}
+
+function plotLine(g, xs, ys, colour) {
+  g.strokeStyle = colour; g.lineWidth = 2; g.beginPath();
+  xs.forEach((px, i) => (i ? g.lineTo(px, ys[i]) : g.moveTo(px, ys[i])));
+  g.stroke();
+}
+
+function again() {
+  $("result").hidden = true;
+  $("capture").hidden = false;
+  $("file").value = "";
+  newSession();
+}
+
+$("camera").addEventListener("click", startCamera);
+$("record").addEventListener("click", startRecording);
+$("stop").addEventListener("click", stopRecording);
+$("again").addEventListener("click", again);
+$("file").addEventListener("change", (event) => {
+  const file = event.target.files[0];
+  if (file) upload(file, file.name);
+});
+newSession();
