@@ -50,6 +50,18 @@ def make_settings(weights_dir: Path, upload_dir: Path, **changes) -> Settings:
     )
 
 
+def service_env(weights_dir: Path, upload_dir: Path, **more: str) -> dict[str, str]:
+    """The environment of a real gunicorn service on generated official-format weights (plumbing only)."""
+    return {
+        "SYNCNET_WEIGHTS": str(weights_dir / "syncnet_probe.model"),
+        "ALLOW_UNVERIFIED_WEIGHTS": "1",
+        "FACE_DETECTOR": "mtcnn",
+        "UPLOAD_TMP_DIR": str(upload_dir),
+        "GUNICORN_THREADS": "2",
+        **more,
+    }
+
+
 @pytest.fixture(scope="session")
 def upload_dir(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("uploads")

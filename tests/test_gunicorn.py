@@ -10,7 +10,7 @@ import torch
 
 import test_ensemble
 from scoring.local_server import gunicorn_server
-from tests.conftest import MEDIA, shared
+from tests.conftest import MEDIA, service_env, shared
 
 
 @pytest.fixture(scope="module")
@@ -23,15 +23,7 @@ def service(weights_dir, tmp_path_factory):
     torch.save(EfficientNet.from_name("efficientnet-b0", num_classes=2).state_dict(), classifier)
     uploads = folder / "uploads"
     uploads.mkdir()
-    env = {
-        "SYNCNET_WEIGHTS": str(weights_dir / "syncnet_probe.model"),
-        "ALLOW_UNVERIFIED_WEIGHTS": "1",
-        "FACE_DETECTOR": "mtcnn",
-        "EFFICIENTNET_WEIGHTS": str(classifier),
-        "EFFICIENTNET_INPUT_SIZE": "96",
-        "UPLOAD_TMP_DIR": str(uploads),
-        "GUNICORN_THREADS": "2",
-    }
+    env = service_env(weights_dir, uploads, EFFICIENTNET_WEIGHTS=str(classifier), EFFICIENTNET_INPUT_SIZE="96")
     with gunicorn_server(env) as url:
         yield url, uploads
     assert list(uploads.iterdir()) == []

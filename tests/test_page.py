@@ -17,7 +17,7 @@ import pytest
 
 from frame_extractor import decode_video
 from scoring.local_server import gunicorn_server
-from tests.conftest import MEDIA, shared
+from tests.conftest import MEDIA, service_env, shared
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
@@ -62,14 +62,7 @@ def fake_capture(tmp_path_factory) -> tuple[Path, Path]:
 @pytest.fixture(scope="module")
 def page_url(weights_dir, tmp_path_factory):
     uploads = tmp_path_factory.mktemp("page-uploads")
-    env = {
-        "SYNCNET_WEIGHTS": str(weights_dir / "syncnet_probe.model"),
-        "ALLOW_UNVERIFIED_WEIGHTS": "1",
-        "FACE_DETECTOR": "mtcnn",
-        "UPLOAD_TMP_DIR": str(uploads),
-        "GUNICORN_THREADS": "2",
-    }
-    with gunicorn_server(env) as url:
+    with gunicorn_server(service_env(weights_dir, uploads)) as url:
         yield url
     assert list(uploads.iterdir()) == []
 
