@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import logging
 import re
+import secrets
 import shutil
 import tempfile
 from pathlib import Path
@@ -23,6 +24,7 @@ from werkzeug.exceptions import HTTPException
 from scoring import torch_env
 from scoring.detectors import Detectors
 from scoring.errors import HTTP_ERROR_CODES, BadRequest, Code, Forbidden, PayloadTooLarge, ServiceError
+from scoring.liveness.tokens import ChallengeBook
 from scoring.service import ScoringService
 from scoring.settings import Settings, load_settings
 
@@ -49,6 +51,14 @@ def create_app(settings: Settings | None = None, detectors: Detectors | None = N
 
     if settings.page_enabled:
         _add_page(app)
+    challenges = _challenge_book(settings)
+    app.extensions["challenges"] = challenges
+
+    @app.get("/challenge")
+    def challenge():
+        response = jsonify(challenges.issue().to_json())
+        response.headers["Cache-Control"] = "no-store"
+        return response
 
     @app.get("/health")
     def health():
@@ -59,7 +69,7 @@ def create_app(settings: Settings | None = None, detectors: Detectors | None = N
     def score():
         if request.mimetype == "application/json":
             path, session_id = _json_video_path(settings)
-            return jsonify(service.score(path, session_id))
+            return jsonify(service.score(path, session_id, _challenged_phrase(challenges, request.get_json().get("challenge"))))
         if request.mimetype != "multipart/form-data":
             raise BadRequest(
                 Code.MISSING_VIDEO, "send the video as multipart/form-data in the field 'video', or JSON {\"video_path\": ...}"
@@ -68,13 +78,14 @@ def create_app(settings: Settings | None = None, detectors: Detectors | None = N
         upload = request.files.get("video")
         if upload is None:
             raise BadRequest(Code.MISSING_VIDEO, "no 'video' field in the upload")
+        phrase = _challenged_phrase(challenges, request.form.get("challenge"))
         workdir = Path(tempfile.mkdtemp(prefix="score-", dir=settings.upload_tmp_dir))
         try:
             target = workdir / ("upload" + _safe_suffix(upload.filename))
             upload.save(target)
             if target.stat().st_size == 0:
                 raise BadRequest(Code.EMPTY_UPLOAD, "the uploaded video is empty")
-            return jsonify(service.score(target, session_id))
+            return jsonify(service.score(target, session_id, phrase))
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
 
@@ -96,6 +107,23 @@ def create_app(settings: Settings | None = None, detectors: Detectors | None = N
         return jsonify({"error": str(Code.INTERNAL_ERROR), "message": "the server failed to process this request"}), 500
 
     return app
+
+
+def _challenge_book(settings: Settings) -> ChallengeBook:
+    secret = settings.challenge_secret
+    if secret is None:
+        secret = secrets.token_urlsafe(32)
+        log.warning("CHALLENGE_SECRET is not set: generated a random one; challenge tokens are valid in this process only")
+    return ChallengeBook(secret.encode(), settings.challenge_ttl_s, settings.challenge_words)
+
+
+def _challenged_phrase(challenges: ChallengeBook, token) -> str | None:
+    """The phrase of the request's challenge token (used up now), or None when it carries none."""
+    if token is None or token == "":
+        return None
+    if not isinstance(token, str):
+        raise BadRequest(Code.INVALID_CHALLENGE, "the challenge must be the token string from GET /challenge")
+    return challenges.redeem(token)
 
 
 def _add_page(app: Flask) -> None:

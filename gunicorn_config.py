@@ -7,6 +7,7 @@ the app itself runs at most MAX_CONCURRENT_JOBS videos per worker at a time.
 """
 
 import os
+import secrets
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -19,6 +20,11 @@ except SettingsError as error:
     sys.exit(f"configuration error: {error}")
 for warning in settings.warnings:
     print(f"configuration warning: {warning}", file=sys.stderr)
+if settings.challenge_secret is None:
+    # One secret for every worker, so any of them verifies a challenge another one issued.
+    os.environ["CHALLENGE_SECRET"] = secrets.token_urlsafe(32)
+    load_settings.cache_clear()
+    print("CHALLENGE_SECRET is not set: generated a random one; challenge tokens end with this server", file=sys.stderr)
 
 wsgi_app = "app:app"
 bind = f"0.0.0.0:{settings.port}"

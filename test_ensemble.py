@@ -1,6 +1,6 @@
 """Score videos with a running service and print the results.
 
-    python test_ensemble.py VIDEO_OR_FOLDER [...] [--url http://localhost:5000] [--json]
+    python test_ensemble.py VIDEO_OR_FOLDER [...] [--url http://localhost:5000] [--json] [--challenge TOKEN]
 
 Folders are searched for video files. Exit status: 0 when every video was scored, 1 when any
 request failed (an HTTP error or an unreachable service), 2 for bad arguments.
@@ -32,8 +32,8 @@ def collect(paths: list[Path]) -> list[Path]:
     return files
 
 
-def score(url: str, video: Path, session_id: str | None, timeout: float) -> tuple[int, dict]:
-    data = {"session_id": session_id} if session_id else {}
+def score(url: str, video: Path, session_id: str | None, timeout: float, challenge: str | None = None) -> tuple[int, dict]:
+    data = {k: v for k, v in {"session_id": session_id, "challenge": challenge}.items() if v}
     with video.open("rb") as handle:
         response = requests.post(f"{url.rstrip('/')}/score", files={"video": (video.name, handle)}, data=data, timeout=timeout)
     try:
@@ -65,6 +65,10 @@ def describe(video: Path, status: int, body: dict, seconds: float) -> str:
         )
     weights = ", ".join(f"{name} {weight:.2f}" for name, weight in body["weights"].items())
     lines.append(f"  Weights:        {weights}")
+    if body.get("challenge"):
+        said = body["challenge"]
+        verdict = "said" if said["passed"] else "NOT said"
+        lines.append(f"  Phrase:         {verdict}: '{said['phrase']}' ({said['matched_words']}/{said['total_words']} words heard)")
     for name, reason in (body.get("degraded") or {}).items():
         lines.append(f"  Degraded:       {name}: {reason['code']} ({reason['message']})")
     lines.append(f"  Time:           {body['processing_time_ms'] / 1000:.2f} s in the service, {seconds:.2f} s round trip")
@@ -78,7 +82,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true", help="print one JSON object per video")
     parser.add_argument("--session-id", help="session_id to send with each video")
     parser.add_argument("--timeout", type=float, default=300, help="seconds to wait for each answer")
+    parser.add_argument("--challenge", help="a token from GET /challenge: the video must say its phrase (one video per token)")
     args = parser.parse_args(argv)
+    if args.challenge and len(args.paths) != 1:
+        print("a challenge token is accepted once: pass exactly one video with --challenge", file=sys.stderr)
+        return 2
     try:
         videos = collect(args.paths)
     except FileNotFoundError as exc:
@@ -94,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
         progress.set_description(video.name)
         started = time.perf_counter()
         try:
-            status, body = score(args.url, video, args.session_id, args.timeout)
+            status, body = score(args.url, video, args.session_id, args.timeout, args.challenge)
         except requests.RequestException as exc:
             status, body = 0, {"error": "unreachable", "message": f"{args.url}: {exc}"}
         failures += status != 200

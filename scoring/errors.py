@@ -17,8 +17,12 @@ class Code(StrEnum):
     INVALID_JSON = "invalid_json"
     INVALID_SESSION_ID = "invalid_session_id"
     VIDEO_NOT_FOUND = "video_not_found"
+    INVALID_CHALLENGE = "invalid_challenge"
     # 403
     PATH_NOT_ALLOWED = "path_not_allowed"
+    # 409, 410: a challenge token used twice, or too late
+    CHALLENGE_USED = "challenge_used"
+    CHALLENGE_EXPIRED = "challenge_expired"
     # 404, 405 (routing)
     NOT_FOUND = "not_found"
     METHOD_NOT_ALLOWED = "method_not_allowed"
@@ -66,6 +70,14 @@ class BadRequest(ServiceError):
 
 class Forbidden(ServiceError):
     status = 403
+
+
+class Conflict(ServiceError):
+    status = 409
+
+
+class Gone(ServiceError):
+    status = 410
 
 
 class PayloadTooLarge(ServiceError):

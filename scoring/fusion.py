@@ -39,3 +39,12 @@ def verdict(combined: float) -> dict:
         "risk_level": risk_level(combined),
         "is_likely_real": combined > LIKELY_REAL_ABOVE,
     }
+
+
+def with_failed_challenge(judged: dict) -> dict:
+    """A person who did not say the phrase is at least HIGH risk, whatever the detectors think;
+    the fused score itself is left as the detectors made it."""
+    capped = RISK_LEVELS.index((0.4, "HIGH"))
+    lowest_allowed = [level for _, level in RISK_LEVELS[capped:]] + ["CRITICAL"]
+    level = judged["risk_level"] if judged["risk_level"] in lowest_allowed else "HIGH"
+    return {**judged, "risk_level": level, "is_likely_real": False, "risk_note": "the spoken phrase did not match the challenge"}

@@ -31,7 +31,8 @@ from scoring.errors import (
     Unprocessable,
 )
 from scoring.faces.tracking import FaceTrack, TrackingResult
-from scoring.fusion import fuse, verdict
+from scoring.fusion import fuse, verdict, with_failed_challenge
+from scoring.liveness.speech import PhraseVerifier
 from scoring.settings import Settings
 from scoring.timing import Stopwatch
 
@@ -82,18 +83,20 @@ class ScoringService:
         self.detectors = detectors
         self.admission = Admission(settings.max_concurrent_jobs, settings.queue_timeout_s)
         self.limits = DecodeLimits(settings.max_duration_s, settings.max_source_side, settings.frame_max_side)
+        self.phrases = PhraseVerifier()
 
-    def score(self, video_path: Path, session_id: str | None = None) -> dict:
+    def score(self, video_path: Path, session_id: str | None = None, phrase: str | None = None) -> dict:
+        """The response for one video; with `phrase` (a redeemed challenge), also whether it was said."""
         started = time.perf_counter()
         with self.admission.slot():
             watch = Stopwatch(deadline=time.monotonic() + self.settings.processing_timeout_s)
-            response = self._score(video_path, watch)
+            response = self._score(video_path, watch, phrase)
         response["session_id"] = session_id
         response["processing_time_ms"] = round((time.perf_counter() - started) * 1000)
         response["timings_ms"] = watch.milliseconds()
         return response
 
-    def _score(self, video_path: Path, watch: Stopwatch) -> dict:
+    def _score(self, video_path: Path, watch: Stopwatch, phrase: str | None) -> dict:
         models = self.detectors.models
         if all(lazy.get() is None for lazy in models.values()):
             reasons = "; ".join(lazy.error for lazy in models.values() if lazy.error)
@@ -116,7 +119,13 @@ class ScoringService:
             outcomes[name] = self._run(name, decoded, tracking, track, watch)
             if track is None and outcomes[name].measurement is not None:
                 track = outcomes[name].measurement.track
-        return self._respond(decoded, tracking, outcomes)
+        response = self._respond(decoded, tracking, outcomes)
+        if phrase is None:
+            return response
+        with watch.stage("challenge"):
+            check = self.phrases.check(decoded.audio, phrase)
+        judged = response if check.passed else with_failed_challenge(response)
+        return {**judged, "challenge": check.to_json()}
 
     def _run(self, name: str, decoded: DecodedVideo, tracking: TrackingResult, track: FaceTrack | None, watch: Stopwatch) -> Outcome:
         lazy = self.detectors.models[name]

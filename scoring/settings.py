@@ -85,6 +85,9 @@ class Settings:
     upload_tmp_dir: Path | None = None
     cors_origins: tuple[str, ...] = ()
     page_enabled: bool = True
+    challenge_secret: str | None = field(default=None, repr=False)  # None: generated at start (see gunicorn_config.py)
+    challenge_ttl_s: float = 300.0
+    challenge_words: int = 4
     device: str = "auto"
     torch_threads: int = 0  # 0: cores divided by gunicorn workers
     models_dir: Path = DEFAULT_MODELS_DIR
@@ -227,6 +230,9 @@ _TOP_LEVEL = {
     "UPLOAD_TMP_DIR": Variable("upload_tmp_dir", _optional_path),
     "CORS_ORIGINS": Variable("cors_origins", _origins),
     "PAGE_ENABLED": Variable("page_enabled", _bool),
+    "CHALLENGE_SECRET": Variable("challenge_secret", _optional_text),
+    "CHALLENGE_TTL_S": Variable("challenge_ttl_s", float),
+    "CHALLENGE_WORDS": Variable("challenge_words", int),
     "DEVICE": Variable("device", str),
     "TORCH_THREADS": Variable("torch_threads", int),
     "MODELS_DIR": Variable("models_dir", _path),
@@ -280,7 +286,7 @@ ALIASES = {
     "PROCESSING_TIMEOUT": "PROCESSING_TIMEOUT_S",
 }
 # Families of variables that are ours: an unknown name in them is a typo worth a warning.
-OUR_PREFIXES = ("SYNCNET_", "EFFICIENTNET_", "FUSION_", "MODELS_", "FACE_", "S3FD_")
+OUR_PREFIXES = ("SYNCNET_", "EFFICIENTNET_", "FUSION_", "MODELS_", "FACE_", "S3FD_", "CHALLENGE_")
 # Settings that name a file: when set, the file must exist (unset, a missing default is "unavailable").
 FILE_VARIABLES = ("SYNCNET_WEIGHTS", "S3FD_WEIGHTS", "EFFICIENTNET_WEIGHTS")
 
@@ -336,6 +342,8 @@ def _check_ranges(s: Settings) -> None:
         (0 < s.port < 65536, "PORT must be between 1 and 65535"),
         (s.torch_threads >= 0, "TORCH_THREADS must not be negative (0 = automatic)"),
         (s.models_download_timeout > 0, "MODELS_DOWNLOAD_TIMEOUT must be positive"),
+        (s.challenge_ttl_s > 0 and 2 <= s.challenge_words <= 8, "CHALLENGE_TTL_S must be positive and CHALLENGE_WORDS between 2 and 8"),
+        (s.challenge_secret is None or len(s.challenge_secret) >= 16, "CHALLENGE_SECRET must be at least 16 characters"),
         (
             min(s.fusion_weights.values()) >= 0 and sum(s.fusion_weights.values()) > 0,
             "FUSION_WEIGHT_SYNCNET and FUSION_WEIGHT_EFFICIENTNET must not be negative, and not both 0",

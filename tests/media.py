@@ -155,3 +155,39 @@ def remux_with_audio_delay(source: Path, target: Path, delay_frames: int) -> Pat
                 packet.stream = video_out
             out.mux(packet)
     return target
+
+
+GRID_WORDS = {
+    0: {"b": "bin", "l": "lay", "p": "place", "s": "set"},
+    1: {"b": "blue", "g": "green", "r": "red", "w": "white"},
+    2: {"a": "at", "b": "by", "i": "in", "w": "with"},
+    4: {"z": "zero", "1": "one", "2": "two", "3": "three", "4": "four", "5": "five", "6": "six", "7": "seven", "8": "eight", "9": "nine"},
+    5: {"a": "again", "n": "now", "p": "please", "s": "soon"},
+}
+
+
+def grid_sentence(clip: Path) -> str:
+    """The sentence a GRID clip's name encodes: grid_bbaf2n.mpg is "bin blue at f two now"."""
+    code = clip.stem.rsplit("_", 1)[-1]
+    return " ".join(GRID_WORDS[i][c] if i in GRID_WORDS else c for i, c in enumerate(code))
+
+
+def flite_speech(text: str, voice: str, target: Path) -> np.ndarray:
+    """`text` spoken by Debian's flite `voice`, as 16 kHz mono int16."""
+    import subprocess
+
+    subprocess.run(["flite", "-voice", voice, "-t", text, "-o", str(target)], check=True, capture_output=True)
+    with av.open(str(target)) as container:
+        resampler = av.AudioResampler(format="s16", layout="mono", rate=SAMPLE_RATE)
+        chunks = [r.to_ndarray().reshape(-1) for f in container.decode(audio=0) for r in resampler.resample(f)]
+    return np.concatenate(chunks).astype(np.int16)
+
+
+def video_with_speech(face_video: Path, text: str, voice: str, target: Path) -> Path:
+    """The first frames of a real face video with `text` spoken by flite as its sound, 0.5 s of silence either side."""
+    from frame_extractor import decode_video
+
+    pcm = flite_speech(text, voice, target.with_suffix(".wav"))
+    pcm = np.concatenate([np.zeros(SAMPLE_RATE // 2, np.int16), pcm, np.zeros(SAMPLE_RATE // 2, np.int16)])
+    frames = decode_video(face_video).frames[: int(np.ceil(pcm.size / SAMPLE_RATE * 25))]
+    return write_video(target, frames, audio=pcm, audio_codec="pcm_s16le")

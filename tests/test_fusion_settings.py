@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from scoring.fusion import fuse, risk_level, verdict
+from scoring.fusion import fuse, risk_level, verdict, with_failed_challenge
 from scoring.settings import ALIASES, PROJECT_ROOT, VARIABLES, Settings, SettingsError
 
 
@@ -105,3 +105,9 @@ def test_unknown_names_with_our_prefix_are_warned_about():
 def test_a_lone_detector_with_weight_zero_still_gives_its_score():
     assert fuse({"syncnet": None, "efficientnet": 0.3}, {"syncnet": 0.4, "efficientnet": 0.0}) == (0.3, {"syncnet": 0.0, "efficientnet": 1.0})
     assert fuse({"syncnet": 0.9, "efficientnet": 0.3}, {"syncnet": 0.4, "efficientnet": 0.0})[0] == 0.9
+
+
+def test_a_failed_challenge_makes_the_risk_at_least_high_and_keeps_the_score():
+    for score, level in ((0.95, "HIGH"), (0.7, "HIGH"), (0.5, "HIGH"), (0.2, "CRITICAL")):
+        judged = with_failed_challenge(verdict(score))
+        assert judged["risk_level"] == level and judged["combined_score"] == score and judged["is_likely_real"] is False

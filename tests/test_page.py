@@ -91,7 +91,8 @@ def test_the_page_records_a_webm_and_shows_the_verdict(playwright, page_url, fak
     try:
         page = browser.new_page(viewport={"width": 900, "height": 1400})
         page.goto(page_url + "/")
-        assert len(page.text_content("#phrase").split()) == 4
+        page.wait_for_function("document.getElementById('phrase').textContent.split(' ').length === 4")
+        phrase = page.text_content("#phrase")
         page.click("#camera")
         page.wait_for_function("document.getElementById('preview').videoWidth > 0", timeout=20_000)
         page.select_option("#seconds", "5")
@@ -107,6 +108,9 @@ def test_the_page_records_a_webm_and_shows_the_verdict(playwright, page_url, fak
         assert page.text_content("#risk") == body["risk_level"]
         assert page.text_content("#combined") == f"{body['combined_score']:.2f}"
         assert "offset" in page.text_content("#detectors")
+        # The page asked /challenge for its phrase and sent the token: the clip says something else.
+        assert body["challenge"]["phrase"] == phrase and body["challenge"]["passed"] is False
+        assert "NOT said" in page.text_content("#detectors")
         # PAGE_SCREENSHOT=docs/page/result.png refreshes the README's picture.
         screenshot = Path(os.environ.get("PAGE_SCREENSHOT") or tmp_path / "result.png")
         page.screenshot(path=str(screenshot), full_page=True)

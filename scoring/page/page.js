@@ -2,23 +2,28 @@
 // The verification page: record (or pick) a clip, POST it to /score, show the verdict.
 // Everything that comes from the server or the user is inserted as text, never as HTML.
 
-const PHRASE_WORDS = ["blue", "green", "red", "white", "seven", "nine", "four", "river", "garden", "window",
-  "morning", "silver", "orange", "paper", "mountain", "table", "yellow", "summer", "coffee", "number"];
 const MIN_SECONDS = 3;
 const RECORDING_TYPES = ["video/webm;codecs=vp9,opus", "video/webm;codecs=vp8,opus", "video/webm", "video/mp4"];
 
 const $ = (id) => document.getElementById(id);
-const state = { stream: null, recorder: null, chunks: [], started: 0, timer: null, sessionId: null };
+const state = { stream: null, recorder: null, chunks: [], started: 0, timer: null, sessionId: null, challenge: null };
 
-function randomPhrase(count) {
-  const picks = new Uint32Array(count);
-  crypto.getRandomValues(picks);
-  return Array.from(picks, (n) => PHRASE_WORDS[n % PHRASE_WORDS.length]).join(" ");
-}
-
-function newSession() {
+// The phrase comes from the server with a signed token, sent back with the recording: the service
+// then checks that the phrase was said (a recording made earlier cannot know it).
+async function newSession() {
   state.sessionId = "web-" + (crypto.randomUUID ? crypto.randomUUID() : String(Date.now()));
-  $("phrase").textContent = randomPhrase(4);
+  state.challenge = null;
+  $("phrase").textContent = "…";
+  try {
+    const answer = await fetch("challenge", { cache: "no-store" });
+    if (!answer.ok) throw new Error("HTTP " + answer.status);
+    const body = await answer.json();
+    state.challenge = body.challenge;
+    $("phrase").textContent = body.phrase;
+  } catch (error) {
+    $("phrase").textContent = "(no phrase)";
+    showMessage("No phrase could be fetched from the service (" + error.message + "); the recording will be scored without the spoken-phrase check.");
+  }
 }
 
 function showMessage(text) {
@@ -115,6 +120,8 @@ function upload(file, name) {
   const form = new FormData();
   form.append("video", file, name);
   form.append("session_id", state.sessionId);
+  if (state.challenge) form.append("challenge", state.challenge);
+  state.challenge = null;  // a token is accepted once; the next attempt fetches a new phrase
   const request = new XMLHttpRequest();
   request.open("POST", "score");
   request.responseType = "text";
@@ -132,6 +139,7 @@ function upload(file, name) {
 function failed(text) {
   $("progress-box").hidden = true;
   showMessage(text);
+  newSession();
 }
 
 function answered(request) {
@@ -181,6 +189,11 @@ function showResult(body) {
   detectors.replaceChildren();
   row(detectors, "SyncNet (lip sync)", describeSyncnet(body.syncnet));
   row(detectors, "EfficientNet (face frames)", describeFrames(body.efficientnet, body.degraded));
+  if (body.challenge) {
+    const c = body.challenge;
+    row(detectors, "Spoken phrase", (c.passed ? "said: " : "NOT said: ") + "\u201c" + c.phrase + "\u201d (" + c.matched_words + " of " + c.total_words + " words heard)");
+  }
+  if (body.risk_note) row(detectors, "Note", body.risk_note);
   row(detectors, "Fusion weights applied", Object.entries(body.weights).map(([k, v]) => k + " " + v).join(", "));
   row(detectors, "Session", body.session_id || "");
 
