@@ -9,11 +9,12 @@ lazily on the first video.
 from __future__ import annotations
 
 import functools
+import hmac
 import logging
 import re
 import secrets
-import shutil
-import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
@@ -23,15 +24,17 @@ from werkzeug.exceptions import HTTPException
 
 from scoring import torch_env
 from scoring.detectors import Detectors
-from scoring.errors import HTTP_ERROR_CODES, BadRequest, Code, Forbidden, PayloadTooLarge, ServiceError
+from scoring.errors import HTTP_ERROR_CODES, BadRequest, Code, Forbidden, PayloadTooLarge, ServiceError, Unauthorized
 from scoring.liveness.tokens import ChallengeBook
 from scoring.service import ScoringService
 from scoring.settings import Settings, load_settings
+from scoring.uploads import request_dir, sweep, upload_area
 
 __version__ = "1.0.0"
 log = logging.getLogger("deepfake_scoring")
 
 MAX_SESSION_ID = 256
+PROTECTED_ENDPOINTS = {"score", "submit_job", "job_state"}  # with API_KEYS set; /health, /challenge and the page stay open
 PAGE_DIR = Path(__file__).resolve().parent / "scoring" / "page"
 
 
@@ -49,6 +52,9 @@ def create_app(settings: Settings | None = None, detectors: Detectors | None = N
     if settings.cors_origins:
         CORS(app, origins=list(settings.cors_origins), allow_headers=["Authorization", "Content-Type"], methods=["GET", "POST"])
 
+    uploads = upload_area(settings.upload_tmp_dir)
+    for orphan in sweep(uploads):
+        log.warning("removed %s, left by a worker that died mid-request", orphan.name)
     if settings.page_enabled:
         _add_page(app)
     challenges = _challenge_book(settings)
@@ -62,36 +68,31 @@ def create_app(settings: Settings | None = None, detectors: Detectors | None = N
 
     @app.get("/health")
     def health():
-        report = health_report(settings, service)
+        report = health_report(settings, service, app.extensions.get("queue"))
         return jsonify(report), 503 if report["status"] == "unavailable" else 200
 
-    @app.post("/score")
-    def score():
-        if request.mimetype == "application/json":
-            path, session_id = _json_video_path(settings)
-            return jsonify(service.score(path, session_id, _challenged_phrase(challenges, request.get_json().get("challenge"))))
-        if request.mimetype != "multipart/form-data":
-            raise BadRequest(
-                Code.MISSING_VIDEO, "send the video as multipart/form-data in the field 'video', or JSON {\"video_path\": ...}"
-            )
-        session_id = _session_id(request.form.get("session_id"))
-        upload = request.files.get("video")
-        if upload is None:
-            raise BadRequest(Code.MISSING_VIDEO, "no 'video' field in the upload")
-        phrase = _challenged_phrase(challenges, request.form.get("challenge"))
-        workdir = Path(tempfile.mkdtemp(prefix="score-", dir=settings.upload_tmp_dir))
-        try:
-            target = workdir / ("upload" + _safe_suffix(upload.filename))
-            upload.save(target)
-            if target.stat().st_size == 0:
-                raise BadRequest(Code.EMPTY_UPLOAD, "the uploaded video is empty")
-            return jsonify(service.score(target, session_id, phrase))
-        finally:
-            shutil.rmtree(workdir, ignore_errors=True)
+    @app.before_request
+    def authorise():
+        if settings.api_keys and request.endpoint in PROTECTED_ENDPOINTS:
+            _require_api_key(settings.api_keys)
+
+    if settings.redis_url:
+        _add_queue_mode(app, settings, service, uploads, challenges)
+    else:
+
+        @app.post("/score")
+        def score():
+            with service.admission.ticket(), _video_of_request(settings, uploads, challenges) as (path, session_id, phrase):
+                return jsonify(service.score(path, session_id, phrase))
 
     @app.errorhandler(ServiceError)
     def service_error(exc: ServiceError):
-        return jsonify(exc.to_json()), exc.status
+        response = jsonify(exc.to_json())
+        if getattr(exc, "retry_after_s", None):
+            response.headers["Retry-After"] = str(exc.retry_after_s)
+        if exc.status == 401:
+            response.headers["WWW-Authenticate"] = 'Bearer realm="deepfake-scoring"'
+        return response, exc.status
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException):
@@ -107,6 +108,68 @@ def create_app(settings: Settings | None = None, detectors: Detectors | None = N
         return jsonify({"error": str(Code.INTERNAL_ERROR), "message": "the server failed to process this request"}), 500
 
     return app
+
+
+@contextmanager
+def _video_of_request(settings: Settings, uploads: Path, challenges: ChallengeBook) -> Iterator[tuple[Path, str | None, str | None]]:
+    """The request's video as a file (an allowed server path, or the upload in a private directory
+    removed afterwards), its session_id, and the phrase of its challenge token (used up now)."""
+    if request.mimetype == "application/json":
+        path, session_id = _json_video_path(settings)
+        yield path, session_id, _challenged_phrase(challenges, request.get_json().get("challenge"))
+        return
+    if request.mimetype != "multipart/form-data":
+        raise BadRequest(Code.MISSING_VIDEO, "send the video as multipart/form-data in the field 'video', or JSON {\"video_path\": ...}")
+    session_id = _session_id(request.form.get("session_id"))
+    upload = request.files.get("video")
+    if upload is None:
+        raise BadRequest(Code.MISSING_VIDEO, "no 'video' field in the upload")
+    phrase = _challenged_phrase(challenges, request.form.get("challenge"))
+    with request_dir(uploads) as workdir:
+        target = workdir / ("upload" + _safe_suffix(upload.filename))
+        upload.save(target)
+        if target.stat().st_size == 0:
+            raise BadRequest(Code.EMPTY_UPLOAD, "the uploaded video is empty")
+        yield target, session_id, phrase
+
+
+def _add_queue_mode(app: Flask, settings: Settings, service: ScoringService, uploads: Path, challenges: ChallengeBook) -> None:
+    """/score and /jobs hand the video to `scoring.queue` workers; this process only receives and answers."""
+    from scoring.queue import JobQueue
+
+    jobs = JobQueue(settings)
+    app.extensions["queue"] = jobs
+
+    def submit() -> str:
+        with _video_of_request(settings, uploads, challenges) as (path, session_id, phrase):
+            return jobs.submit(path, session_id, phrase)
+
+    @app.post("/score")
+    def score():
+        with service.admission.ticket():
+            status, body = jobs.wait(submit(), settings.processing_timeout_s)
+        return jsonify(body), status
+
+    @app.post("/jobs")
+    def submit_job():
+        job_id = submit()
+        response = jsonify({"id": job_id, "status": "queued", "location": f"/jobs/{job_id}"})
+        response.headers["Location"] = f"/jobs/{job_id}"
+        return response, 202
+
+    @app.get("/jobs/<job_id>")
+    def job_state(job_id: str):
+        state = jobs.state(job_id)
+        state.pop("http_status", None)
+        return jsonify(state)
+
+
+def _require_api_key(keys: tuple[str, ...]) -> None:
+    scheme, _, presented = request.headers.get("Authorization", "").partition(" ")
+    # Compare with every key, in constant time each, so the answer's timing tells nothing about them.
+    matches = [hmac.compare_digest(presented.strip().encode(), key.encode()) for key in keys]
+    if scheme.lower() != "bearer" or not any(matches):
+        raise Unauthorized(Code.UNAUTHORIZED, "this service needs an API key: send 'Authorization: Bearer <key>'")
 
 
 def _challenge_book(settings: Settings) -> ChallengeBook:
@@ -138,19 +201,31 @@ def _add_page(app: Flask) -> None:
         return send_from_directory(PAGE_DIR, name)
 
 
-def health_report(settings: Settings, service: ScoringService) -> dict:
-    """The design document's fields (`status`, `detectors` as booleans, `config`), our details beside them."""
+def health_report(settings: Settings, service: ScoringService, queue=None) -> dict:
+    """The design document's fields (`status`, `detectors` as booleans, `config`), our details beside them.
+
+    In queue mode, `queue` reports the Redis queue: unreachable is `unavailable`, no live worker `degraded`.
+    """
     detectors = service.detectors
     states = detectors.status()
     available = {name: state["available"] for name, state in states.items()}
+    status = "healthy" if all(available.values()) else ("degraded" if any(available.values()) else "unavailable")
+    extra = {}
+    if queue is not None:
+        extra["queue"] = queue.health()
+        if not extra["queue"]["reachable"]:
+            status = "unavailable"
+        elif extra["queue"]["workers"] == 0 and status == "healthy":
+            status = "degraded"
     return {
-        "status": "healthy" if all(available.values()) else ("degraded" if any(available.values()) else "unavailable"),
+        **extra,
+        "status": status,
         "service": settings.service_name,
         "version": __version__,
         "detectors": available,
         "detector_details": states,
         "face_detector": detectors.face_detector_status(),
-        "jobs": {"running": service.admission.running, "capacity": service.admission.capacity},
+        "jobs": service.admission.summary(),
         "config": {
             "max_video_size_mb": settings.max_upload_mb,
             "processing_timeout": settings.processing_timeout_s,

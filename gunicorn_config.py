@@ -13,6 +13,7 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from scoring.settings import SettingsError, load_settings  # noqa: E402  (needs the project on sys.path)
+from scoring.uploads import sweep, upload_area  # noqa: E402
 
 try:
     settings = load_settings()
@@ -29,7 +30,8 @@ if settings.challenge_secret is None:
 wsgi_app = "app:app"
 bind = f"0.0.0.0:{settings.port}"
 workers = settings.web_concurrency
-threads = settings.gunicorn_threads
+# Enough threads for every video a worker admits plus two that always answer /health and 503s.
+threads = max(settings.gunicorn_threads, settings.max_concurrent_jobs + settings.max_queued_jobs + 2)
 worker_class = "gthread"
 preload_app = False
 # Above the app's own processing timeout, so a slow video gets its 504 JSON, not a killed worker.
@@ -39,3 +41,9 @@ keepalive = 5
 accesslog = "-"
 errorlog = "-"
 loglevel = settings.log_level
+
+
+def child_exit(server, worker):
+    """A worker that died mid-request (SIGKILL, out of memory) leaves its upload: remove it now."""
+    for orphan in sweep(upload_area(settings.upload_tmp_dir)):
+        server.log.warning("removed %s, left by worker %s", orphan.name, worker.pid)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -32,10 +33,21 @@ def collect(paths: list[Path]) -> list[Path]:
     return files
 
 
-def score(url: str, video: Path, session_id: str | None, timeout: float, challenge: str | None = None) -> tuple[int, dict]:
+def score(
+    url: str, video: Path, session_id: str | None, timeout: float, challenge: str | None = None, api_key: str | None = None, retries: int = 5
+) -> tuple[int, dict]:
+    """POST the video; a busy service's 503 with Retry-After is waited out and retried (up to `retries` times)."""
     data = {k: v for k, v in {"session_id": session_id, "challenge": challenge}.items() if v}
-    with video.open("rb") as handle:
-        response = requests.post(f"{url.rstrip('/')}/score", files={"video": (video.name, handle)}, data=data, timeout=timeout)
+    headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+    for attempt in range(retries + 1):
+        with video.open("rb") as handle:
+            response = requests.post(
+                f"{url.rstrip('/')}/score", files={"video": (video.name, handle)}, data=data, headers=headers, timeout=timeout
+            )
+        wait = response.headers.get("Retry-After")
+        if response.status_code != 503 or not wait or not wait.isdigit() or attempt == retries:
+            break
+        time.sleep(min(int(wait), 60))
     try:
         body = response.json()
     except ValueError:
@@ -82,6 +94,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true", help="print one JSON object per video")
     parser.add_argument("--session-id", help="session_id to send with each video")
     parser.add_argument("--timeout", type=float, default=300, help="seconds to wait for each answer")
+    parser.add_argument("--api-key", default=os.environ.get("DEEPFAKE_API_KEY"), help="sent as 'Authorization: Bearer KEY' (default: $DEEPFAKE_API_KEY)")
     parser.add_argument("--challenge", help="a token from GET /challenge: the video must say its phrase (one video per token)")
     args = parser.parse_args(argv)
     if args.challenge and len(args.paths) != 1:
@@ -102,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
         progress.set_description(video.name)
         started = time.perf_counter()
         try:
-            status, body = score(args.url, video, args.session_id, args.timeout, args.challenge)
+            status, body = score(args.url, video, args.session_id, args.timeout, args.challenge, args.api_key)
         except requests.RequestException as exc:
             status, body = 0, {"error": "unreachable", "message": f"{args.url}: {exc}"}
         failures += status != 200

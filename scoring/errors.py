@@ -18,13 +18,16 @@ class Code(StrEnum):
     INVALID_SESSION_ID = "invalid_session_id"
     VIDEO_NOT_FOUND = "video_not_found"
     INVALID_CHALLENGE = "invalid_challenge"
+    # 401
+    UNAUTHORIZED = "unauthorized"
     # 403
     PATH_NOT_ALLOWED = "path_not_allowed"
     # 409, 410: a challenge token used twice, or too late
     CHALLENGE_USED = "challenge_used"
     CHALLENGE_EXPIRED = "challenge_expired"
-    # 404, 405 (routing)
+    # 404, 405 (routing, job ids)
     NOT_FOUND = "not_found"
+    JOB_NOT_FOUND = "job_not_found"
     METHOD_NOT_ALLOWED = "method_not_allowed"
     # 413
     FILE_TOO_LARGE = "file_too_large"
@@ -41,13 +44,19 @@ class Code(StrEnum):
     NO_FACE = "no_face"
     NO_FACE_TRACK = "no_face_track"
     TOO_SHORT = "too_short"
+    # 410: an upload that waited in the queue past its TTL
+    UPLOAD_EXPIRED = "upload_expired"
     # 500
     INTERNAL_ERROR = "internal_error"
     DETECTOR_FAILED = "detector_failed"
+    JOB_FAILED = "job_failed"
     # 503
     SERVER_BUSY = "server_busy"
     NO_DETECTOR_AVAILABLE = "no_detector_available"
     UNAVAILABLE = "unavailable"
+    QUEUE_UNAVAILABLE = "queue_unavailable"
+    # 507
+    INSUFFICIENT_STORAGE = "insufficient_storage"
     # 504
     PROCESSING_TIMEOUT = "processing_timeout"
 
@@ -68,8 +77,16 @@ class BadRequest(ServiceError):
     status = 400
 
 
+class Unauthorized(ServiceError):
+    status = 401
+
+
 class Forbidden(ServiceError):
     status = 403
+
+
+class NotFound(ServiceError):
+    status = 404
 
 
 class Conflict(ServiceError):
@@ -103,6 +120,10 @@ class CannotScore(Unprocessable):
 class ServiceUnavailable(ServiceError):
     status = 503
 
+    def __init__(self, code: Code, message: str, retry_after_s: int | None = None):
+        super().__init__(code, message)
+        self.retry_after_s = retry_after_s  # sent as Retry-After
+
 
 class DetectorUnavailable(ServiceUnavailable):
     """A detector without usable weights: named in `degraded` (code `unavailable`), while the others still score."""
@@ -115,6 +136,10 @@ class DetectorFailed(ServiceError):
 
 class ProcessingTimeout(ServiceError):
     status = 504
+
+
+class InsufficientStorage(ServiceError):
+    status = 507
 
 
 # Werkzeug's own HTTP errors (routing, size limit), answered in the same JSON shape.

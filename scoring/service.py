@@ -1,7 +1,7 @@
 """One scoring request from file to JSON: decode once, track faces once, run every detector, fuse.
 
-The stages follow a model-serving handler: admission (a bounded number of jobs per worker,
-others wait up to QUEUE_TIMEOUT_S and then get 503), preprocessing (decode, face tracks),
+The stages follow a model-serving handler: admission (`scoring.admission`: a bounded number of
+jobs per worker, a bounded number waiting, the rest 503 at once), preprocessing (decode, face tracks),
 inference (SyncNet on the tracks and audio, EfficientNet on crops of the same tracks) and
 postprocessing (fusion, the response). Every detector goes through the same steps
 (`scoring.contract`); one that is unavailable or cannot judge this video is reported in `degraded` and the other detector's score stands alone; with no score at
@@ -11,13 +11,12 @@ all the request fails with the reason, never with a made-up number.
 from __future__ import annotations
 
 import logging
-import threading
 import time
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 from frame_extractor import DecodedVideo, DecodeLimits, decode_video
+from scoring.admission import Admission
 from scoring.contract import Measurement
 from scoring.detectors import Detectors
 from scoring.errors import (
@@ -54,34 +53,11 @@ class Outcome:
         return None if self.error is None else {"code": self.error.code, "message": self.error.message}
 
 
-class Admission:
-    """At most `capacity` jobs at once per worker; torch already uses every core for one job."""
-
-    def __init__(self, capacity: int, wait_s: float):
-        self._slots = threading.BoundedSemaphore(max(1, capacity))
-        self.capacity = max(1, capacity)
-        self.wait_s = wait_s
-        self.running = 0
-
-    @contextmanager
-    def slot(self):
-        if not self._slots.acquire(timeout=self.wait_s):
-            raise ServiceUnavailable(
-                Code.SERVER_BUSY, f"the server is busy with other videos; retry in a few seconds (waited {self.wait_s:.0f} s)"
-            )
-        self.running += 1
-        try:
-            yield
-        finally:
-            self.running -= 1
-            self._slots.release()
-
-
 class ScoringService:
     def __init__(self, settings: Settings, detectors: Detectors):
         self.settings = settings
         self.detectors = detectors
-        self.admission = Admission(settings.max_concurrent_jobs, settings.queue_timeout_s)
+        self.admission = Admission(settings.max_concurrent_jobs, settings.max_queued_jobs, settings.queue_timeout_s)
         self.limits = DecodeLimits(settings.max_duration_s, settings.max_source_side, settings.frame_max_side)
         self.phrases = PhraseVerifier()
 

@@ -81,10 +81,14 @@ class Settings:
     processing_timeout_s: float = 120.0
     queue_timeout_s: float = 10.0
     max_concurrent_jobs: int = 1
+    max_queued_jobs: int = 2
     allowed_video_dirs: tuple[Path, ...] = ()
     upload_tmp_dir: Path | None = None
     cors_origins: tuple[str, ...] = ()
     page_enabled: bool = True
+    api_keys: tuple[str, ...] = field(default=(), repr=False)
+    redis_url: str | None = field(default=None, repr=False)  # set: queue mode (scoring.queue)
+    job_result_ttl_s: float = 600.0
     challenge_secret: str | None = field(default=None, repr=False)  # None: generated at start (see gunicorn_config.py)
     challenge_ttl_s: float = 300.0
     challenge_words: int = 4
@@ -186,6 +190,10 @@ def _optional_text(value: str) -> str | None:
     return value.strip() or None
 
 
+def _keys(value: str) -> tuple[str, ...]:
+    return tuple(key.strip() for key in value.split(",") if key.strip())
+
+
 def _origins(value: str) -> tuple[str, ...]:
     return tuple(origin.strip().rstrip("/") for origin in value.split(",") if origin.strip())
 
@@ -226,10 +234,14 @@ _TOP_LEVEL = {
     "PROCESSING_TIMEOUT_S": Variable("processing_timeout_s", float),
     "QUEUE_TIMEOUT_S": Variable("queue_timeout_s", float),
     "MAX_CONCURRENT_JOBS": Variable("max_concurrent_jobs", int),
+    "MAX_QUEUED_JOBS": Variable("max_queued_jobs", int),
     "ALLOWED_VIDEO_DIRS": Variable("allowed_video_dirs", _paths),
     "UPLOAD_TMP_DIR": Variable("upload_tmp_dir", _optional_path),
     "CORS_ORIGINS": Variable("cors_origins", _origins),
     "PAGE_ENABLED": Variable("page_enabled", _bool),
+    "API_KEYS": Variable("api_keys", _keys),
+    "REDIS_URL": Variable("redis_url", _optional_text),
+    "JOB_RESULT_TTL_S": Variable("job_result_ttl_s", float),
     "CHALLENGE_SECRET": Variable("challenge_secret", _optional_text),
     "CHALLENGE_TTL_S": Variable("challenge_ttl_s", float),
     "CHALLENGE_WORDS": Variable("challenge_words", int),
@@ -337,13 +349,16 @@ def _check_ranges(s: Settings) -> None:
         (0 <= s.min_duration_s < s.max_duration_s, "MIN_DURATION_S must be at least 0 and below MAX_DURATION_S"),
         (s.max_source_side > 0 and s.frame_max_side > 0, "MAX_SOURCE_SIDE and FRAME_MAX_SIDE must be positive"),
         (s.processing_timeout_s > 0 and s.queue_timeout_s >= 0, "PROCESSING_TIMEOUT_S must be positive and QUEUE_TIMEOUT_S not negative"),
-        (s.max_concurrent_jobs >= 1, "MAX_CONCURRENT_JOBS must be at least 1"),
+        (s.max_concurrent_jobs >= 1 and s.max_queued_jobs >= 0, "MAX_CONCURRENT_JOBS must be at least 1 and MAX_QUEUED_JOBS not negative"),
         (s.web_concurrency >= 1 and s.gunicorn_threads >= 1, "WEB_CONCURRENCY and GUNICORN_THREADS must be at least 1"),
         (0 < s.port < 65536, "PORT must be between 1 and 65535"),
         (s.torch_threads >= 0, "TORCH_THREADS must not be negative (0 = automatic)"),
         (s.models_download_timeout > 0, "MODELS_DOWNLOAD_TIMEOUT must be positive"),
         (s.challenge_ttl_s > 0 and 2 <= s.challenge_words <= 8, "CHALLENGE_TTL_S must be positive and CHALLENGE_WORDS between 2 and 8"),
         (s.challenge_secret is None or len(s.challenge_secret) >= 16, "CHALLENGE_SECRET must be at least 16 characters"),
+        (all(len(key) >= 16 for key in s.api_keys), "every key in API_KEYS must be at least 16 characters"),
+        (s.job_result_ttl_s > 0, "JOB_RESULT_TTL_S must be positive"),
+        (s.redis_url is None or s.redis_url.startswith(("redis://", "rediss://", "unix://")), "REDIS_URL must be a redis://, rediss:// or unix:// URL"),
         (
             min(s.fusion_weights.values()) >= 0 and sum(s.fusion_weights.values()) > 0,
             "FUSION_WEIGHT_SYNCNET and FUSION_WEIGHT_EFFICIENTNET must not be negative, and not both 0",

@@ -7,6 +7,8 @@ need them skip with a reason when it is absent.
 from __future__ import annotations
 
 import dataclasses
+import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -22,6 +24,16 @@ FFPP = SHARED / "datasets" / "ffpp"
 TALKING_CLIPS = sorted((MEDIA / "talking").glob("*.m*")) + [MEDIA / "syncnet_example.avi"]
 
 torch_env.configure_threads(torch_env.default_thread_count(1))
+
+
+def system_program(*names: str, package: str) -> str:
+    """The path of a Debian program the test needs; in CI (which installs it) its absence fails, elsewhere it skips."""
+    found = next((shutil.which(name) for name in names if shutil.which(name)), None)
+    if found:
+        return found
+    if os.environ.get("CI"):
+        pytest.fail(f"{names[0]} is not installed; .ci/run installs Debian's {package} package")
+    pytest.skip(f"{names[0]} is not installed (apt-get install {package})")
 
 
 def shared(path: Path) -> Path:

@@ -7,9 +7,14 @@ check plumbing and contracts, never detection quality.
 from __future__ import annotations
 
 import dataclasses
+import errno
 import io
 import json
+import os
+import subprocess
+import sys
 import threading
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -282,9 +287,8 @@ def test_unexpected_failure_is_a_json_500_and_the_app_recovers(api, clips, monke
 
 
 def test_default_checkpoint_is_the_committed_model():
-    from scoring.settings import DEFAULT_EFFICIENTNET_WEIGHTS, Settings
-
     from efficientnet_detector import EfficientNetDetector
+    from scoring.settings import DEFAULT_EFFICIENTNET_WEIGHTS, Settings
 
     assert Settings.from_env({}).efficientnet.weights == DEFAULT_EFFICIENTNET_WEIGHTS
     detector = EfficientNetDetector(DEFAULT_EFFICIENTNET_WEIGHTS, "cpu")
@@ -321,3 +325,57 @@ def test_a_detector_that_breaks_falls_back_to_the_other(weights_dir, upload_dir,
     assert body["efficientnet"] is None and body["degraded"]["efficientnet"]["code"] == "detector_failed"
     assert body["combined_score"] == body["syncnet"]["score"] and body["weights"] == {"syncnet": 1.0, "efficientnet": 0.0}
     assert body["error"].startswith("efficientnet: ") and "CUDA" not in body["error"]
+
+
+def test_a_full_queue_answers_503_with_retry_after_before_reading_the_upload(weights_dir, upload_dir, classifier, clips):
+    app = create_app(settings_for(weights_dir, upload_dir, classifier, max_queued_jobs=0))
+    admission = app.extensions["scoring"].admission
+    with admission.ticket():  # the one place of this worker is taken
+        response = upload(app.test_client(), clips["mute"])
+        assert_error(response, 503, "server_busy")
+        assert int(response.headers["Retry-After"]) >= 1
+        assert app.test_client().get("/health").get_json()["jobs"] == {"running": 0, "waiting": 1, "capacity": 1, "queue_depth": 0}
+    assert upload(app.test_client(), clips["mute"]).status_code == 200
+
+
+def test_a_full_disk_answers_507_and_leaves_nothing(weights_dir, upload_dir, classifier, clips, monkeypatch):
+    from werkzeug.datastructures import FileStorage
+
+    app = create_app(settings_for(weights_dir, upload_dir, classifier))
+    real_save = FileStorage.save
+
+    def save_half_then_fill_the_disk(self, target, *args, **kwargs):
+        Path(target).write_bytes(b"partial upload")
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(FileStorage, "save", save_half_then_fill_the_disk)
+    assert_error(upload(app.test_client(), clips["mute"]), 507, "insufficient_storage")
+    assert list(upload_dir.iterdir()) == []
+    monkeypatch.setattr(FileStorage, "save", real_save)
+    assert upload(app.test_client(), clips["mute"]).status_code == 200
+
+
+def test_uploads_left_by_dead_workers_are_swept_at_start(weights_dir, upload_dir, classifier):
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True, check=True)
+    orphan = upload_dir / f"score-{int(dead.stdout)}-abc"
+    (orphan / "sub").mkdir(parents=True)
+    mine = upload_dir / f"score-{os.getpid()}-live"
+    mine.mkdir()
+    create_app(settings_for(weights_dir, upload_dir, classifier))
+    assert not orphan.exists() and mine.exists()
+    mine.rmdir()
+
+
+def test_api_keys_guard_scoring_but_not_health(weights_dir, upload_dir, classifier, clips):
+    key = "k3y-0123456789abcdef"
+    api = create_app(settings_for(weights_dir, upload_dir, classifier, api_keys=("other-key-0123456789", key))).test_client()
+    refused = upload(api, clips["mute"])
+    assert_error(refused, 401, "unauthorized")
+    assert refused.headers["WWW-Authenticate"].startswith("Bearer")
+    with clips["mute"].open("rb") as stream:
+        wrong = api.post("/score", data={"video": (stream, "m.mp4")}, headers={"Authorization": "Bearer nope"})
+    assert wrong.status_code == 401
+    with clips["mute"].open("rb") as stream:
+        right = api.post("/score", data={"video": (stream, "m.mp4")}, headers={"Authorization": f"Bearer {key}"})
+    assert right.status_code == 200
+    assert api.get("/health").status_code == 200 and api.get("/challenge").status_code == 200

@@ -7,9 +7,9 @@ import json
 
 import cv2
 import numpy as np
-from PIL import Image
 import pytest
 import torch
+from PIL import Image
 from torch import nn
 
 from efficientnet_detector import EfficientNetDetector, aggregate
@@ -17,9 +17,9 @@ from frame_extractor import decode_video
 from scoring import torch_env  # noqa: F401
 from scoring.efficientnet.layouts import load_checkpoint
 from scoring.errors import CannotScore
-from scoring.weights.checkpoints import WeightsError
 from scoring.faces.crops import crops_from_tracking
 from scoring.faces.tracking import TrackingResult, interpolate
+from scoring.weights.checkpoints import WeightsError
 from tests import media
 from tests.conftest import FFPP, MEDIA, shared
 

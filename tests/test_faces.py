@@ -8,12 +8,12 @@ import numpy as np
 import pytest
 import torch
 
-from scoring.weights.checkpoints import WeightsError
 from scoring.faces.crops import square_face_crop
 from scoring.faces.detection import MTCNNDetector, create_face_detector, load_s3fd_net
 from scoring.faces.s3fd import S3FD, S3FDNet, decode_boxes, prior_boxes, select_faces
 from scoring.faces.scenes import detect_scenes
 from scoring.faces.tracking import FaceTrack, FaceTracker, interpolate, link_detections
+from scoring.weights.checkpoints import WeightsError
 from syncnet_python.crops import SyncNetCropper
 from tests import media, weights
 

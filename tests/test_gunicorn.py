@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
+import threading
+import time
 
 import pytest
 import requests
@@ -121,3 +125,32 @@ def test_a_bad_setting_stops_gunicorn_at_start_with_one_line(tmp_path):
         with gunicorn_server({"MAX_UPLOAD_MB": "-1"}, startup_timeout=60):
             pass
     assert "configuration error: MAX_UPLOAD_MB must be positive" in str(refused.value)
+
+
+def test_a_worker_killed_mid_request_leaves_no_upload_and_the_service_recovers(weights_dir, tmp_path):
+    uploads = tmp_path / "uploads"
+    uploads.mkdir()
+    long_clip = shared(MEDIA / "talking" / "ankurbhatia24_test_video_crop.mp4")
+    with gunicorn_server(service_env(weights_dir, uploads)) as url:
+        answers = []
+        client = threading.Thread(target=lambda: answers.append(_post_or_none(url, long_clip)))
+        client.start()
+        deadline = time.monotonic() + 60
+        while not list(uploads.glob("score-*")) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        [in_flight] = list(uploads.glob("score-*"))
+        os.kill(int(in_flight.name.split("-")[1]), signal.SIGKILL)
+        client.join(60)
+        assert answers == [None]  # the connection died with the worker
+        deadline = time.monotonic() + 60
+        while in_flight.exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert list(uploads.iterdir()) == []
+        assert post(url, shared(MEDIA / "talking" / "grid_bbaf2n.mpg")).status_code == 200
+
+
+def _post_or_none(url, clip):
+    try:
+        return post(url, clip).status_code
+    except requests.RequestException:
+        return None

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import shutil
-
 import pytest
 
 from app import create_app
@@ -14,7 +11,7 @@ from scoring.liveness.speech import PhraseVerifier, required_words
 from scoring.liveness.tokens import VOCABULARY, ChallengeBook
 from scoring.settings import Settings
 from tests import media
-from tests.conftest import MEDIA, make_settings, shared
+from tests.conftest import MEDIA, make_settings, shared, system_program
 
 GRID = ["grid_bbaf2n.mpg", "grid_lbax4n.mpg", "grid_swiz3n.mpg"]
 
@@ -22,14 +19,6 @@ GRID = ["grid_bbaf2n.mpg", "grid_lbax4n.mpg", "grid_swiz3n.mpg"]
 @pytest.fixture(scope="module")
 def verifier() -> PhraseVerifier:
     return PhraseVerifier()
-
-
-def flite_or_skip() -> None:
-    if shutil.which("flite"):
-        return
-    if os.environ.get("CI"):
-        pytest.fail("flite is not installed; .ci/run installs Debian's flite package")
-    pytest.skip("flite is not installed (apt-get install flite)")
 
 
 def test_tokens_are_signed_expire_and_are_accepted_once():
@@ -68,7 +57,7 @@ def test_a_grid_clip_passes_its_own_sentence_and_no_other(verifier, name):
 
 
 def test_a_phrase_spoken_by_flite_passes_and_another_phrase_does_not(verifier, tmp_path):
-    flite_or_skip()
+    system_program("flite", package="flite")
     clip = media.video_with_speech(shared(MEDIA / "talking" / "akash_video_8s.mp4"), "river seven garden nine", "slt", tmp_path / "s.mkv")
     pcm = decode_video(clip).audio
     said = verifier.check(pcm, "river seven garden nine")
@@ -78,7 +67,7 @@ def test_a_phrase_spoken_by_flite_passes_and_another_phrase_does_not(verifier, t
 
 
 def test_score_with_a_challenge_reports_it_and_a_failed_one_is_at_least_high_risk(weights_dir, upload_dir, tmp_path):
-    flite_or_skip()
+    system_program("flite", package="flite")
     api = create_app(make_settings(weights_dir, upload_dir, challenge_secret="k" * 24)).test_client()
     face = shared(MEDIA / "talking" / "akash_video_8s.mp4")
 

@@ -8,7 +8,6 @@ playwright; outside CI the tests skip when no Chromium is installed (`.ci/run` i
 from __future__ import annotations
 
 import os
-import shutil
 import wave
 from pathlib import Path
 
@@ -17,17 +16,7 @@ import pytest
 
 from frame_extractor import decode_video
 from scoring.local_server import gunicorn_server
-from tests.conftest import MEDIA, service_env, shared
-
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-
-
-def chromium_or_skip() -> str:
-    if CHROMIUM:
-        return CHROMIUM
-    if os.environ.get("CI"):
-        pytest.fail("Chromium is not installed; .ci/run installs Debian's chromium package")
-    pytest.skip("no Chromium found (apt-get install chromium) to drive the page with")
+from tests.conftest import MEDIA, service_env, shared, system_program
 
 
 def write_y4m(frames: list[np.ndarray], target: Path, fps: int = 25) -> Path:
@@ -76,7 +65,7 @@ def playwright():
 
 
 def launch(playwright, *extra_args: str):
-    return playwright.chromium.launch(executable_path=chromium_or_skip(), headless=True, args=["--no-sandbox", *extra_args])
+    return playwright.chromium.launch(executable_path=system_program("chromium", "chromium-browser", package="chromium"), headless=True, args=["--no-sandbox", *extra_args])
 
 
 def test_the_page_records_a_webm_and_shows_the_verdict(playwright, page_url, fake_capture, tmp_path):

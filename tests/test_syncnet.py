@@ -19,9 +19,9 @@ from scoring.timing import Stopwatch
 from scoring.weights.checkpoints import WeightsError, require_official
 from scoring.weights.files import SYNCNET_V2
 from syncnet_python.audio import mfcc
-from syncnet_python.model import SyncNetV2, audio_stream, lip_stream, load_syncnet_v2
-from syncnet_python.sync import SyncNetScorer, distance_matrix, is_decisive, summarise, usable_windows
 from syncnet_python.crops import SyncNetCropper
+from syncnet_python.model import audio_stream, lip_stream, load_syncnet_v2
+from syncnet_python.sync import SyncNetScorer, distance_matrix, is_decisive, summarise, usable_windows
 from syncnet_wrapper import SyncNetWrapper, sync_score
 from tests import media, weights
 from tests.conftest import MEDIA, TALKING_CLIPS, shared

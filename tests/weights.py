@@ -22,8 +22,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from syncnet_python.model import SyncNetV2
 from scoring.faces.s3fd import S3FDNet
+from syncnet_python.model import SyncNetV2
 
 PROBE_ENERGY_FLOOR = 12.0  # log energy of quiet room noise for int16 audio
 PROBE_AUDIO_SCALE = 0.2  # log-energy units against 0..255 grey levels

@@ -125,6 +125,8 @@ function upload(file, name) {
   const request = new XMLHttpRequest();
   request.open("POST", "score");
   request.responseType = "text";
+  const key = $("api-key").value.trim();
+  if (key) request.setRequestHeader("Authorization", "Bearer " + key);
   request.upload.onprogress = (event) => {
     if (event.lengthComputable) setProgress(Math.round((100 * event.loaded) / event.total), "Uploading…");
   };
