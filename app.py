@@ -24,7 +24,7 @@ from werkzeug.exceptions import HTTPException
 
 from scoring import torch_env
 from scoring.detectors import Detectors
-from scoring.errors import HTTP_ERROR_CODES, BadRequest, Code, Forbidden, PayloadTooLarge, ServiceError, Unauthorized
+from scoring.errors import HTTP_ERROR_CODES, Code, ServiceError
 from scoring.liveness.tokens import ChallengeBook
 from scoring.service import ScoringService
 from scoring.settings import Settings, load_settings
@@ -119,17 +119,17 @@ def _video_of_request(settings: Settings, uploads: Path, challenges: ChallengeBo
         yield path, session_id, _challenged_phrase(challenges, request.get_json().get("challenge"))
         return
     if request.mimetype != "multipart/form-data":
-        raise BadRequest(Code.MISSING_VIDEO, "send the video as multipart/form-data in the field 'video', or JSON {\"video_path\": ...}")
+        raise ServiceError(Code.MISSING_VIDEO, "send the video as multipart/form-data in the field 'video', or JSON {\"video_path\": ...}")
     session_id = _session_id(request.form.get("session_id"))
     upload = request.files.get("video")
     if upload is None:
-        raise BadRequest(Code.MISSING_VIDEO, "no 'video' field in the upload")
+        raise ServiceError(Code.MISSING_VIDEO, "no 'video' field in the upload")
     phrase = _challenged_phrase(challenges, request.form.get("challenge"))
     with request_dir(uploads) as workdir:
         target = workdir / ("upload" + _safe_suffix(upload.filename))
         upload.save(target)
         if target.stat().st_size == 0:
-            raise BadRequest(Code.EMPTY_UPLOAD, "the uploaded video is empty")
+            raise ServiceError(Code.EMPTY_UPLOAD, "the uploaded video is empty")
         yield target, session_id, phrase
 
 
@@ -169,7 +169,7 @@ def _require_api_key(keys: tuple[str, ...]) -> None:
     # Compare with every key, in constant time each, so the answer's timing tells nothing about them.
     matches = [hmac.compare_digest(presented.strip().encode(), key.encode()) for key in keys]
     if scheme.lower() != "bearer" or not any(matches):
-        raise Unauthorized(Code.UNAUTHORIZED, "this service needs an API key: send 'Authorization: Bearer <key>'")
+        raise ServiceError(Code.UNAUTHORIZED, "this service needs an API key: send 'Authorization: Bearer <key>'")
 
 
 def _challenge_book(settings: Settings) -> ChallengeBook:
@@ -185,7 +185,7 @@ def _challenged_phrase(challenges: ChallengeBook, token) -> str | None:
     if token is None or token == "":
         return None
     if not isinstance(token, str):
-        raise BadRequest(Code.INVALID_CHALLENGE, "the challenge must be the token string from GET /challenge")
+        raise ServiceError(Code.INVALID_CHALLENGE, "the challenge must be the token string from GET /challenge")
     return challenges.redeem(token)
 
 
@@ -246,7 +246,7 @@ def _session_id(value) -> str | None:
     if value is None or value == "":
         return None
     if not isinstance(value, str) or len(value) > MAX_SESSION_ID or any(ord(c) < 32 for c in value):
-        raise BadRequest(Code.INVALID_SESSION_ID, f"session_id must be text of at most {MAX_SESSION_ID} printable characters")
+        raise ServiceError(Code.INVALID_SESSION_ID, f"session_id must be text of at most {MAX_SESSION_ID} printable characters")
     return value
 
 
@@ -259,20 +259,20 @@ def _safe_suffix(filename: str | None) -> str:
 def _json_video_path(settings: Settings) -> tuple[Path, str | None]:
     body = request.get_json(silent=True)
     if not isinstance(body, dict):
-        raise BadRequest(Code.INVALID_JSON, "the JSON body must be an object with 'video_path'")
+        raise ServiceError(Code.INVALID_JSON, "the JSON body must be an object with 'video_path'")
     session_id = _session_id(body.get("session_id"))
     raw = body.get("video_path")
     if not isinstance(raw, str) or not raw.strip():
-        raise BadRequest(Code.MISSING_VIDEO, "'video_path' must be a non-empty string")
+        raise ServiceError(Code.MISSING_VIDEO, "'video_path' must be a non-empty string")
     if not settings.allowed_video_dirs:
-        raise Forbidden(
+        raise ServiceError(
             Code.PATH_NOT_ALLOWED,
             "reading videos from server paths is disabled; upload the file as multipart 'video', "
             "or list permitted directories in ALLOWED_VIDEO_DIRS (separated by ':') to enable it",
         )
     path = allowed_path(raw, settings.allowed_video_dirs)
     if path.stat().st_size > settings.max_upload_bytes:
-        raise PayloadTooLarge(Code.FILE_TOO_LARGE, f"the file exceeds the limit of {settings.max_upload_mb:g} MB")
+        raise ServiceError(Code.FILE_TOO_LARGE, f"the file exceeds the limit of {settings.max_upload_mb:g} MB")
     return path, session_id
 
 
@@ -281,9 +281,9 @@ def allowed_path(raw: str, allowed_dirs: tuple[Path, ...]) -> Path:
     candidate = Path(raw).expanduser().resolve()
     roots = [directory.expanduser().resolve() for directory in allowed_dirs]
     if not any(candidate.is_relative_to(root) for root in roots):
-        raise Forbidden(Code.PATH_NOT_ALLOWED, "video_path is outside the directories listed in ALLOWED_VIDEO_DIRS")
+        raise ServiceError(Code.PATH_NOT_ALLOWED, "video_path is outside the directories listed in ALLOWED_VIDEO_DIRS")
     if not candidate.is_file():
-        raise BadRequest(Code.VIDEO_NOT_FOUND, "video_path does not name a file")
+        raise ServiceError(Code.VIDEO_NOT_FOUND, "video_path does not name a file")
     return candidate
 
 

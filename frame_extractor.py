@@ -25,7 +25,7 @@ from pathlib import Path
 import av
 import numpy as np
 
-from scoring.errors import Code, PayloadTooLarge, UnsupportedMedia
+from scoring.errors import Code, ServiceError
 from scoring.timing import Stopwatch
 
 FPS = 25
@@ -106,7 +106,7 @@ def _open(path: Path) -> av.container.InputContainer:
     try:
         return av.open(str(path), metadata_errors="ignore")
     except (av.FFmpegError, UnicodeDecodeError, ValueError) as exc:
-        raise UnsupportedMedia(Code.NOT_A_VIDEO, f"not a decodable video: {decoder_reason(exc)}") from None
+        raise ServiceError(Code.NOT_A_VIDEO, f"not a decodable video: {decoder_reason(exc)}") from None
 
 
 def _analysis_size(width: int, height: int, max_side: int) -> tuple[int, int] | None:
@@ -188,7 +188,7 @@ class _FrameResampler:
 
     def _emit(self, slots: int) -> None:
         if len(self.frames) + slots > self.max_frames:
-            raise PayloadTooLarge(Code.VIDEO_TOO_LONG, f"video is longer than the {self.max_frames / FPS:.0f} s this service accepts")
+            raise ServiceError(Code.VIDEO_TOO_LONG, f"video is longer than the {self.max_frames / FPS:.0f} s this service accepts")
         image = _to_bgr(self._pending, self.target)
         self.frames.extend([image] * slots)
 
@@ -219,24 +219,24 @@ class _AudioCollector:
 
 
 def decode_video(path: str | Path, limits: DecodeLimits = DecodeLimits(), watch: Stopwatch | None = None) -> DecodedVideo:
-    """Decode `path` once. Raises UnsupportedMedia (415), PayloadTooLarge (413), ProcessingTimeout."""
+    """Decode `path` once. Raises ServiceError: 415 (not a video), 413 (too long or large), 504 (deadline)."""
     started = time.perf_counter()
     watch = watch or Stopwatch()
     with _open(Path(path)) as container:
         if not container.streams.video:
             kind = "an audio-only file" if container.streams.audio else "no video stream"
-            raise UnsupportedMedia(Code.NO_VIDEO_STREAM, f"not a video: {kind}")
+            raise ServiceError(Code.NO_VIDEO_STREAM, f"not a video: {kind}")
         video = container.streams.video[0]
         width, height = video.codec_context.width, video.codec_context.height
         if not width or not height:
-            raise UnsupportedMedia(Code.NOT_A_VIDEO, "the video stream has no picture size")
+            raise ServiceError(Code.NOT_A_VIDEO, "the video stream has no picture size")
         if max(width, height) > limits.max_source_side:
-            raise PayloadTooLarge(
+            raise ServiceError(
                 Code.RESOLUTION_TOO_LARGE,
                 f"resolution {width}x{height} exceeds the limit of {limits.max_source_side} px per side",
             )
         if container.duration is not None and container.duration / 1e6 > limits.max_duration_s + DURATION_TOLERANCE_S:
-            raise PayloadTooLarge(
+            raise ServiceError(
                 Code.VIDEO_TOO_LONG,
                 f"video is {container.duration / 1e6:.1f} s long; the limit is {limits.max_duration_s:.0f} s",
             )
@@ -250,7 +250,7 @@ def decode_video(path: str | Path, limits: DecodeLimits = DecodeLimits(), watch:
         skipped = _demux(container, video, audio, resampler, collector, watch)
         frames = resampler.finish()
         if not frames:
-            raise UnsupportedMedia(Code.NOT_A_VIDEO, "no video frame could be decoded (corrupt or truncated file?)")
+            raise ServiceError(Code.NOT_A_VIDEO, "no video frame could be decoded (corrupt or truncated file?)")
         pcm = collector.aligned_to(resampler.origin) if collector is not None else None
         return DecodedVideo(
             frames=frames,
@@ -286,7 +286,7 @@ def _demux(container, video, audio, resampler: _FrameResampler, collector: _Audi
                     collector.push(frame)
     except (av.InvalidDataError, av.FFmpegError) as exc:
         if not resampler.started:
-            raise UnsupportedMedia(Code.NOT_A_VIDEO, f"not a decodable video: {decoder_reason(exc)}") from None
+            raise ServiceError(Code.NOT_A_VIDEO, f"not a decodable video: {decoder_reason(exc)}") from None
         skipped += 1
     return skipped
 

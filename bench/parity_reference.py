@@ -41,10 +41,10 @@ from scipy import signal  # noqa: E402
 from frame_extractor import decode_video  # noqa: E402
 from scoring import torch_env  # noqa: E402
 from scoring.faces.detection import load_s3fd_net  # noqa: E402
-from syncnet_python.model import load_syncnet_v2  # noqa: E402
 from scoring.faces.s3fd import S3FD  # noqa: E402
-from syncnet_python.sync import SyncNetScorer  # noqa: E402
 from syncnet_python.crops import whole_frame_crops  # noqa: E402
+from syncnet_python.model import load_syncnet_v2  # noqa: E402
+from syncnet_python.sync import SyncNetScorer  # noqa: E402
 from tests.weights import random_s3fd_state, random_syncnet_state, save_state  # noqa: E402
 
 SHARED_MEDIA = ROOT.parent / "shared" / "media"

@@ -15,7 +15,7 @@ import time
 from collections import deque
 from contextlib import contextmanager
 
-from scoring.errors import Code, ServiceUnavailable
+from scoring.errors import Code, ServiceError
 
 TYPICAL_JOB_S = 5.0  # Retry-After before any job has been timed
 
@@ -40,8 +40,8 @@ class Admission:
         typical = statistics.median(self._recent_s) if self._recent_s else TYPICAL_JOB_S
         return max(1, math.ceil(typical * max(1, self.admitted - self.capacity + 1) / self.capacity))
 
-    def _busy(self, message: str) -> ServiceUnavailable:
-        return ServiceUnavailable(Code.SERVER_BUSY, message, retry_after_s=self.retry_after_s())
+    def _busy(self, message: str) -> ServiceError:
+        return ServiceError(Code.SERVER_BUSY, message, retry_after_s=self.retry_after_s())
 
     @contextmanager
     def ticket(self):

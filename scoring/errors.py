@@ -1,115 +1,97 @@
-"""The service's error vocabulary: every code the API answers with, and the HTTP status family it belongs to.
+"""The service's error vocabulary: every code the API answers with, and its HTTP status.
 
-Pipeline code raises a family with a named code, e.g. `raise UnsupportedMedia(Code.NOT_A_VIDEO, "...")`;
-`app.py` turns it into `{"error": code, "message": ...}` with the family's status.
+Pipeline code raises `ServiceError(Code.NOT_A_VIDEO, "...")`; the code decides the status, so a
+raise site cannot pair a code with the wrong one. `app.py` turns the error into
+`{"error": code, "message": ...}`.
 """
 
 from __future__ import annotations
 
-from enum import StrEnum
+from enum import Enum
 
 
-class Code(StrEnum):
-    # 400
-    BAD_REQUEST = "bad_request"
-    MISSING_VIDEO = "missing_video"
-    EMPTY_UPLOAD = "empty_upload"
-    INVALID_JSON = "invalid_json"
-    INVALID_SESSION_ID = "invalid_session_id"
-    VIDEO_NOT_FOUND = "video_not_found"
-    INVALID_CHALLENGE = "invalid_challenge"
-    # 401
-    UNAUTHORIZED = "unauthorized"
-    # 403
-    PATH_NOT_ALLOWED = "path_not_allowed"
-    # 409, 410: a challenge token used twice, or too late
-    CHALLENGE_USED = "challenge_used"
-    CHALLENGE_EXPIRED = "challenge_expired"
-    # 404, 405 (routing, job ids)
-    NOT_FOUND = "not_found"
-    JOB_NOT_FOUND = "job_not_found"
-    METHOD_NOT_ALLOWED = "method_not_allowed"
-    # 413
-    FILE_TOO_LARGE = "file_too_large"
-    VIDEO_TOO_LONG = "video_too_long"
-    RESOLUTION_TOO_LARGE = "resolution_too_large"
-    # 415
-    UNSUPPORTED_MEDIA = "unsupported_media"
-    NOT_A_VIDEO = "not_a_video"
-    NO_VIDEO_STREAM = "no_video_stream"
+class Code(str, Enum):
+    """Every `error` the API answers with, and the HTTP status it is answered with."""
+
+    def __new__(cls, value: str, status: int):
+        member = str.__new__(cls, value)
+        member._value_ = value
+        member.status = status
+        return member
+
+    def __str__(self) -> str:
+        return self.value
+
+    # 400: malformed requests
+    BAD_REQUEST = "bad_request", 400
+    MISSING_VIDEO = "missing_video", 400
+    EMPTY_UPLOAD = "empty_upload", 400
+    INVALID_JSON = "invalid_json", 400
+    INVALID_SESSION_ID = "invalid_session_id", 400
+    VIDEO_NOT_FOUND = "video_not_found", 400
+    INVALID_CHALLENGE = "invalid_challenge", 400
+    # 401: no valid API key
+    UNAUTHORIZED = "unauthorized", 401
+    # 403: server paths not allowed
+    PATH_NOT_ALLOWED = "path_not_allowed", 403
+    # 404: unknown routes and jobs
+    NOT_FOUND = "not_found", 404
+    JOB_NOT_FOUND = "job_not_found", 404
+    # 405: wrong method
+    METHOD_NOT_ALLOWED = "method_not_allowed", 405
+    # 409: a challenge token used twice
+    CHALLENGE_USED = "challenge_used", 409
+    # 410: too late: a challenge or a queued upload expired
+    CHALLENGE_EXPIRED = "challenge_expired", 410
+    UPLOAD_EXPIRED = "upload_expired", 410
+    # 413: too large
+    FILE_TOO_LARGE = "file_too_large", 413
+    VIDEO_TOO_LONG = "video_too_long", 413
+    RESOLUTION_TOO_LARGE = "resolution_too_large", 413
+    # 415: not a video
+    UNSUPPORTED_MEDIA = "unsupported_media", 415
+    NOT_A_VIDEO = "not_a_video", 415
+    NO_VIDEO_STREAM = "no_video_stream", 415
     # 422: the video, or (CannotScore) what one detector needs from it
-    VIDEO_TOO_SHORT = "video_too_short"
-    NO_AUDIO = "no_audio"
-    SILENT_AUDIO = "silent_audio"
-    NO_FACE = "no_face"
-    NO_FACE_TRACK = "no_face_track"
-    TOO_SHORT = "too_short"
-    # 410: an upload that waited in the queue past its TTL
-    UPLOAD_EXPIRED = "upload_expired"
-    # 500
-    INTERNAL_ERROR = "internal_error"
-    DETECTOR_FAILED = "detector_failed"
-    JOB_FAILED = "job_failed"
-    # 503
-    SERVER_BUSY = "server_busy"
-    NO_DETECTOR_AVAILABLE = "no_detector_available"
-    UNAVAILABLE = "unavailable"
-    QUEUE_UNAVAILABLE = "queue_unavailable"
-    # 507
-    INSUFFICIENT_STORAGE = "insufficient_storage"
-    # 504
-    PROCESSING_TIMEOUT = "processing_timeout"
+    VIDEO_TOO_SHORT = "video_too_short", 422
+    NO_AUDIO = "no_audio", 422
+    SILENT_AUDIO = "silent_audio", 422
+    NO_FACE = "no_face", 422
+    NO_FACE_TRACK = "no_face_track", 422
+    TOO_SHORT = "too_short", 422
+    # 500: failures
+    INTERNAL_ERROR = "internal_error", 500
+    DETECTOR_FAILED = "detector_failed", 500
+    JOB_FAILED = "job_failed", 500
+    # 503: no capacity, models or queue now (often with Retry-After)
+    SERVER_BUSY = "server_busy", 503
+    NO_DETECTOR_AVAILABLE = "no_detector_available", 503
+    UNAVAILABLE = "unavailable", 503
+    QUEUE_UNAVAILABLE = "queue_unavailable", 503
+    # 504: too slow
+    PROCESSING_TIMEOUT = "processing_timeout", 504
+    # 507: no disk space for the upload
+    INSUFFICIENT_STORAGE = "insufficient_storage", 507
 
 
 class ServiceError(Exception):
-    status = 500
+    """An answer other than a score: `{"error": code, "message": ...}` with the code's status."""
 
-    def __init__(self, code: Code, message: str):
+    def __init__(self, code: Code, message: str, retry_after_s: int | None = None):
         super().__init__(message)
         self.code = code
         self.message = message
+        self.retry_after_s = retry_after_s  # sent as Retry-After
+
+    @property
+    def status(self) -> int:
+        return self.code.status
 
     def to_json(self) -> dict:
         return {"error": str(self.code), "message": self.message}
 
 
-class BadRequest(ServiceError):
-    status = 400
-
-
-class Unauthorized(ServiceError):
-    status = 401
-
-
-class Forbidden(ServiceError):
-    status = 403
-
-
-class NotFound(ServiceError):
-    status = 404
-
-
-class Conflict(ServiceError):
-    status = 409
-
-
-class Gone(ServiceError):
-    status = 410
-
-
-class PayloadTooLarge(ServiceError):
-    status = 413
-
-
-class UnsupportedMedia(ServiceError):
-    status = 415
-
-
-class Unprocessable(ServiceError):
-    status = 422
-
-
-class CannotScore(Unprocessable):
+class CannotScore(ServiceError):
     """A detector cannot judge this particular video (no audio, no usable face, too short).
 
     The service records it in `degraded` and lets the other detector's score stand; only when no
@@ -117,29 +99,13 @@ class CannotScore(Unprocessable):
     """
 
 
-class ServiceUnavailable(ServiceError):
-    status = 503
-
-    def __init__(self, code: Code, message: str, retry_after_s: int | None = None):
-        super().__init__(code, message)
-        self.retry_after_s = retry_after_s  # sent as Retry-After
-
-
-class DetectorUnavailable(ServiceUnavailable):
+class DetectorUnavailable(ServiceError):
     """A detector without usable weights: named in `degraded` (code `unavailable`), while the others still score."""
 
 
 class DetectorFailed(ServiceError):
     """A detector that broke on this video (a bug, or an input it cannot handle): named in
     `degraded` (code `detector_failed`), logged with its traceback, while the others still score."""
-
-
-class ProcessingTimeout(ServiceError):
-    status = 504
-
-
-class InsufficientStorage(ServiceError):
-    status = 507
 
 
 # Werkzeug's own HTTP errors (routing, size limit), answered in the same JSON shape.

@@ -31,7 +31,7 @@ from rq.job import Job, JobStatus
 from rq.registry import StartedJobRegistry
 from rq.worker import WorkerStatus
 
-from scoring.errors import Code, NotFound, ProcessingTimeout, ServiceError, ServiceUnavailable
+from scoring.errors import Code, ServiceError
 from scoring.settings import Settings, load_settings
 from scoring.uploads import request_dir, upload_area
 
@@ -51,8 +51,8 @@ STATES = {
 log = logging.getLogger("deepfake_scoring")
 
 
-def _unavailable(exc: RedisError) -> ServiceUnavailable:
-    return ServiceUnavailable(Code.QUEUE_UNAVAILABLE, f"the job queue (Redis) cannot be reached: {type(exc).__name__}", retry_after_s=5)
+def _unavailable(exc: RedisError) -> ServiceError:
+    return ServiceError(Code.QUEUE_UNAVAILABLE, f"the job queue (Redis) cannot be reached: {type(exc).__name__}", retry_after_s=5)
 
 
 class JobQueue:
@@ -91,7 +91,7 @@ class JobQueue:
             job = Job.fetch(job_id, connection=self.redis)
             status = job.get_status()
         except NoSuchJobError:
-            raise NotFound(Code.JOB_NOT_FOUND, f"no job {job_id} (unknown, or its result expired)") from None
+            raise ServiceError(Code.JOB_NOT_FOUND, f"no job {job_id} (unknown, or its result expired)") from None
         except RedisError as exc:
             raise _unavailable(exc) from None
         state = {"id": job.id, "status": STATES.get(status, "failed")}
@@ -115,7 +115,7 @@ class JobQueue:
             if state["status"] == "failed":
                 return state.get("http_status", 500), state["error"]
             time.sleep(POLL_S)
-        raise ProcessingTimeout(
+        raise ServiceError(
             Code.PROCESSING_TIMEOUT, f"job {job_id} did not finish within {timeout_s:.0f} s; follow it at /jobs/{job_id}"
         )
 

@@ -19,16 +19,7 @@ from frame_extractor import DecodedVideo, DecodeLimits, decode_video
 from scoring.admission import Admission
 from scoring.contract import Measurement
 from scoring.detectors import Detectors
-from scoring.errors import (
-    CannotScore,
-    Code,
-    DetectorFailed,
-    DetectorUnavailable,
-    ProcessingTimeout,
-    ServiceError,
-    ServiceUnavailable,
-    Unprocessable,
-)
+from scoring.errors import CannotScore, Code, DetectorFailed, DetectorUnavailable, ServiceError
 from scoring.faces.tracking import FaceTrack, TrackingResult
 from scoring.fusion import fuse, verdict, with_failed_challenge
 from scoring.liveness.speech import PhraseVerifier
@@ -76,17 +67,17 @@ class ScoringService:
         models = self.detectors.models
         if all(lazy.get() is None for lazy in models.values()):
             reasons = "; ".join(lazy.error for lazy in models.values() if lazy.error)
-            raise ServiceUnavailable(Code.NO_DETECTOR_AVAILABLE, f"no detector is available: {reasons}")
+            raise ServiceError(Code.NO_DETECTOR_AVAILABLE, f"no detector is available: {reasons}")
         with watch.stage("decode"):
             decoded = decode_video(video_path, self.limits, watch)
         if decoded.duration_s < self.settings.min_duration_s:
-            raise Unprocessable(
+            raise ServiceError(
                 Code.VIDEO_TOO_SHORT,
                 f"the clip is {decoded.duration_s:.2f} s long; at least {self.settings.min_duration_s:.1f} s is needed",
             )
         tracker = self.detectors.face_tracker.get()
         if tracker is None:
-            raise ServiceUnavailable(Code.NO_DETECTOR_AVAILABLE, f"no face detector could be loaded: {self.detectors.face_tracker.error}")
+            raise ServiceError(Code.NO_DETECTOR_AVAILABLE, f"no face detector could be loaded: {self.detectors.face_tracker.error}")
         tracking = tracker.track(decoded.frames, watch)
 
         outcomes: dict[str, Outcome] = {}
@@ -113,7 +104,7 @@ class ScoringService:
             return Outcome(detector.measure(decoded, tracking, track, watch))
         except CannotScore as exc:
             return Outcome(error=exc)
-        except ProcessingTimeout:
+        except ServiceError:  # the request's own answer (a timeout): not this detector's failure
             raise
         except Exception:
             log.exception("%s failed on this video; the other detectors still score it", name)
@@ -176,4 +167,4 @@ def _no_score_error(outcomes: dict[str, Outcome]) -> Exception:
     reasons = "; ".join(f"{name}: {o.error.message}" for name, o in outcomes.items())
     judged = [o.error.code for o in outcomes.values() if isinstance(o.error, CannotScore)]
     code = Code.NO_FACE if {Code.NO_FACE, Code.NO_FACE_TRACK} & set(judged) else judged[0]
-    return Unprocessable(code, f"no detector could score this video ({reasons})")
+    return ServiceError(code, f"no detector could score this video ({reasons})")

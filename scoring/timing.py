@@ -6,7 +6,7 @@ import time
 from collections import defaultdict
 from contextlib import contextmanager
 
-from scoring.errors import Code, ProcessingTimeout
+from scoring.errors import Code, ServiceError
 
 
 class Stopwatch:
@@ -24,9 +24,9 @@ class Stopwatch:
             self.seconds[name] += time.perf_counter() - started
 
     def check(self) -> None:
-        """Raise ProcessingTimeout once the request's deadline (time.monotonic) has passed."""
+        """Raise the 504 processing_timeout once the request's deadline (time.monotonic) has passed."""
         if self.deadline is not None and time.monotonic() > self.deadline:
-            raise ProcessingTimeout(Code.PROCESSING_TIMEOUT, "processing took longer than the configured timeout")
+            raise ServiceError(Code.PROCESSING_TIMEOUT, "processing took longer than the configured timeout")
 
     def milliseconds(self) -> dict[str, float]:
         return {name: round(value * 1000, 1) for name, value in self.seconds.items()}

@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from scoring.errors import Code, InsufficientStorage
+from scoring.errors import Code, ServiceError
 
 _OWNED = re.compile(r"score-(\d+)-")
 _FULL = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
@@ -38,7 +38,7 @@ def request_dir(area: Path) -> Iterator[Path]:
         yield workdir
     except OSError as exc:
         if exc.errno in _FULL:
-            raise InsufficientStorage(Code.INSUFFICIENT_STORAGE, "the server has no space left for this upload; retry later") from None
+            raise ServiceError(Code.INSUFFICIENT_STORAGE, "the server has no space left for this upload; retry later") from None
         raise
     finally:
         shutil.rmtree(workdir, ignore_errors=True)

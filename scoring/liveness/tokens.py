@@ -17,7 +17,7 @@ import threading
 import time
 from dataclasses import dataclass
 
-from scoring.errors import BadRequest, Code, Conflict, Gone
+from scoring.errors import Code, ServiceError
 
 VOCABULARY = (
     "blue", "green", "orange", "purple", "silver", "yellow",
@@ -66,11 +66,11 @@ class ChallengeBook:
         now = time.time() if now is None else now
         claims = self._verified_claims(token)
         if claims["e"] < now:
-            raise Gone(Code.CHALLENGE_EXPIRED, "the challenge has expired; ask GET /challenge for a new phrase")
+            raise ServiceError(Code.CHALLENGE_EXPIRED, "the challenge has expired; ask GET /challenge for a new phrase")
         with self._lock:
             self._used = {nonce: expiry for nonce, expiry in self._used.items() if expiry >= now}
             if claims["n"] in self._used:
-                raise Conflict(Code.CHALLENGE_USED, "this challenge was already used; ask GET /challenge for a new phrase")
+                raise ServiceError(Code.CHALLENGE_USED, "this challenge was already used; ask GET /challenge for a new phrase")
             self._used[claims["n"]] = claims["e"]
         return claims["p"]
 
@@ -80,11 +80,11 @@ class ChallengeBook:
     def _verified_claims(self, token: str) -> dict:
         payload, _, signature = token.strip().partition(".")
         if not payload or not hmac.compare_digest(signature.encode(), self._sign(payload).encode()):
-            raise BadRequest(Code.INVALID_CHALLENGE, "the challenge token is not one this service issued")
+            raise ServiceError(Code.INVALID_CHALLENGE, "the challenge token is not one this service issued")
         try:
             claims = json.loads(_unb64(payload))
             if not (isinstance(claims["p"], str) and isinstance(claims["e"], int) and isinstance(claims["n"], str)):
                 raise ValueError
         except (ValueError, KeyError, TypeError):
-            raise BadRequest(Code.INVALID_CHALLENGE, "the challenge token is malformed") from None
+            raise ServiceError(Code.INVALID_CHALLENGE, "the challenge token is malformed") from None
         return claims
