@@ -88,7 +88,7 @@ def create_app(settings: Settings | None = None, detectors: Detectors | None = N
     @app.errorhandler(ServiceError)
     def service_error(exc: ServiceError):
         response = jsonify(exc.to_json())
-        if getattr(exc, "retry_after_s", None):
+        if exc.retry_after_s:
             response.headers["Retry-After"] = str(exc.retry_after_s)
         if exc.status == 401:
             response.headers["WWW-Authenticate"] = 'Bearer realm="deepfake-scoring"'

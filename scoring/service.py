@@ -163,8 +163,11 @@ class ScoringService:
 
 
 def _no_score_error(outcomes: dict[str, Outcome]) -> Exception:
-    """The 422 when no detector could judge the video, with the code of the most telling reason."""
+    """The answer when no detector produced a score: the 422 of the most telling reason a detector
+    could not judge the video, or, when every detector that ran broke on it, their 500."""
     reasons = "; ".join(f"{name}: {o.error.message}" for name, o in outcomes.items())
     judged = [o.error.code for o in outcomes.values() if isinstance(o.error, CannotScore)]
+    if not judged:
+        return ServiceError(Code.DETECTOR_FAILED, f"no detector could score this video ({reasons})")
     code = Code.NO_FACE if {Code.NO_FACE, Code.NO_FACE_TRACK} & set(judged) else judged[0]
     return ServiceError(code, f"no detector could score this video ({reasons})")

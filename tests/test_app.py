@@ -327,6 +327,19 @@ def test_a_detector_that_breaks_falls_back_to_the_other(weights_dir, upload_dir,
     assert body["error"].startswith("efficientnet: ") and "CUDA" not in body["error"]
 
 
+def test_when_every_detector_breaks_the_answer_says_so(weights_dir, upload_dir, classifier, clips, monkeypatch):
+    api = create_app(settings_for(weights_dir, upload_dir, classifier))
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("CUDA out of memory")
+
+    for lazy in api.extensions["scoring"].detectors.models.values():
+        monkeypatch.setattr(lazy.get(), "measure", broken)
+    response = upload(api.test_client(), clips["talking"])
+    assert_error(response, 500, "detector_failed")
+    assert "syncnet: SyncNet failed" in response.get_json()["message"] and "CUDA" not in response.get_json()["message"]
+
+
 def test_a_full_queue_answers_503_with_retry_after_before_reading_the_upload(weights_dir, upload_dir, classifier, clips):
     app = create_app(settings_for(weights_dir, upload_dir, classifier, max_queued_jobs=0))
     admission = app.extensions["scoring"].admission

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 import threading
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -48,19 +49,22 @@ class PhraseVerifier:
         self._aligner = None
         self._phone_loop = None
 
-    def _load(self) -> None:
-        import pocketsphinx
-        from pocketsphinx import Decoder
-
-        model = Path(pocketsphinx.__file__).parent / "model" / "en-us"
-        self._aligner = Decoder(loglevel="FATAL")
-        self._phone_loop = Decoder(loglevel="FATAL", allphone=str(model / "en-us-phone.lm.bin"), backtrace=True, lw=2.0)
-
-    def knows(self, word: str) -> bool:
+    @contextmanager
+    def _decoders(self):
+        """The (aligner, phone loop) pair, loaded on first use, held for one caller at a time."""
         with self._lock:
             if self._aligner is None:
-                self._load()
-            return self._aligner.lookup_word(word) is not None
+                import pocketsphinx
+                from pocketsphinx import Decoder
+
+                model = Path(pocketsphinx.__file__).parent / "model" / "en-us"
+                self._aligner = Decoder(loglevel="FATAL")
+                self._phone_loop = Decoder(loglevel="FATAL", allphone=str(model / "en-us-phone.lm.bin"), backtrace=True, lw=2.0)
+            yield self._aligner, self._phone_loop
+
+    def knows(self, word: str) -> bool:
+        with self._decoders() as (aligner, _):
+            return aligner.lookup_word(word) is not None
 
     def check(self, pcm: np.ndarray | None, phrase: str) -> PhraseCheck:
         """`pcm`: 16 kHz mono int16 (the decoded audio); `phrase`: the words that should be said."""
@@ -71,12 +75,10 @@ class PhraseVerifier:
 
     def _word_scores(self, pcm: np.ndarray, words: list[str]) -> list[tuple[str, float]]:
         raw = np.ascontiguousarray(pcm, dtype=np.int16).tobytes()
-        with self._lock:
-            if self._aligner is None:
-                self._load()
-            loop = [(s.start_frame, s.end_frame + 1, _log(s.ascore)) for s in _decode(self._phone_loop, raw) or []]
-            self._aligner.set_align_text(" ".join(words))
-            aligned = _decode(self._aligner, raw)
+        with self._decoders() as (aligner, phone_loop):
+            loop = [(s.start_frame, s.end_frame + 1, _log(s.ascore)) for s in _decode(phone_loop, raw) or []]
+            aligner.set_align_text(" ".join(words))
+            aligned = _decode(aligner, raw)
         if aligned is None:  # no path through the phrase at all: nothing of it was said
             return []
         # Pronunciation variants come back as "word(2)".
