@@ -22,6 +22,7 @@ from flask import Flask, jsonify, request, send_from_directory
 from flask_cors import CORS
 from werkzeug.exceptions import HTTPException
 
+from efficientnet_detector import EfficientNetDetector
 from scoring import torch_env
 from scoring.detectors import Detectors
 from scoring.errors import HTTP_ERROR_CODES, Code, ServiceError
@@ -235,6 +236,7 @@ def health_report(settings: Settings, service: ScoringService, queue=None) -> di
             "processing_timeout_s": settings.processing_timeout_s,
             "fusion_weights": settings.fusion_weights,
             "syncnet_mode": settings.syncnet.mode,
+            "frame_detector": EfficientNetDetector.configuration(settings),
             "device": str(detectors.device),
             "torch_threads": torch.get_num_threads(),
             "video_path_requests": bool(settings.allowed_video_dirs),

@@ -1,46 +1,58 @@
 """The frame-classifier half of the ensemble: does the face look generated?
 
-`EfficientNetDetector(model_path, device)` loads any checkpoint `scoring.efficientnet.layouts`
-recognises; `predict_frames(face_crops)` returns P(real) per crop and their aggregate:
+`EfficientNetDetector(model_path, device)` loads any file `scoring.efficientnet.layouts` recognises
+(the published detectors of polimi-ispl, selimsef, SelfBlendedImages, DeepfakeBench and
+DeepfakeDetector, and the project's own), each with its authors' preprocessing profile
+(`scoring.efficientnet.profiles`). Several files form an ensemble: each scores the same frames
+with its own crop, and the video score is the mean of their video scores, as the DFDC winner
+averaged its models.
 
-- score = mean P(real); is_real = score > 0.5; confidence = max(score, 1 - score);
-- consistency = 1 - min(2 x std, 1): 1 when every frame agrees, 0 when they scatter widely.
+- score = P(real) of the video, aggregated as each file's authors did; is_real = score > 0.5;
+  confidence = max(score, 1 - score);
+- frame_scores = P(real) per frame (mean over the ensemble); consistency = 1 - min(2 x std, 1).
 
-In the service it is one detector of `scoring.contract`: `measure` crops frames sampled uniformly
-along the face track the service shares (`scoring.faces.crops`), so no second face-detection pass
-runs. The checkpoint's spec holds its normalisation and output meaning, which training uses too.
+In the service it is one detector of `scoring.contract`: `measure` takes frames sampled uniformly
+along the face track the service shares (`scoring.faces.crops.sample_faces`), so no second
+face-detection pass runs.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
-import cv2
 import numpy as np
 import torch
 from PIL import Image
+from torch import nn
 
 from frame_extractor import DecodedVideo
 from scoring.contract import Measurement
-from scoring.efficientnet.layouts import load_checkpoint
-from scoring.faces.crops import crops_from_tracking
+from scoring.efficientnet.layouts import CheckpointSpec, load_checkpoint
+from scoring.efficientnet.published import DEFAULT_FRAME_DETECTOR, PUBLISHED_DETECTORS
+from scoring.faces.crops import sample_faces
 from scoring.faces.tracking import FaceTrack, TrackingResult
-from scoring.settings import Settings
+from scoring.settings import BUNDLED_EFFICIENTNET_WEIGHTS, Settings
 from scoring.timing import Stopwatch
 from scoring.weights.checkpoints import WeightsError
 from scoring.weights.files import OfficialFile
 
+PUBLISHED_BY_NAME = {detector.file.name: detector.file for detector in PUBLISHED_DETECTORS}
 
-def aggregate(frame_scores: np.ndarray) -> dict:
+
+def aggregate(frame_scores: np.ndarray, video_score: float | None = None) -> dict:
+    """The response fields from P(real) per frame; `video_score` (default: their mean) is the verdict."""
     scores = np.asarray(frame_scores, dtype=np.float64)
     mean, std = float(scores.mean()), float(scores.std())
+    score = mean if video_score is None else float(video_score)
     return {
-        "is_real": mean > 0.5,
-        "score": round(mean, 4),
-        "confidence": round(max(mean, 1 - mean), 4),
+        "is_real": score > 0.5,
+        "score": round(score, 4),
+        "confidence": round(max(score, 1 - score), 4),
         "consistency": round(1 - min(2 * std, 1.0), 4),
         "num_frames": int(scores.size),
-        "probabilities": {"fake": round(1 - mean, 4), "real": round(mean, 4)},
+        "probabilities": {"fake": round(1 - score, 4), "real": round(score, 4)},
         "frame_scores": [round(float(s), 4) for s in scores],
         "statistics": {
             "mean": round(mean, 4),
@@ -51,6 +63,25 @@ def aggregate(frame_scores: np.ndarray) -> dict:
     }
 
 
+def published_file(path: Path) -> OfficialFile | None:
+    """The published release a file claims to be, by its name."""
+    return PUBLISHED_BY_NAME.get(path.name)
+
+
+@dataclass
+class FrameModel:
+    path: Path
+    network: nn.Module
+    spec: CheckpointSpec
+
+    @property
+    def profile(self):
+        return self.spec.profile
+
+    def describe(self) -> dict:
+        return {"file": self.path.name, **self.spec.summary()}
+
+
 class EfficientNetDetector:
     name = "efficientnet"
     title = "EfficientNet"
@@ -58,66 +89,107 @@ class EfficientNetDetector:
 
     def __init__(
         self,
-        model_path: str | Path,
+        model_path: str | Path | Sequence[str | Path],
         device: str | torch.device = "cpu",
         overrides: dict | None = None,
         batch_size: int = 20,
-        num_frames: int = 20,
-        crop_margin: float = 0.15,
+        num_frames: int | None = None,
+        allow_unverified_weights: bool = False,
     ):
-        self.model_path = Path(model_path)
+        paths = [Path(model_path)] if isinstance(model_path, (str, Path)) else [Path(p) for p in model_path]
+        if not paths:
+            raise WeightsError("no frame-detector file is configured (EFFICIENTNET_WEIGHTS is empty)")
         self.device = torch.device(device)
-        model, self.spec = load_checkpoint(self.model_path, overrides)
-        self.model = model.to(self.device).to(memory_format=torch.channels_last)
+        self.models = [self._load(path, overrides or {}, allow_unverified_weights) for path in paths]
         self.batch_size = batch_size
-        self.num_frames = num_frames
-        self.crop_margin = crop_margin
+        self.num_frames = num_frames or self.models[0].profile.frames
+
+    def _load(self, path: Path, overrides: dict, allow_unverified: bool) -> FrameModel:
+        claimed = published_file(path)
+        if claimed is not None and path.is_file() and not claimed.matches(path) and not allow_unverified:
+            raise WeightsError(
+                f"{path.name} is named as a published release but its sha256 differs; set ALLOW_UNVERIFIED_WEIGHTS=1 to use it anyway"
+            )
+        network, spec = load_checkpoint(path, overrides)
+        return FrameModel(path, network.to(self.device).to(memory_format=torch.channels_last), spec)
 
     @classmethod
     def from_settings(cls, settings: Settings, device: torch.device) -> "EfficientNetDetector":
         e = settings.efficientnet
-        if e.weights is None:
-            raise WeightsError("no EfficientNet checkpoint is configured (EFFICIENTNET_WEIGHTS is empty)")
-        overrides = {"class_order": e.class_order, "input_size": e.input_size, "normalization": e.normalization}
-        return cls(e.weights, device, overrides, e.batch_size, e.num_frames, e.crop_margin)
+        return cls(e.weights, device, e.overrides, e.batch_size, e.num_frames, settings.allow_unverified_weights)
 
     @staticmethod
     def weights_file(settings: Settings) -> tuple[Path | None, OfficialFile | None]:
-        return settings.efficientnet.weights, None
+        first = next(iter(settings.efficientnet.weights), None)
+        return first, published_file(first) if first is not None else None
+
+    @property
+    def paths(self) -> tuple[Path, ...]:
+        return tuple(model.path for model in self.models)
+
+    @staticmethod
+    def configuration(settings: Settings) -> dict:
+        """What /health says about the configured files without loading them."""
+        files = settings.efficientnet.weights
+        report = {"files": [path.name for path in files], "bundled_fallback": files == (BUNDLED_EFFICIENTNET_WEIGHTS,)}
+        if report["bundled_fallback"]:
+            report["note"] = (
+                f"the published {DEFAULT_FRAME_DETECTOR.file.name} is not installed (setup.sh downloads it where the network allows)"
+            )
+        return report
+
+    @property
+    def spec(self) -> CheckpointSpec:
+        return self.models[0].spec
 
     @property
     def input_size(self) -> int:
-        return self.spec.input_size
+        return self.spec.profile.input_size
 
-    def preprocess(self, images: list) -> torch.Tensor:
-        """Face images (PIL images or RGB uint8 arrays, any size) -> the network's input, resized to its
-        input size and normalised as the checkpoint says."""
-        crops = np.stack([self._as_input(image) for image in images])
-        return self.spec.normalise(torch.from_numpy(crops).to(self.device).permute(0, 3, 1, 2))
+    @property
+    def is_bundled_fallback(self) -> bool:
+        return self.paths == (BUNDLED_EFFICIENTNET_WEIGHTS,)
 
-    def _as_input(self, image) -> np.ndarray:
-        array = np.asarray(image.convert("RGB")) if isinstance(image, Image.Image) else np.asarray(image)
-        if array.ndim != 3 or array.shape[2] != 3 or array.dtype != np.uint8:
-            raise ValueError(f"expected an RGB image (H x W x 3, uint8), got shape {array.shape} {array.dtype}")
-        size = self.spec.input_size
-        if array.shape[:2] == (size, size):
-            return array
-        interpolation = cv2.INTER_AREA if max(array.shape[:2]) > size else cv2.INTER_LINEAR
-        return cv2.resize(array, (size, size), interpolation=interpolation)
+    @staticmethod
+    def faces_for(model: FrameModel, images: list) -> np.ndarray:
+        """Face images (PIL images or RGB uint8 arrays, any size) resized as `model`'s profile says."""
+        return np.stack([model.profile.resize_face(_rgb_array(image)) for image in images])
+
+    def normalise(self, faces: np.ndarray, model: FrameModel) -> torch.Tensor:
+        return model.profile.normalise(torch.from_numpy(faces).to(self.device).permute(0, 3, 1, 2))
 
     @torch.inference_mode()
-    def real_probabilities(self, images_rgb: list[np.ndarray]) -> np.ndarray:
-        probabilities = []
-        for start in range(0, len(images_rgb), self.batch_size):
-            logits = self.model(self.preprocess(images_rgb[start : start + self.batch_size]))
-            probabilities.append(self.spec.real_probability(logits).cpu().numpy())
-        return np.concatenate(probabilities) if probabilities else np.zeros(0)
+    def outputs(self, model: FrameModel, faces: np.ndarray) -> torch.Tensor:
+        """The network's raw outputs for N x S x S x 3 RGB faces already at its input size."""
+        chunks = [model.network(self.normalise(faces[i : i + self.batch_size], model)) for i in range(0, len(faces), self.batch_size)]
+        return torch.cat(chunks).float().cpu()
+
+    def judge(self, faces_per_model: list[np.ndarray]) -> dict:
+        """The report from each model's faces (the same frames, each model's own crop)."""
+        per_model = []
+        for model, faces in zip(self.models, faces_per_model):
+            raw = self.outputs(model, faces)
+            per_model.append((model, model.profile.real_probability(raw).numpy(), model.profile.video_real_probability(raw)))
+        frame_scores = np.mean([frames for _, frames, _ in per_model], axis=0)
+        report = aggregate(frame_scores, float(np.mean([video for _, _, video in per_model])))
+        report["models"] = [
+            {"file": m.path.name, "architecture": m.spec.architecture, "profile": m.profile.name, "score": round(video, 4)}
+            for m, _, video in per_model
+        ]
+        report["detector"] = self.spec.architecture if len(self.models) == 1 else f"ensemble of {len(self.models)}"
+        report["profile"] = self.spec.profile.name
+        return report
+
+    def real_probabilities(self, images: list) -> np.ndarray:
+        """P(real) per face image (any size), from the first file."""
+        model = self.models[0]
+        return model.profile.real_probability(self.outputs(model, self.faces_for(model, images))).numpy()
 
     def predict_frames(self, frames: list) -> dict:
-        """P(real) per face image (PIL or RGB array, any size) and their aggregate."""
+        """P(real) per face image (PIL or RGB array, any size; each model resizes it its way) and the verdict."""
         if len(frames) == 0:
             raise ValueError("no frames to classify")
-        return aggregate(self.real_probabilities(frames))
+        return self.judge([self.faces_for(model, frames) for model in self.models])
 
     def predict_image(self, image) -> dict:
         """One face image (PIL or RGB array, any size): is_real, score (P(real)), confidence, probabilities."""
@@ -125,16 +197,25 @@ class EfficientNetDetector:
         return {k: result[k] for k in ("is_real", "score", "confidence", "probabilities")}
 
     def measure(self, video: DecodedVideo, tracking: TrackingResult, track: FaceTrack | None, watch: Stopwatch) -> Measurement:
-        """Crops along `track` (else the longest track, else single detections); raises CannotScore without a face."""
+        """Faces along `track` (else the longest track, else single detections); raises CannotScore without a face."""
         with watch.stage("classifier_crops"):
-            faces = crops_from_tracking(video, tracking, self.num_frames, self.crop_margin, self.input_size, track)
+            faces = sample_faces(tracking, self.num_frames, track)
+            frames_rgb = [np.ascontiguousarray(video.frames[i][:, :, ::-1]) for i in faces.frame_indices]
+            inputs = [np.stack([m.profile.face_input(f, box) for f, box in zip(frames_rgb, faces.boxes)]) for m in self.models]
         with watch.stage("classifier"):
             report = {
-                **self.predict_frames(faces.crops_rgb),
+                **self.judge(inputs),
                 "frame_indices": [int(i) for i in faces.frame_indices],
                 "face_source": faces.source,
             }
         return Measurement(report, faces.track)
 
     def describe(self) -> dict:
-        return {"checkpoint": self.spec.summary()}
+        return {"models": [m.describe() for m in self.models], "bundled_fallback": self.is_bundled_fallback}
+
+
+def _rgb_array(image) -> np.ndarray:
+    array = np.asarray(image.convert("RGB")) if isinstance(image, Image.Image) else np.asarray(image)
+    if array.ndim != 3 or array.shape[2] != 3 or array.dtype != np.uint8:
+        raise ValueError(f"expected an RGB image (H x W x 3, uint8), got shape {array.shape} {array.dtype}")
+    return array

@@ -181,7 +181,7 @@ class SyncNetWrapper:
 
         settings = load_settings().replace(syncnet=self.settings, faces=self.faces, allow_unverified_weights=self.allow_unverified_weights)
         if efficientnet_detector is not None:
-            settings = settings.replace(efficientnet=dataclasses.replace(settings.efficientnet, weights=efficientnet_detector.model_path))
+            settings = settings.replace(efficientnet=dataclasses.replace(settings.efficientnet, weights=efficientnet_detector.paths))
         models = {self.name: self, "efficientnet": efficientnet_detector}
         detectors = Detectors.given(settings, self.scorer.device, models, self.tracker())
         return ScoringService(settings, detectors).score(Path(video_path), reference)

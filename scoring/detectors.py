@@ -107,7 +107,7 @@ class Detectors:
         info = {"file": path.name if path else None, "present": bool(path and path.is_file()), "checking": True}
         if info["present"] and official is not None:
             info["bytes"] = path.stat().st_size
-            info["checksum_verified"] = None if info["bytes"] == official.size else False
+            info["checksum_verified"] = None if official.size in (None, info["bytes"]) else False
         return info
 
     def short_hash(self, name: str) -> str | None:

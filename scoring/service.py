@@ -155,6 +155,10 @@ class ScoringService:
             if outcome.measurement is not None:
                 path, _ = files[name]
                 used[name] = {"file": path.name, "sha256": self.detectors.short_hash(name)}
+                if "models" in outcome.measurement.report:  # a detector of several files (an ensemble) names each
+                    used[name]["models"] = [
+                        {k: m[k] for k in ("file", "architecture", "profile")} for m in outcome.measurement.report["models"]
+                    ]
         face = {"name": tracking.detector}
         if tracking.detector == "s3fd":
             face.update(file=files["s3fd"][0].name, sha256=self.detectors.short_hash("s3fd"))

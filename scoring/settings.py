@@ -17,10 +17,13 @@ from pathlib import Path
 
 from dotenv import dotenv_values
 
+from scoring.efficientnet.published import DEFAULT_FRAME_DETECTOR, PROFILE_NAMES
+
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 DOTENV_FILE = PROJECT_ROOT / ".env"
 DEFAULT_MODELS_DIR = PROJECT_ROOT / "models"
-DEFAULT_EFFICIENTNET_WEIGHTS = DEFAULT_MODELS_DIR / "efficientnet" / "effb0_ffpp_scratch.pt"
+# The frame classifier trained here: the fallback wherever setup could not install the published one.
+BUNDLED_EFFICIENTNET_WEIGHTS = DEFAULT_MODELS_DIR / "efficientnet" / "effb0_ffpp_scratch.pt"
 SYNCNET_FILE_NAME = "syncnet_v2.model"
 S3FD_FILE_NAME = "sfd_face.pth"
 
@@ -56,14 +59,27 @@ class SyncNetSettings:
 
 @dataclass(frozen=True)
 class EfficientNetSettings:
-    weights: Path | None = DEFAULT_EFFICIENTNET_WEIGHTS
-    num_frames: int = 20
-    crop_margin: float = 0.15
+    # One file, or several averaged as an ensemble; empty: the branch is off.
+    # Default (from_env): the published detector setup installs into MODELS_DIR, else the bundled model.
+    weights: tuple[Path, ...] = (BUNDLED_EFFICIENTNET_WEIGHTS,)
     batch_size: int = 20
-    # Overrides of the checkpoint's sidecar (None: use the sidecar / the format's default).
+    # Overrides of the file's profile (None: its sidecar, else its authors' profile).
+    num_frames: int | None = None
+    crop_margin: float | None = None
+    profile: str | None = None  # a family's profile by name: polimi, selimsef, sbi, deepfakebench, deepfakedetector
     class_order: str | None = None  # "real,fake" or "fake,real"
     input_size: int | None = None
-    normalization: str | None = None  # "imagenet" or "mean=r,g,b;std=r,g,b"
+    normalization: str | None = None  # imagenet | half | unit | "mean=r,g,b;std=r,g,b"
+
+    @property
+    def overrides(self) -> dict:
+        return {
+            "profile": self.profile,
+            "class_order": self.class_order,
+            "input_size": self.input_size,
+            "normalization": self.normalization,
+            "face_crop_margin": self.crop_margin,
+        }
 
 
 @dataclass(frozen=True)
@@ -97,7 +113,7 @@ class Settings:
     models_dir: Path = DEFAULT_MODELS_DIR
     models_source_dir: Path | None = None
     models_download_timeout: float = 30.0
-    allow_unverified_weights: bool = False  # SyncNet/S3FD files that are not the official releases
+    allow_unverified_weights: bool = False  # weight files that are not byte-identical to the releases they claim to be
     fusion_weight_syncnet: float = 0.4
     fusion_weight_efficientnet: float = 0.6
     faces: FaceSettings = field(default_factory=FaceSettings)
@@ -130,11 +146,14 @@ class Settings:
         models_dir = top.get("models_dir", DEFAULT_MODELS_DIR)
         faces = {"s3fd_weights": models_dir / S3FD_FILE_NAME, **_read(values, _FACES)}
         syncnet = {"weights": models_dir / SYNCNET_FILE_NAME, **_read(values, _SYNCNET)}
+        efficientnet = _read(values, _EFFICIENTNET)
+        if efficientnet.get("weights") is None:
+            efficientnet["weights"] = default_frame_detector(models_dir)
         settings = cls(
             **top,
             faces=FaceSettings(**faces),
             syncnet=SyncNetSettings(**syncnet),
-            efficientnet=EfficientNetSettings(**_read(values, _EFFICIENTNET)),
+            efficientnet=EfficientNetSettings(**efficientnet),
             warnings=tuple(_unknown_variables(values)),
         )
         _check_files(values)
@@ -172,6 +191,19 @@ def _path(value: str) -> Path:
 
 def _paths(value: str) -> tuple[Path, ...]:
     return tuple(_path(part) for part in value.split(os.pathsep) if part.strip())
+
+
+def _weight_files(value: str) -> tuple[Path, ...] | None:
+    """Comma-separated files (an ensemble); "auto" (None): default_frame_detector; empty: none."""
+    if value.strip().lower() == "auto":
+        return None
+    return tuple(_path(part) for part in value.split(",") if part.strip())
+
+
+def default_frame_detector(models_dir: Path) -> tuple[Path, ...]:
+    """The published frame detector where setup installed it, else the bundled model."""
+    published = models_dir / DEFAULT_FRAME_DETECTOR.file.name
+    return (published if published.is_file() else BUNDLED_EFFICIENTNET_WEIGHTS,)
 
 
 def _optional_path(value: str) -> Path | None:
@@ -280,10 +312,11 @@ _SYNCNET = {
 }
 
 _EFFICIENTNET = {
-    "EFFICIENTNET_WEIGHTS": Variable("weights", _optional_path, empty_is_a_value=True),
-    "EFFICIENTNET_NUM_FRAMES": Variable("num_frames", int),
-    "EFFICIENTNET_CROP_MARGIN": Variable("crop_margin", float),
+    "EFFICIENTNET_WEIGHTS": Variable("weights", _weight_files, empty_is_a_value=True),
+    "EFFICIENTNET_NUM_FRAMES": Variable("num_frames", _optional_int),
+    "EFFICIENTNET_CROP_MARGIN": Variable("crop_margin", _optional_float),
     "EFFICIENTNET_BATCH_SIZE": Variable("batch_size", int),
+    "EFFICIENTNET_PROFILE": Variable("profile", _optional_choice(*PROFILE_NAMES)),
     "EFFICIENTNET_CLASS_ORDER": Variable("class_order", _optional_choice("real,fake", "fake,real")),
     "EFFICIENTNET_INPUT_SIZE": Variable("input_size", _optional_int),
     "EFFICIENTNET_NORMALIZATION": Variable("normalization", _optional_text),
@@ -337,9 +370,9 @@ def _unknown_variables(environ: Mapping[str, str]) -> list[str]:
 
 def _check_files(environ: Mapping[str, str]) -> None:
     for name in FILE_VARIABLES:
-        raw = environ.get(name, "").strip()
-        if raw and not _path(raw).is_file():
-            raise SettingsError(f"{name} names a file that does not exist: {Path(raw).name}")
+        for raw in environ.get(name, "").split(","):
+            if raw.strip() and raw.strip().lower() != "auto" and not _path(raw).is_file():
+                raise SettingsError(f"{name} names a file that does not exist: {Path(raw.strip()).name}")
 
 
 def _check_ranges(s: Settings) -> None:
@@ -358,7 +391,10 @@ def _check_ranges(s: Settings) -> None:
         (s.challenge_secret is None or len(s.challenge_secret) >= 16, "CHALLENGE_SECRET must be at least 16 characters"),
         (all(len(key) >= 16 for key in s.api_keys), "every key in API_KEYS must be at least 16 characters"),
         (s.job_result_ttl_s > 0, "JOB_RESULT_TTL_S must be positive"),
-        (s.redis_url is None or s.redis_url.startswith(("redis://", "rediss://", "unix://")), "REDIS_URL must be a redis://, rediss:// or unix:// URL"),
+        (
+            s.redis_url is None or s.redis_url.startswith(("redis://", "rediss://", "unix://")),
+            "REDIS_URL must be a redis://, rediss:// or unix:// URL",
+        ),
         (
             min(s.fusion_weights.values()) >= 0 and sum(s.fusion_weights.values()) > 0,
             "FUSION_WEIGHT_SYNCNET and FUSION_WEIGHT_EFFICIENTNET must not be negative, and not both 0",
@@ -384,10 +420,10 @@ def _check_ranges(s: Settings) -> None:
             "SYNCNET_OFFSET_TOLERANCE must be at least 0 and below SYNCNET_OFFSET_LIMIT",
         ),
         (
-            s.efficientnet.num_frames >= 1 and s.efficientnet.batch_size >= 1,
+            (s.efficientnet.num_frames or 1) >= 1 and s.efficientnet.batch_size >= 1,
             "EFFICIENTNET_NUM_FRAMES and EFFICIENTNET_BATCH_SIZE must be at least 1",
         ),
-        (s.efficientnet.crop_margin >= 0, "EFFICIENTNET_CROP_MARGIN must not be negative"),
+        ((s.efficientnet.crop_margin or 0) >= 0, "EFFICIENTNET_CROP_MARGIN must not be negative"),
         (s.efficientnet.input_size is None or s.efficientnet.input_size >= 32, "EFFICIENTNET_INPUT_SIZE must be at least 32"),
     ]
     for holds, message in rules:

@@ -38,7 +38,7 @@ def classifier(tmp_path_factory):
 
 def settings_for(weights_dir, upload_dir, classifier, **changes):
     base = make_settings(weights_dir, upload_dir)
-    efficientnet = dataclasses.replace(base.efficientnet, weights=classifier)
+    efficientnet = dataclasses.replace(base.efficientnet, weights=(classifier,))
     return dataclasses.replace(base, efficientnet=efficientnet, **changes)
 
 
@@ -125,7 +125,10 @@ def test_health_reports_the_loaded_models(client, clips):
     assert upload(client, clips["talking"]).status_code == 200
     body = client.get("/health").get_json()
     assert body["detector_details"]["efficientnet"]["loaded"] is True
-    assert body["detector_details"]["efficientnet"]["checkpoint"]["class_order"] == ["real", "fake"]
+    (model,) = body["detector_details"]["efficientnet"]["models"]
+    assert model["file"] == "effb0_test.pt" and model["profile"]["class_order"] == ["real", "fake"]
+    assert model["profile"]["input_size"] == 96 and model["sources"]["input_size"].startswith("sidecar")
+    assert body["config"]["frame_detector"] == {"files": ["effb0_test.pt"], "bundled_fallback": False}
     assert body["face_detector"]["loaded"] is True
 
 
@@ -253,7 +256,7 @@ def test_no_detector_available_is_503_and_unofficial_syncnet_is_degraded(weights
     nothing = dataclasses.replace(
         base,
         syncnet=dataclasses.replace(base.syncnet, weights=tmp_path / "absent.model"),
-        efficientnet=dataclasses.replace(base.efficientnet, weights=None),
+        efficientnet=dataclasses.replace(base.efficientnet, weights=()),
     )
     client = create_app(nothing).test_client()
     assert_error(upload(client, clips["talking"]), 503, "no_detector_available")
@@ -286,13 +289,14 @@ def test_unexpected_failure_is_a_json_500_and_the_app_recovers(api, clips, monke
     assert upload(client, clips["mute"]).status_code == 200
 
 
-def test_default_checkpoint_is_the_committed_model():
+def test_without_the_published_detector_the_default_is_the_committed_model(tmp_path):
     from efficientnet_detector import EfficientNetDetector
-    from scoring.settings import DEFAULT_EFFICIENTNET_WEIGHTS, Settings
+    from scoring.settings import BUNDLED_EFFICIENTNET_WEIGHTS, Settings
 
-    assert Settings.from_env({}).efficientnet.weights == DEFAULT_EFFICIENTNET_WEIGHTS
-    detector = EfficientNetDetector(DEFAULT_EFFICIENTNET_WEIGHTS, "cpu")
-    assert detector.spec.library == "efficientnet_pytorch" and detector.spec.variant == "b0"
+    assert Settings.from_env({"MODELS_DIR": str(tmp_path)}).efficientnet.weights == (BUNDLED_EFFICIENTNET_WEIGHTS,)
+    detector = EfficientNetDetector(BUNDLED_EFFICIENTNET_WEIGHTS, "cpu")
+    assert detector.is_bundled_fallback and detector.spec.profile.name == "square"
+    assert detector.spec.family == "efficientnet_pytorch" and detector.spec.variant == "b0"
     assert detector.spec.sources["class_order"].startswith("sidecar")
     scores = detector.real_probabilities([np.zeros((detector.input_size,) * 2 + (3,), np.uint8)])
     assert 0 <= scores[0] <= 1

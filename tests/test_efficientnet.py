@@ -17,8 +17,9 @@ from frame_extractor import decode_video
 from scoring import torch_env  # noqa: F401
 from scoring.efficientnet.layouts import load_checkpoint
 from scoring.errors import CannotScore
-from scoring.faces.crops import crops_from_tracking
+from scoring.faces.crops import sample_faces
 from scoring.faces.tracking import TrackingResult, interpolate
+from scoring.timing import Stopwatch
 from scoring.weights.checkpoints import WeightsError
 from tests import media
 from tests.conftest import FFPP, MEDIA, shared
@@ -109,7 +110,7 @@ def test_checkpoint_formats_load_and_match_a_direct_forward(tmp_path, name):
     images = crops()
     expected = real_probability(direct_logits(model, images)).numpy()
     np.testing.assert_allclose(detector.real_probabilities(images), expected, rtol=1e-4, atol=1e-5)
-    assert detector.spec.sources["class_order"].startswith("default for")
+    assert detector.spec.sources["profile"].startswith("default for")
 
 
 def test_variant_is_inferred_from_shapes(tmp_path):
@@ -125,11 +126,11 @@ def test_sidecar_and_environment_set_what_outputs_mean(tmp_path):
     torch.save(model.state_dict(), path)
     path.with_name("model.pt.json").write_text(json.dumps({"class_order": ["fake", "real"], "input_size": 192}))
     detector = EfficientNetDetector(path, "cpu")
-    assert detector.spec.input_size == 192 and "sidecar" in detector.spec.sources["input_size"]
+    assert detector.spec.profile.input_size == 192 and "sidecar" in detector.spec.sources["input_size"]
     images = crops(size=192)
     np.testing.assert_allclose(detector.real_probabilities(images), direct_logits(model, images).softmax(1)[:, 1].numpy(), rtol=1e-4)
     overridden = EfficientNetDetector(path, "cpu", {"class_order": "real,fake", "normalization": "mean=0.5,0.5,0.5;std=0.5,0.5,0.5"})
-    assert overridden.spec.sources["class_order"] == "environment" and overridden.spec.mean == (0.5, 0.5, 0.5)
+    assert overridden.spec.sources["class_order"] == "environment" and overridden.spec.profile.mean == (0.5, 0.5, 0.5)
     batch = torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).float() / 255
     with torch.inference_mode():
         expected = model.eval()((batch - 0.5) / 0.5).softmax(1)[:, 0].numpy()
@@ -139,7 +140,7 @@ def test_sidecar_and_environment_set_what_outputs_mean(tmp_path):
 @pytest.mark.parametrize(
     "content, message",
     [
-        (lambda: __import__("torchvision").models.resnet18(weights=None).state_dict(), "not an EfficientNet"),
+        (lambda: __import__("torchvision").models.resnet18(weights=None).state_dict(), "not a frame detector this service knows"),
         (lambda: effpt(head="linear", outputs=1000).state_dict(), "1000 outputs"),
         (lambda: {**effpt().state_dict(), "_fc.1.weight": torch.zeros(2, 1408)}, "shape mismatches"),
         (lambda: {"epoch": 3, "optimizer": {"lr": torch.tensor(0.1)}}, "no state dict"),
@@ -203,23 +204,27 @@ def test_predict_image_and_frames(tmp_path):
         detector.predict_frames([np.zeros((100, 100), np.uint8)])
 
 
-def test_crops_come_from_the_track_without_another_detection(tmp_path):
+def test_faces_come_from_the_track_without_another_detection(tmp_path):
     decoded = decode_video(media.write_video(tmp_path / "a.mp4", media.talking_face(np.zeros(60))))
     track = interpolate([(5, np.array([250.0, 60, 350, 180, 0.99])), (55, np.array([260.0, 70, 360, 190, 0.99]))], (0, 60))
     tracking = TrackingResult(tracks=[track], scenes=[(0, 60)], detections={}, detector="scripted")
-    faces = crops_from_tracking(decoded, tracking, num_frames=10, margin=0.15, size=160)
-    assert faces.source == "track" and len(faces.crops_rgb) == 10
+    faces = sample_faces(tracking, num_frames=10)
+    assert faces.source == "track" and len(faces.boxes) == 10
     assert list(faces.frame_indices) == [5 + int(np.floor((i + 0.5) * 51 / 10)) for i in range(10)]
-    assert faces.crops_rgb[0].shape == (160, 160, 3)
+    np.testing.assert_allclose(faces.boxes[0][:4], track.boxes[faces.frame_indices[0] - 5][:4])
+    path = tmp_path / "m.pt"
+    torch.save(effpt().state_dict(), path)
+    report = EfficientNetDetector(path, "cpu", num_frames=10).measure(decoded, tracking, None, Stopwatch()).report
+    assert report["frame_indices"] == [int(i) for i in faces.frame_indices] and report["face_source"] == "track"
 
 
-def test_crops_fall_back_to_detections_and_refuse_without_faces(tmp_path):
-    decoded = decode_video(media.write_video(tmp_path / "a.mp4", media.talking_face(np.zeros(30))))
+def test_faces_fall_back_to_detections_and_refuse_without_faces():
     detections = {0: np.array([[250.0, 60, 350, 180, 0.99], [10, 10, 30, 30, 0.95]]), 12: np.zeros((0, 5))}
-    faces = crops_from_tracking(decoded, TrackingResult([], [(0, 30)], detections, "scripted"), 20, 0.15, 64)
+    faces = sample_faces(TrackingResult([], [(0, 30)], detections, "scripted"), 20)
     assert faces.source == "detections" and list(faces.frame_indices) == [0]
+    np.testing.assert_array_equal(faces.boxes[0], detections[0][0])
     with pytest.raises(CannotScore) as raised:
-        crops_from_tracking(decoded, TrackingResult([], [(0, 30)], {0: np.zeros((0, 5))}, "scripted"), 20, 0.15, 64)
+        sample_faces(TrackingResult([], [(0, 30)], {0: np.zeros((0, 5))}, "scripted"), 20)
     assert raised.value.code == "no_face"
 
 
@@ -231,7 +236,9 @@ def test_tiny_training_run_writes_a_loadable_checkpoint(tmp_path):
         for path in sorted((shared(FFPP) / "crops" / "tranthuhoai3786" / folder).glob("*.jpg"))[:6]:
             rows.append({"path": str(path), "label": label, "kind": "image", "split_group": "crops:train"})
     rows.append({"path": str(shared(MEDIA / "talking" / "grid_bbaf2n.mpg")), "label": "REAL", "kind": "video", "split_group": "val"})
-    rows.append({"path": str(MEDIA / "wav2lip_pair" / "FAKE_wav2lip_result_voice.mp4"), "label": "FAKE", "kind": "video", "split_group": "val"})
+    rows.append(
+        {"path": str(MEDIA / "wav2lip_pair" / "FAKE_wav2lip_result_voice.mp4"), "label": "FAKE", "kind": "video", "split_group": "val"}
+    )
     labels = tmp_path / "labels.csv"
     with labels.open("w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=["path", "label", "kind", "split_group"])
@@ -247,5 +254,5 @@ def test_tiny_training_run_writes_a_loadable_checkpoint(tmp_path):
     assert metrics["validation_groups"] == ["val"] and metrics["train_crops"] == {"real": 6, "fake": 6}
     assert set(metrics["best"]["video"]) >= {"auc", "accuracy", "eer"} and metrics["best"]["video"]["n"] == 2
     detector = EfficientNetDetector(out / "tiny.pt", "cpu")
-    assert detector.spec.input_size == 64 and detector.spec.class_order == ("real", "fake")
+    assert detector.spec.profile.input_size == 64 and detector.spec.profile.class_order == ("real", "fake")
     assert 0 <= detector.predict_frames(crops(2, size=64))["score"] <= 1

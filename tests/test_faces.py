@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 import torch
 
-from scoring.faces.crops import square_face_crop
 from scoring.faces.detection import MTCNNDetector, create_face_detector, load_s3fd_net
 from scoring.faces.s3fd import S3FD, S3FDNet, decode_boxes, prior_boxes, select_faces
 from scoring.faces.scenes import detect_scenes
@@ -235,10 +234,3 @@ def test_crop_smoothing_is_the_reference_median_filter():
     cropper = SyncNetCropper([np.zeros((10, 10, 3), np.uint8)] * 20, FaceTrack(0, boxes, np.ones(20), (0, 20)))
     assert cropper.half_size[10] == 50  # glitch removed
     assert cropper.half_size[0] == 50  # 13-tap, zero-padded: still the median at the edge
-
-
-def test_square_face_crop_pads_outside_the_frame():
-    frame = np.full((100, 100, 3), 200, np.uint8)
-    crop = square_face_crop(frame, np.array([-20.0, 10, 40, 70]), margin=0.25, size=64)
-    assert crop.shape == (64, 64, 3)
-    assert crop[:, :10].max() == 0 and crop[8:, -10:].min() == 200  # left of x=0 and above y=0: padding

@@ -12,7 +12,8 @@ from scoring.settings import ALIASES, PROJECT_ROOT, VARIABLES, Settings, Setting
 
 
 @pytest.mark.parametrize(
-    "score, level", [(1.0, "LOW"), (0.8, "LOW"), (0.7999, "MEDIUM"), (0.6, "MEDIUM"), (0.5, "HIGH"), (0.4, "HIGH"), (0.39, "CRITICAL"), (0.0, "CRITICAL")]
+    "score, level",
+    [(1.0, "LOW"), (0.8, "LOW"), (0.7999, "MEDIUM"), (0.6, "MEDIUM"), (0.5, "HIGH"), (0.4, "HIGH"), (0.39, "CRITICAL"), (0.0, "CRITICAL")],
 )
 def test_risk_levels(score, level):
     assert risk_level(score) == level
@@ -54,15 +55,22 @@ def test_env_example_documents_every_setting_with_its_default():
 
 def test_environment_values_are_parsed_and_validated():
     settings = Settings.from_env(
-        {"MAX_UPLOAD_MB": "5", "ALLOWED_VIDEO_DIRS": "/data/a:/data/b", "SYNCNET_MODE": "exact", "FACE_DETECTOR": "mtcnn", "EFFICIENTNET_WEIGHTS": "", "MODELS_DIR": "/opt/m"}
+        {
+            "MAX_UPLOAD_MB": "5",
+            "ALLOWED_VIDEO_DIRS": "/data/a:/data/b",
+            "SYNCNET_MODE": "exact",
+            "FACE_DETECTOR": "mtcnn",
+            "EFFICIENTNET_WEIGHTS": "",
+            "MODELS_DIR": "/opt/m",
+        }
     )
     assert settings.max_upload_bytes == 5 * 1024 * 1024
     assert settings.allowed_video_dirs == (Path("/data/a"), Path("/data/b"))
     assert settings.syncnet.mode == "exact" and settings.faces.face_detector == "mtcnn"
     assert settings.syncnet.weights == Path("/opt/m/syncnet_v2.model")
-    assert settings.efficientnet.weights is None
+    assert settings.efficientnet.weights == ()
     committed = "models/efficientnet/effb0_ffpp_scratch.pt"
-    assert Settings.from_env({"EFFICIENTNET_WEIGHTS": committed}).efficientnet.weights == PROJECT_ROOT / committed
+    assert Settings.from_env({"EFFICIENTNET_WEIGHTS": committed}).efficientnet.weights == (PROJECT_ROOT / committed,)
     for bad in ({"SYNCNET_MODE": "turbo"}, {"MAX_UPLOAD_MB": "lots"}, {"ALLOW_UNVERIFIED_WEIGHTS": "maybe"}):
         with pytest.raises(SettingsError):
             Settings.from_env(bad)
@@ -71,7 +79,7 @@ def test_environment_values_are_parsed_and_validated():
 def test_the_design_documents_names_are_aliases_of_ours():
     committed = "models/efficientnet/effb0_ffpp_scratch.pt"
     settings = Settings.from_env({"EFFICIENTNET_MODEL_PATH": committed, "MAX_VIDEO_SIZE_MB": "25", "PROCESSING_TIMEOUT": "30"})
-    assert settings.efficientnet.weights == PROJECT_ROOT / committed
+    assert settings.efficientnet.weights == (PROJECT_ROOT / committed,)
     assert settings.max_upload_mb == 25 and settings.processing_timeout_s == 30
     with pytest.raises(SettingsError, match="both set"):
         Settings.from_env({"MAX_VIDEO_SIZE_MB": "25", "MAX_UPLOAD_MB": "50"})
@@ -103,7 +111,10 @@ def test_unknown_names_with_our_prefix_are_warned_about():
 
 
 def test_a_lone_detector_with_weight_zero_still_gives_its_score():
-    assert fuse({"syncnet": None, "efficientnet": 0.3}, {"syncnet": 0.4, "efficientnet": 0.0}) == (0.3, {"syncnet": 0.0, "efficientnet": 1.0})
+    assert fuse({"syncnet": None, "efficientnet": 0.3}, {"syncnet": 0.4, "efficientnet": 0.0}) == (
+        0.3,
+        {"syncnet": 0.0, "efficientnet": 1.0},
+    )
     assert fuse({"syncnet": 0.9, "efficientnet": 0.3}, {"syncnet": 0.4, "efficientnet": 0.0})[0] == 0.9
 
 

@@ -44,9 +44,10 @@ from tqdm import tqdm
 
 from frame_extractor import decode_video
 from scoring import torch_env
-from scoring.efficientnet.layouts import CheckpointSpec, sidecar_path
+from scoring.efficientnet.layouts import sidecar_of, sidecar_path
+from scoring.efficientnet.profiles import IMAGENET, Profile, square_profile
 from scoring.errors import ServiceError
-from scoring.faces.crops import crops_from_tracking
+from scoring.faces.crops import sample_faces
 from scoring.faces.stage import build_tracker
 from scoring.settings import Settings, load_settings
 from training import metrics
@@ -93,8 +94,11 @@ class VideoFaces:
 
     def crops(self, path: Path, frames: int, size: int) -> list[np.ndarray]:
         decoded = decode_video(path)
-        tracking = self.tracker.track(decoded.frames)
-        return crops_from_tracking(decoded, tracking, frames, self.margin, size).crops_rgb
+        faces = sample_faces(self.tracker.track(decoded.frames), frames)
+        profile = model_profile(size, self.margin)
+        return [
+            profile.face_input(np.ascontiguousarray(decoded.frames[i][:, :, ::-1]), box) for i, box in zip(faces.frame_indices, faces.boxes)
+        ]
 
 
 def build_samples(
@@ -189,21 +193,21 @@ def make_model(input_size: int, drop_connect: float = 0.0) -> nn.Module:
     return model
 
 
-def model_spec(input_size: int) -> CheckpointSpec:
-    """What the trained network's input and outputs mean: the spec the service reads back from the sidecar."""
-    return CheckpointSpec("efficientnet_pytorch", "b0", num_outputs=2, head_key="_fc.1", class_order=CLASS_ORDER, input_size=input_size)
+def model_profile(input_size: int, margin: float) -> Profile:
+    """How the trained network is fed and what its outputs mean: the profile the service reads back from the sidecar."""
+    return square_profile(CLASS_ORDER, input_size, IMAGENET, margin, frames=20)
 
 
 @torch.inference_mode()
-def evaluate(model: nn.Module, samples: list[Sample], spec: CheckpointSpec, batch_size: int = 64) -> dict:
+def evaluate(model: nn.Module, samples: list[Sample], profile: Profile, batch_size: int = 64) -> dict:
     model.eval()
-    size = spec.input_size
+    size = profile.input_size
     scores = []
     for start in range(0, len(samples), batch_size):
         chunk = samples[start : start + batch_size]
         images = np.stack([cv2.resize(s.image, (size, size), interpolation=cv2.INTER_AREA) for s in chunk])
-        logits = model(spec.normalise(torch.from_numpy(images).permute(0, 3, 1, 2)))
-        scores.append(spec.real_probability(logits).numpy())
+        logits = model(profile.normalise(torch.from_numpy(images).permute(0, 3, 1, 2)))
+        scores.append(profile.real_probability(logits).numpy())
     frame_scores = np.concatenate(scores)
     frame_labels = np.array([s.label for s in samples])
     videos = sorted({s.video for s in samples})
@@ -249,7 +253,7 @@ def train(args) -> dict:
     val_rows = [r for r in rows if r["split_group"] in val_groups]
     print(f"validation groups ({len(val_groups)}): {', '.join(sorted(val_groups))}")
     video_faces = VideoFaces(args.margin, torch.device("cpu"), load_settings())
-    spec = model_spec(args.input_size)
+    profile = model_profile(args.input_size, args.margin)
     cache = None if args.no_cache else args.cache_dir
     train_samples = build_samples(train_rows, root, args.cache_size, args.train_frames, video_faces, cache, "train data")
     val_samples = build_samples(val_rows, root, args.input_size, args.val_frames, video_faces, cache, "validation data")
@@ -288,14 +292,14 @@ def train(args) -> dict:
         for step, (images, targets) in enumerate(progress):
             if step >= steps_per_epoch:
                 break
-            loss = criterion(model(spec.normalise(images)), targets)
+            loss = criterion(model(profile.normalise(images)), targets)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
             schedule.step()
             losses.append(loss.item())
             progress.set_postfix(loss=f"{np.mean(losses[-20:]):.3f}")
-        validation = evaluate(model, val_samples, spec) if val_samples else None
+        validation = evaluate(model, val_samples, profile) if val_samples else None
         record = {
             "epoch": epoch,
             "train_loss": float(np.mean(losses)),
@@ -307,7 +311,7 @@ def train(args) -> dict:
         key = _selection_key(validation)
         if best is None or key > best[0]:
             best = (key, epoch)
-            _save(model, checkpoint, spec, args)
+            _save(model, checkpoint, profile, args)
     report = {
         "command": " ".join(sys.argv),
         "checkpoint": checkpoint.name,
@@ -331,13 +335,12 @@ def _selection_key(validation: dict | None) -> tuple:
     return (validation["video"]["auc"] or 0.0, validation["frame"]["auc"] or 0.0)
 
 
-def _save(model: nn.Module, checkpoint: Path, spec: CheckpointSpec, args) -> None:
+def _save(model: nn.Module, checkpoint: Path, profile: Profile, args) -> None:
     state = {k: (v.half() if v.is_floating_point() else v) for k, v in model.state_dict().items()}
     torch.save(state, checkpoint)
     sidecar = {
         "architecture": "efficientnet_pytorch efficientnet-b0, _fc = Dropout(0.4) + Linear(1280, 2)",
-        **spec.sidecar(),
-        "face_crop_margin": args.margin,
+        **sidecar_of(profile),
         "trained_from": "random initialisation (no ImageNet weights available)",
     }
     sidecar_path(checkpoint).write_text(json.dumps(sidecar, indent=2) + "\n")

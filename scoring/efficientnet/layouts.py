@@ -1,26 +1,24 @@
-"""Recognise and strictly load deepfake EfficientNet checkpoints of the layouts found in the wild.
+"""Recognise a frame-detector file, build its network and load it strictly, with its profile.
 
-Recognised from keys and shapes, never from the file name:
-- library: `efficientnet_pytorch` (`_conv_stem`, `_blocks`, `_fc`) or torchvision `efficientnet_bN`
-  (`features.*`, `classifier.*`);
-- variant B0-B7 from the head width and the number of MBConv blocks;
-- head: one linear layer, alone or after a dropout (`_fc.weight`, `_fc.1.weight`,
-  `classifier.1.weight`, `classifier.weight`), with 1 output (sigmoid) or 2 (softmax);
-- wrapping: a bare state dict, or one under "state_dict" / "model" / "model_state_dict", with or
-  without a `module.` (DataParallel) or `model.` (Lightning) prefix.
+A file is placed by what it holds, never by its name:
 
-What the outputs mean comes from a sidecar JSON beside the weights (`<weights>.json`), overridden
-by environment variables, else from the documented default of the layout:
+1. a published file known by its sha256 (`scoring.efficientnet.published`) gets its family and
+   its authors' profile;
+2. otherwise its keys name the family (`scoring.efficientnet.networks`): polimi-ispl (with or
+   without attention, siamese-tuned or not), selimsef, SelfBlendedImages, DeepfakeBench, each
+   with its authors' profile;
+3. otherwise a plain EfficientNet of `efficientnet_pytorch` (`_conv_stem`, `_blocks`, `_fc`) or
+   torchvision (`features.*`, `classifier.*`), B0-B7 from the head width and block count, one
+   linear head (alone or after a dropout) with 1 or 2 outputs. torchvision files get the profile of
+   DeepfakeDetector `best_model-v3.pt` (class 0 = REAL); efficientnet_pytorch files (the project's own,
+   the design document's) get a square crop, and what their outputs mean from their sidecar, else
+   the design document's guess (class 0 = FAKE).
 
-| layout                         | class order (index 0, 1) | one logit means | input | normalisation |
-|--------------------------------|--------------------------|-----------------|-------|---------------|
-| torchvision efficientnet_bN    | real, fake               | P(fake)         | 224   | ImageNet      |
-| efficientnet_pytorch           | fake, real               | P(fake)         | 224   | ImageNet      |
-
-(torchvision's default follows DeepfakeDetector `best_model-v3.pt`, class 0 = REAL; the
-efficientnet_pytorch default follows the design document's own loader, class 0 = FAKE.)
-Where each setting came from is reported, so a default is never applied silently.
-A checkpoint that fits none of this is refused with what was found.
+A sidecar JSON beside the weights (`<weights>.json`) and the environment may override any of
+`profile` (a family's profile by name), `class_order`, `input_size`, `normalization` and
+`face_crop_margin`; where each setting came from is reported. Wrappers (`state_dict`, `model`,
+`model_state_dict`, `net`) and the `module.` / `model.` prefixes are removed first. A file that
+fits none of this is refused with what was found.
 """
 
 from __future__ import annotations
@@ -28,20 +26,21 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 from torch import nn
 
-from scoring import torch_env  # noqa: F401  (torchvision import fix)
+from scoring.efficientnet import networks
+from scoring.efficientnet.profiles import IMAGENET, NORMALISATIONS, PROFILES, Profile, square_profile
+from scoring.efficientnet.published import PUBLISHED, PublishedDetector
 from scoring.weights.checkpoints import WeightsError, load_strict, read_checkpoint
+from scoring.weights.files import sha256_of
 
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
-WRAPPER_KEYS = ("state_dict", "model_state_dict", "model")
+WRAPPER_KEYS = ("state_dict", "model_state_dict", "model", "net")
 PREFIXES = ("module.", "model.")
-# (head channels, MBConv blocks) -> variant; identical in both libraries.
+# (head channels, MBConv blocks) -> variant; the same in efficientnet_pytorch, torchvision and timm.
 VARIANTS = {
     (1280, 16): "b0",
     (1280, 23): "b1",
@@ -52,55 +51,32 @@ VARIANTS = {
     (2304, 45): "b6",
     (2560, 55): "b7",
 }
-LAYOUT_DEFAULTS = {
-    "torchvision": {"class_order": ("real", "fake")},
-    "efficientnet_pytorch": {"class_order": ("fake", "real")},
-}
+DEFAULT_MARGIN = 0.15
+DEFAULT_FRAMES = 20
+GENERIC_CLASS_ORDER = {"torchvision": ("real", "fake"), "efficientnet_pytorch": ("fake", "real")}
 
 
 @dataclass
 class CheckpointSpec:
-    library: str
+    family: str  # polimi | polimi-st | selimsef | sbi | deepfakebench | efficientnet_pytorch | torchvision
+    architecture: str
     variant: str
     num_outputs: int
-    head_key: str  # e.g. "_fc.1" or "classifier.1"
-    class_order: tuple[str, ...] = ("real", "fake")  # label of output 0, 1 (for one output: of the sigmoid)
-    input_size: int = 224
-    mean: tuple[float, ...] = IMAGENET_MEAN
-    std: tuple[float, ...] = IMAGENET_STD
+    profile: Profile
+    head_key: str | None = None  # plain layouts: e.g. "_fc.1" or "classifier.1"
+    published: PublishedDetector | None = None
     sources: dict[str, str] = field(default_factory=dict)
 
-    @property
-    def real_index(self) -> int:
-        return self.class_order.index("real")
-
-    def normalise(self, batch_uint8: torch.Tensor) -> torch.Tensor:
-        """RGB uint8 NCHW -> the network's input (float, channels-last); training and serving share it."""
-        mean = torch.tensor(self.mean, device=batch_uint8.device).view(1, 3, 1, 1) * 255
-        std = torch.tensor(self.std, device=batch_uint8.device).view(1, 3, 1, 1) * 255
-        return ((batch_uint8.float() - mean) / std).contiguous(memory_format=torch.channels_last)
-
-    def real_probability(self, logits: torch.Tensor) -> torch.Tensor:
-        """P(real) per row of the network's output, whatever its head and class order."""
-        logits = logits.float()
-        if self.num_outputs == 1:
-            positive = torch.sigmoid(logits[:, 0])
-            return positive if self.class_order[0] == "real" else 1 - positive
-        return logits.softmax(dim=1)[:, self.real_index]
-
-    def sidecar(self) -> dict:
-        """What `apply_settings` reads back from `<weights>.json`."""
-        imagenet = (self.mean, self.std) == (IMAGENET_MEAN, IMAGENET_STD)
-        return {
-            "class_order": list(self.class_order),
-            "input_size": self.input_size,
-            "normalization": "imagenet" if imagenet else {"mean": list(self.mean), "std": list(self.std)},
-        }
-
     def summary(self) -> dict:
-        data = asdict(self)
-        data["class_order"] = list(self.class_order)
-        return data
+        return {
+            "family": self.family,
+            "architecture": self.architecture,
+            "variant": self.variant,
+            "num_outputs": self.num_outputs,
+            "published": self.published.summary() if self.published else None,
+            "profile": self.profile.summary(),
+            "sources": dict(self.sources),
+        }
 
 
 def unwrap(obj: object) -> dict[str, torch.Tensor]:
@@ -125,6 +101,15 @@ def _is_tensor_map(obj: Mapping) -> bool:
     return bool(obj) and sum(isinstance(v, torch.Tensor) for v in obj.values()) >= max(1, len(obj) // 2)
 
 
+def _variant(state: dict[str, torch.Tensor], head_conv: str, block_pattern: str, depth: int, what: str) -> str:
+    channels = state[head_conv].shape[0]
+    blocks = len({tuple(k.split(".")[:depth]) for k in state if re.match(block_pattern, k)})
+    variant = VARIANTS.get((channels, blocks))
+    if variant is None:
+        raise WeightsError(f"{what} with {blocks} blocks and a {channels}-channel head is not an EfficientNet B0-B7")
+    return variant
+
+
 def _head(state: dict[str, torch.Tensor], candidates: tuple[str, ...]) -> tuple[str, int]:
     attribute = candidates[0]
     head_keys = sorted(k for k in state if k == attribute or k.startswith(attribute + "."))
@@ -135,26 +120,62 @@ def _head(state: dict[str, torch.Tensor], candidates: tuple[str, ...]) -> tuple[
     raise WeightsError(f"unsupported classifier head: expected one linear layer, found keys {head_keys[:6]}")
 
 
-def identify(state: dict[str, torch.Tensor]) -> CheckpointSpec:
+def _published_family(state: dict[str, torch.Tensor]) -> tuple[str, str, str, int] | None:
+    """(family, architecture, variant, outputs) of a published layout, or None."""
+    if "efficientnet._conv_stem.weight" in state and "classifier.weight" in state:
+        attention = "efficientnet.attconv.weight" in state
+        return "polimi", "EfficientNetAutoAttB4" if attention else "EfficientNetB4", "b4", 1
+    if "feat_ext.efficientnet._conv_stem.weight" in state:
+        attention = "feat_ext.efficientnet.attconv.weight" in state
+        return "polimi-st", "EfficientNetAutoAttB4ST" if attention else "EfficientNetB4ST", "b4", 1
+    if "encoder.conv_stem.weight" in state and "fc.weight" in state:
+        variant = _variant(state, "encoder.conv_head.weight", r"encoder\.blocks\.\d+\.\d+\.", 4, "a timm encoder")
+        return "selimsef", f"DeepFakeClassifier tf_efficientnet_{variant}_ns", variant, 1
+    if "net._conv_stem.weight" in state:
+        return "sbi", "SBI Detector (efficientnet-b4)", "b4", 2
+    if "backbone.efficientnet._conv_head.weight" in state and "backbone.last_layer.weight" in state:
+        return "deepfakebench", "DeepfakeBench EfficientDetector (efficientnet-b4)", "b4", 2
+    return None
+
+
+def _plain_family(state: dict[str, torch.Tensor]) -> tuple[str, str, str, int]:
+    """(library, architecture, variant, outputs) of a plain EfficientNet; sets nothing else."""
     if "_conv_stem.weight" in state and "_conv_head.weight" in state:
-        library = "efficientnet_pytorch"
-        head_channels = state["_conv_head.weight"].shape[0]
-        blocks = len({k.split(".")[1] for k in state if k.startswith("_blocks.")})
+        variant = _variant(state, "_conv_head.weight", r"_blocks\.\d+\.", 2, "efficientnet_pytorch EfficientNet")
         head_key, outputs = _head(state, ("_fc", "_fc.1", "_fc.0"))
-    elif "features.0.0.weight" in state and "features.8.0.weight" in state:
-        library = "torchvision"
-        head_channels = state["features.8.0.weight"].shape[0]
-        blocks = len({tuple(k.split(".")[1:3]) for k in state if re.match(r"features\.[1-7]\.\d+\.", k)})
+        return "efficientnet_pytorch", head_key, variant, outputs
+    if "features.0.0.weight" in state and "features.8.0.weight" in state:
+        variant = _variant(state, "features.8.0.weight", r"features\.[1-7]\.\d+\.", 3, "torchvision EfficientNet")
         head_key, outputs = _head(state, ("classifier.1", "classifier", "classifier.0"))
-    else:
-        sample = ", ".join(sorted(state)[:5])
-        raise WeightsError(f"not an EfficientNet state dict from efficientnet_pytorch or torchvision (keys: {sample}, ...)")
-    variant = VARIANTS.get((head_channels, blocks))
-    if variant is None:
-        raise WeightsError(f"{library} EfficientNet with {blocks} blocks and a {head_channels}-channel head is not B0-B7")
+        return "torchvision", head_key, variant, outputs
+    sample = ", ".join(sorted(state)[:5])
+    raise WeightsError(
+        "not a frame detector this service knows: neither a published layout (polimi, selimsef, SBI, DeepfakeBench) "
+        f"nor an efficientnet_pytorch / torchvision EfficientNet (keys: {sample}, ...)"
+    )
+
+
+def identify(state: dict[str, torch.Tensor], published: PublishedDetector | None = None) -> CheckpointSpec:
+    """Family, network and the default profile of a state dict (before sidecar and environment)."""
+    found = _published_family(state)
+    if found is not None:
+        family, architecture, variant, outputs = found
+        profile = PROFILES["polimi" if family.startswith("polimi") else family]
+        spec = CheckpointSpec(family, architecture, variant, outputs, profile, published=published)
+        spec.sources["profile"] = "published file (sha256)" if published else f"the {family} layout"
+        return spec
+    library, head_key, variant, outputs = _plain_family(state)
     if outputs not in (1, 2):
         raise WeightsError(f"the classifier head has {outputs} outputs; a real/fake classifier has 1 or 2")
-    return CheckpointSpec(library, variant, outputs, head_key)
+    architecture = f"{library} efficientnet-{variant}"
+    if library == "torchvision":
+        spec = CheckpointSpec(library, architecture, variant, outputs, PROFILES["deepfakedetector"], head_key)
+        spec.sources["profile"] = "default for torchvision checkpoints (DeepfakeDetector best_model-v3)"
+        return spec
+    profile = square_profile(GENERIC_CLASS_ORDER[library], 224, IMAGENET, DEFAULT_MARGIN, DEFAULT_FRAMES)
+    spec = CheckpointSpec(library, architecture, variant, outputs, profile, head_key)
+    spec.sources["profile"] = f"default for {library} checkpoints (square crop)"
+    return spec
 
 
 def _parse_class_order(value) -> tuple[str, ...]:
@@ -165,54 +186,100 @@ def _parse_class_order(value) -> tuple[str, ...]:
 
 
 def _parse_normalization(value) -> tuple[tuple[float, ...], tuple[float, ...]]:
-    if value in ("imagenet", None):
-        return IMAGENET_MEAN, IMAGENET_STD
-    if isinstance(value, str):
-        parts = dict(part.split("=", 1) for part in value.split(";"))
-        value = {k.strip(): [float(x) for x in v.split(",")] for k, v in parts.items()}
-    mean, std = tuple(value["mean"]), tuple(value["std"])
+    if isinstance(value, str) and value in NORMALISATIONS:
+        return NORMALISATIONS[value]
+    try:
+        if isinstance(value, str):
+            parts = dict(part.split("=", 1) for part in value.split(";"))
+            value = {k.strip(): [float(x) for x in v.split(",")] for k, v in parts.items()}
+        mean, std = tuple(float(x) for x in value["mean"]), tuple(float(x) for x in value["std"])
+    except (ValueError, KeyError, TypeError):
+        raise WeightsError(f"normalisation must be one of {sorted(NORMALISATIONS)} or mean=r,g,b;std=r,g,b, got {value!r}") from None
     if len(mean) != 3 or len(std) != 3:
         raise WeightsError("normalisation needs three means and three standard deviations")
     return mean, std
+
+
+def _parse_profile(value) -> Profile:
+    if value not in PROFILES:
+        raise WeightsError(f"unknown profile {value!r}; known: {', '.join(sorted(PROFILES))}")
+    return PROFILES[value]
 
 
 def sidecar_path(weights: Path) -> Path:
     return weights.with_name(weights.name + ".json")
 
 
+def read_sidecar(weights: Path) -> dict:
+    path = sidecar_path(weights)
+    if not path.is_file():
+        return {}
+    try:
+        data = json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise WeightsError(f"{path.name} is not valid JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise WeightsError(f"{path.name} must hold a JSON object")
+    return data
+
+
+def sidecar_of(profile: Profile) -> dict:
+    """What `apply_settings` reads back from `<weights>.json` for a square-crop profile."""
+    named = next((name for name, value in NORMALISATIONS.items() if value == profile.normalisation), None)
+    return {
+        "class_order": list(profile.class_order),
+        "input_size": profile.input_size,
+        "normalization": named or {"mean": list(profile.mean), "std": list(profile.std)},
+        "face_crop_margin": profile.margin,
+    }
+
+
+SETTINGS = {
+    # sidecar / environment name: (Profile field, parser)
+    "class_order": ("class_order", _parse_class_order),
+    "input_size": ("input_size", int),
+    "normalization": ("normalisation", _parse_normalization),
+    "face_crop_margin": ("margin", float),
+}
+
+
 def apply_settings(spec: CheckpointSpec, weights: Path, overrides: Mapping[str, object]) -> CheckpointSpec:
-    """Fill class order, input size and normalisation: overrides, then sidecar, then layout default."""
-    sidecar: dict = {}
-    if sidecar_path(weights).is_file():
-        try:
-            sidecar = json.loads(sidecar_path(weights).read_text())
-        except json.JSONDecodeError as exc:
-            raise WeightsError(f"{sidecar_path(weights).name} is not valid JSON: {exc}") from None
-    defaults = {"input_size": 224, "normalization": "imagenet", **LAYOUT_DEFAULTS[spec.library]}
-    for name in ("class_order", "input_size", "normalization"):
+    """The profile, then each of its settings: environment, else sidecar, else what identify() chose."""
+    sidecar = read_sidecar(weights)
+    for name, source in ((overrides.get("profile"), "environment"), (sidecar.get("profile"), f"sidecar {sidecar_path(weights).name}")):
+        if name is not None:
+            spec.profile, spec.sources["profile"] = _parse_profile(name), f"{source}: {name}"
+            break
+    changes = {}
+    for name, (attribute, parse) in SETTINGS.items():
         if overrides.get(name) is not None:
             value, source = overrides[name], "environment"
         elif name in sidecar:
             value, source = sidecar[name], f"sidecar {sidecar_path(weights).name}"
         else:
-            value, source = defaults[name], f"default for {spec.library} checkpoints"
-        if name == "class_order":
-            spec.class_order = _parse_class_order(value)
-        elif name == "input_size":
-            spec.input_size = int(value)
-        else:
-            spec.mean, spec.std = _parse_normalization(value)
+            continue
+        try:
+            changes[attribute] = parse(value)
+        except (TypeError, ValueError) as exc:
+            raise WeightsError(f"{name} from the {source}: {exc}") from None
         spec.sources[name] = source
+    spec.profile = spec.profile.with_overrides(**changes)
     return spec
 
 
 def build_model(spec: CheckpointSpec) -> nn.Module:
-    if spec.library == "efficientnet_pytorch":
-        from efficientnet_pytorch import EfficientNet
-
-        model = EfficientNet.from_name(f"efficientnet-{spec.variant}", num_classes=spec.num_outputs, image_size=spec.input_size)
-        features = model._fc.in_features
-        model._fc = _head_module(spec.head_key, "_fc", features, spec.num_outputs, model._global_params.dropout_rate)
+    if spec.family in ("polimi", "polimi-st"):
+        attention = "Att" in spec.architecture
+        return networks.PolimiNet(attention) if spec.family == "polimi" else networks.PolimiSiameseNet(attention)
+    if spec.family == "selimsef":
+        return networks.SelimsefNet(spec.variant)
+    if spec.family == "sbi":
+        return networks.SBINet()
+    if spec.family == "deepfakebench":
+        return networks.DeepfakeBenchNet()
+    if spec.family == "efficientnet_pytorch":
+        model = networks.efficientnet_pytorch(spec.variant, spec.num_outputs, image_size=spec.profile.input_size)
+        model._fc = _head_module(spec.head_key, "_fc", model._fc.in_features, spec.num_outputs, model._global_params.dropout_rate)
         return model
     import torchvision
 
@@ -232,10 +299,11 @@ def _head_module(head_key: str, attribute: str, features: int, outputs: int, dro
 
 
 def load_checkpoint(weights: Path, overrides: Mapping[str, object] | None = None) -> tuple[nn.Module, CheckpointSpec]:
-    """Model with the checkpoint loaded strictly, in eval mode, and what its outputs mean."""
+    """Model with the file loaded strictly, in eval mode, and its spec (family, profile, where each setting came from)."""
+    weights = Path(weights)
     state = unwrap(read_checkpoint(weights))
-    spec = apply_settings(identify(state), weights, overrides or {})
+    spec = apply_settings(identify(state, PUBLISHED.get(sha256_of(weights))), weights, overrides or {})
     model = build_model(spec)
     state = {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
-    load_strict(model, state, f"{spec.library} efficientnet-{spec.variant} ({weights.name})")
+    load_strict(model, state, f"{spec.architecture} ({weights.name})")
     return model.eval(), spec

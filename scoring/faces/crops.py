@@ -1,5 +1,5 @@
-"""Face crops from the tracks: the square crops the frame classifier reads, and the padded
-region helper every crop geometry shares."""
+"""Which faces the frame classifier reads (frames and boxes from the tracks), and the padded-region
+helper every crop geometry shares. How a face is cut and resized is the classifier's profile."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from frame_extractor import DecodedVideo, FrameExtractor, uniform_indices
+from frame_extractor import uniform_indices
 from scoring.errors import CannotScore, Code
 from scoring.faces.tracking import FaceTrack, TrackingResult
 
@@ -30,47 +30,26 @@ def padded_region(frame: np.ndarray, top: int, bottom: int, left: int, right: in
     )
 
 
-def square_face_crop(frame: np.ndarray, box: np.ndarray, margin: float, size: int) -> np.ndarray:
-    """Square crop of side max(w, h) * (1 + 2 * margin) around the box centre, resized to `size`."""
-    x1, y1, x2, y2 = box[:4]
-    side = max(x2 - x1, y2 - y1) * (1 + 2 * margin)
-    cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
-    left, top = int(round(cx - side / 2)), int(round(cy - side / 2))
-    extent = max(1, int(round(side)))
-    region = padded_region(frame, top, top + extent, left, left + extent, (0, 0, 0))
-    interpolation = cv2.INTER_AREA if extent > size else cv2.INTER_LINEAR
-    return cv2.resize(region, (size, size), interpolation=interpolation)
-
-
 @dataclass
-class FaceCrops:
+class FaceSamples:
+    """The frames the frame classifier judges and the face box on each (x1, y1, x2, y2, ...)."""
+
     frame_indices: np.ndarray
-    crops_rgb: list[np.ndarray]
+    boxes: list[np.ndarray]
     source: str  # "track" or "detections"
     track: FaceTrack | None = None
 
 
-def crops_from_tracking(
-    decoded: DecodedVideo,
-    tracking: TrackingResult,
-    num_frames: int,
-    margin: float,
-    size: int,
-    preferred: FaceTrack | None = None,
-) -> FaceCrops:
-    """Face crops for the classifier: from the preferred (else longest) track, or else from the
-    largest face on the frames where faces were detected. Raises CannotScore without any face."""
-
-    def crop(index: int, box: np.ndarray) -> np.ndarray:
-        return np.ascontiguousarray(square_face_crop(decoded.frames[index], box, margin, size)[:, :, ::-1])
-
+def sample_faces(tracking: TrackingResult, num_frames: int, preferred: FaceTrack | None = None) -> FaceSamples:
+    """`num_frames` faces spread over the preferred (else longest) track, or else the largest face on the
+    frames where faces were detected. Raises CannotScore without any face."""
     track = preferred or max(tracking.tracks, key=lambda t: (t.length, t.face_size), default=None)
     if track is not None:
-        offsets = FrameExtractor(max_frames=num_frames).sample_indices(track.length)
-        return FaceCrops(track.start + offsets, [crop(track.start + o, track.boxes[o]) for o in offsets], "track", track)
+        offsets = uniform_indices(track.length, num_frames)
+        return FaceSamples(track.start + offsets, [track.boxes[o] for o in offsets], "track", track)
     with_faces = sorted(f for f, boxes in tracking.detections.items() if len(boxes))
     if not with_faces:
         raise CannotScore(Code.NO_FACE, f"no face was found ({tracking.detected_frames} frames searched)")
     chosen = [with_faces[i] for i in uniform_indices(len(with_faces), num_frames)]
     largest = [max(tracking.detections[f], key=lambda b: (b[2] - b[0]) * (b[3] - b[1])) for f in chosen]
-    return FaceCrops(np.array(chosen), [crop(f, box) for f, box in zip(chosen, largest)], "detections")
+    return FaceSamples(np.array(chosen), largest, "detections")

@@ -1,4 +1,8 @@
-"""`python -m scoring.weights provision | check`: install or inspect the official weights (setup.sh runs `provision`).
+"""`python -m scoring.weights provision | check`: install or inspect the weights (setup.sh runs `provision`).
+
+The official SyncNet and S3FD files, and the default published frame detector
+(scoring.efficientnet.published.DEFAULT_FRAME_DETECTOR); without the latter the service scores
+frames with the bundled model, and says so.
 
 Where they go and come from are the project's settings (MODELS_DIR, MODELS_SOURCE_DIR,
 MODELS_DOWNLOAD_TIMEOUT), so setup installs exactly where the service looks.
@@ -10,15 +14,29 @@ import argparse
 import json
 import sys
 
-from scoring.settings import Settings, SettingsError, load_settings
+from scoring.efficientnet.published import DEFAULT_FRAME_DETECTOR
+from scoring.settings import BUNDLED_EFFICIENTNET_WEIGHTS, PROJECT_ROOT, Settings, SettingsError, load_settings
 from scoring.weights.files import OFFICIAL_FILES, OfficialFile, describe, provision
 
+SETUP_FILES = (*OFFICIAL_FILES, DEFAULT_FRAME_DETECTOR.file)
+FALLBACK = f"the service scores frames with the bundled {BUNDLED_EFFICIENTNET_WEIGHTS.relative_to(PROJECT_ROOT)} (fallback)"
 
-def provision_all(settings: Settings, files: tuple[OfficialFile, ...] = OFFICIAL_FILES) -> list[tuple[bool, str]]:
-    return [provision(f, settings.models_dir, settings.models_source_dir, settings.models_download_timeout) for f in files]
+
+def provision_all(settings: Settings, files: tuple[OfficialFile, ...] = SETUP_FILES) -> list[tuple[bool, str]]:
+    return [
+        provision(
+            f,
+            settings.models_dir,
+            settings.models_source_dir,
+            settings.models_download_timeout,
+            settings.allow_unverified_weights,
+            FALLBACK if f is DEFAULT_FRAME_DETECTOR.file else None,
+        )
+        for f in files
+    ]
 
 
-def installed(settings: Settings, files: tuple[OfficialFile, ...] = OFFICIAL_FILES) -> dict[str, dict]:
+def installed(settings: Settings, files: tuple[OfficialFile, ...] = SETUP_FILES) -> dict[str, dict]:
     return {f.name: {**describe(settings.models_dir / f.name, f), "path": str(settings.models_dir / f.name)} for f in files}
 
 
@@ -27,7 +45,7 @@ def main(argv: list[str] | None = None, settings: Settings | None = None) -> int
         prog="python -m scoring.weights", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("provision", help="install the official SyncNet and S3FD weights into MODELS_DIR")
+    sub.add_parser("provision", help="install the SyncNet, S3FD and default frame-detector weights into MODELS_DIR")
     sub.add_parser("check", help="print what is installed, as JSON")
     args = parser.parse_args(argv)
     try:

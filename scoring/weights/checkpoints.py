@@ -9,7 +9,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from scoring.weights.files import OfficialFile, sha256_of
+from scoring.weights.files import OfficialFile
 
 
 class WeightsError(Exception):
@@ -68,7 +68,7 @@ def require_official(path: Path, official: OfficialFile) -> None:
     path = Path(path)
     if not path.is_file():
         raise WeightsError(f"weights file not found: {path.name}")
-    if path.stat().st_size != official.size or sha256_of(path) != official.sha256:
+    if not official.matches(path):
         raise WeightsError(
             f"{path.name} is not the official {official.name} (size or sha256 differ); "
             "run setup.sh to install it, or set ALLOW_UNVERIFIED_WEIGHTS=1 to use other weights of the same format"

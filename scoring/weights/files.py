@@ -22,9 +22,14 @@ from pathlib import Path
 class OfficialFile:
     name: str
     url: str
-    size: int
+    size: int | None  # None where the publisher pins only the digest
     sha256: str
     purpose: str
+
+    def matches(self, path: Path) -> bool:
+        """`path` is a byte-exact copy of this file (size checked before hashing)."""
+        size = path.stat().st_size
+        return (self.size is None or size == self.size) and sha256_of(path) == self.sha256
 
 
 SYNCNET_V2 = OfficialFile(
@@ -66,11 +71,7 @@ def sha256_of(path: Path) -> str:
 
 def official_match(path: Path) -> OfficialFile | None:
     """The official file `path` is a byte-exact copy of, if any (size checked before hashing)."""
-    size = path.stat().st_size
-    for official in OFFICIAL_FILES:
-        if size == official.size and sha256_of(path) == official.sha256:
-            return official
-    return None
+    return next((official for official in OFFICIAL_FILES if official.matches(path)), None)
 
 
 def describe(path: Path | None, expected: OfficialFile | None = None) -> dict:
@@ -83,11 +84,13 @@ def describe(path: Path | None, expected: OfficialFile | None = None) -> dict:
     info["bytes"] = path.stat().st_size
     info["sha256"] = sha256_of(path)
     if expected is not None:
-        info["checksum_verified"] = info["sha256"] == expected.sha256 and info["bytes"] == expected.size
+        info["checksum_verified"] = expected.matches(path)
     return info
 
 
-def _install(source_stream_opener, official: OfficialFile, target: Path) -> None:
+def _install(source_stream_opener, official: OfficialFile, target: Path, allow_unverified: bool) -> list[str]:
+    """Copy the stream beside `target`, check it and move it into place; returns the checks it failed
+    (installed anyway only when `allow_unverified`)."""
     target.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(prefix=f".{official.name}.", suffix=".part", dir=target.parent)
     try:
@@ -97,27 +100,44 @@ def _install(source_stream_opener, official: OfficialFile, target: Path) -> None
                 out.write(block)
                 digest.update(block)
                 size += len(block)
-        if size != official.size:
-            raise ValueError(f"size {size} bytes, expected {official.size}")
+        failed = []
+        if official.size is not None and size != official.size:
+            failed.append(f"size {size} bytes, expected {official.size}")
         if digest.hexdigest() != official.sha256:
-            raise ValueError(f"sha256 {digest.hexdigest()}, expected {official.sha256}")
+            failed.append(f"sha256 {digest.hexdigest()}, expected {official.sha256}")
+        if failed and not allow_unverified:
+            raise ValueError("; ".join(failed) + " (ALLOW_UNVERIFIED_WEIGHTS=1 installs it anyway)")
         os.replace(temporary, target)
+        return failed
     finally:
         if os.path.exists(temporary):
             os.unlink(temporary)
 
 
-def provision(official: OfficialFile, models_dir: Path, source_dir: Path | None, timeout: float) -> tuple[bool, str]:
+def provision(
+    official: OfficialFile,
+    models_dir: Path,
+    source_dir: Path | None,
+    timeout: float,
+    allow_unverified: bool = False,
+    missing_means: str | None = None,
+) -> tuple[bool, str]:
+    """Install `official` into `models_dir`; (installed and verified, what happened).
+    `missing_means` says what the service does without it (default: that detector is unavailable)."""
     target = models_dir / official.name
-    if target.is_file() and target.stat().st_size == official.size and sha256_of(target) == official.sha256:
+    if target.is_file() and official.matches(target):
         return True, f"{official.name}: present, sha256 verified"
-    try:
-        if source_dir is not None:
-            source = source_dir / official.name
-            _install(lambda: source.open("rb"), official, target)
-            return True, f"{official.name}: copied from {source}, sha256 verified"
+    if source_dir is not None:
+        source = source_dir / official.name
+        opener, origin = (lambda: source.open("rb")), f"copied from {source}"
+    else:
         request = urllib.request.Request(official.url, headers={"User-Agent": "deepfake-scoring-setup"})
-        _install(lambda: urllib.request.urlopen(request, timeout=timeout), official, target)
-        return True, f"{official.name}: downloaded from {official.url}, sha256 verified"
+        opener, origin = (lambda: urllib.request.urlopen(request, timeout=timeout)), f"downloaded from {official.url}"
+    try:
+        failed = _install(opener, official, target, allow_unverified)
     except (OSError, ValueError) as exc:
-        return False, f"{official.name}: NOT installed ({exc}); the service will report {official.purpose} unavailable"
+        consequence = missing_means or f"the service will report {official.purpose} unavailable"
+        return False, f"{official.name}: NOT installed ({exc}); {consequence}"
+    if failed:
+        return False, f"{official.name}: {origin}, UNVERIFIED ({'; '.join(failed)}), installed because ALLOW_UNVERIFIED_WEIGHTS=1"
+    return True, f"{official.name}: {origin}, sha256 verified"

@@ -1,0 +1,96 @@
+"""What each frame-detector architecture costs per request on this machine (weights do not change FLOPs).
+
+    python bench/bench_frame_detectors.py [--faces 8] [--threads 2] [--only polimi-att sbi]
+
+Builds each published architecture (and the bundled model) with random weights through the
+service's own code, times the forward pass of `--faces` faces at its profile's input size
+(median of `--repeats`, after one warm-up), counts its FLOPs per face with PyTorch's flop counter,
+and prints the cost of one request: the profile's frames per video times the cost per face.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import torch  # noqa: E402
+from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
+
+from scoring import torch_env  # noqa: E402,F401
+from scoring.efficientnet import networks  # noqa: E402
+from scoring.efficientnet.layouts import load_checkpoint  # noqa: E402
+from scoring.efficientnet.profiles import PROFILES  # noqa: E402
+from scoring.settings import BUNDLED_EFFICIENTNET_WEIGHTS  # noqa: E402
+
+
+def _torchvision_b0():
+    import torchvision
+
+    model = torchvision.models.efficientnet_b0(weights=None)
+    model.classifier = torch.nn.Sequential(torch.nn.Dropout(0.4), torch.nn.Linear(1280, 2))
+    return model, PROFILES["deepfakedetector"]
+
+
+def _bundled():
+    network, spec = load_checkpoint(BUNDLED_EFFICIENTNET_WEIGHTS)
+    return network, spec.profile
+
+
+# name: (() -> (network, profile), files per deployment as published)
+ARCHITECTURES = {
+    "polimi EfficientNetB4": (lambda: (networks.PolimiNet(attention=False), PROFILES["polimi"]), 1),
+    "polimi-att EfficientNetAutoAttB4": (lambda: (networks.PolimiNet(attention=True), PROFILES["polimi"]), 1),
+    "sbi EfficientNet-B4": (lambda: (networks.SBINet(), PROFILES["sbi"]), 1),
+    "deepfakebench EfficientNet-B4": (lambda: (networks.DeepfakeBenchNet(), PROFILES["deepfakebench"]), 1),
+    "deepfakedetector torchvision B0": (_torchvision_b0, 1),
+    "selimsef tf_efficientnet_b7_ns": (lambda: (networks.SelimsefNet("b7"), PROFILES["selimsef"]), 7),
+    "bundled efficientnet-b0": (_bundled, 1),
+}
+
+
+def measure(network: torch.nn.Module, size: int, faces: int, repeats: int) -> tuple[float, float]:
+    """(seconds per face, GFLOP per face)."""
+    network = network.eval().to(memory_format=torch.channels_last)
+    batch = torch.rand(faces, 3, size, size).contiguous(memory_format=torch.channels_last)
+    with torch.inference_mode():
+        with FlopCounterMode(display=False) as counter:
+            network(batch[:1])
+        network(batch)
+        times = []
+        for _ in range(repeats):
+            started = time.perf_counter()
+            network(batch)
+            times.append(time.perf_counter() - started)
+    return statistics.median(times) / faces, counter.get_total_flops() / 1e9
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--faces", type=int, default=8)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--only", nargs="*", help="architectures whose name contains one of these words")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    print(f"torch {torch.__version__}, {args.threads} threads, {args.faces} faces per timed batch")
+    print("| architecture | input | GFLOP / face | ms / face | frames / video | files | ms / request |")
+    print("|---|---|---|---|---|---|---|")
+    for name, (build, files) in ARCHITECTURES.items():
+        if args.only and not any(word in name for word in args.only):
+            continue
+        network, profile = build()
+        per_face, gflop = measure(network, profile.input_size, args.faces, args.repeats)
+        request_ms = per_face * profile.frames * files * 1000
+        row = f"| {name} | {profile.input_size} | {gflop:.2f} | {per_face * 1000:.0f} | {profile.frames} | {files} | {request_ms:,.0f} |"
+        print(row, flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,131 @@
+"""The networks of the published frame detectors, built here so their files load key for key.
+
+Each class reproduces the module tree its authors saved, so `load_state_dict(strict=True)` takes
+their file as published (after the `module.` prefix DataParallel adds): the attribute names are
+the checkpoint's key prefixes. Architectures follow the papers and the authors' public model
+definitions; the code is ours.
+
+| family        | keys                                         | backbone                                  | head                          |
+|---------------|----------------------------------------------|-------------------------------------------|-------------------------------|
+| polimi        | `efficientnet.*`, `classifier.*`             | efficientnet_pytorch B4, `_fc` removed    | Linear(1792, 1)               |
+| polimi (att.) | + `efficientnet.attconv.*`                   | + a 1x1 attention map after block 9       | Linear(1792, 1)               |
+| polimi (ST)   | `feat_ext.*`, `classifier.0/1.*`             | either of the above, its head unused      | BatchNorm1d + Linear(1792, 1) |
+| selimsef      | `encoder.*`, `fc.*`                          | timm tf_efficientnet_bN_ns, head unused   | Linear(C, 1)                  |
+| sbi           | `net.*`                                      | efficientnet_pytorch B4                   | `net._fc` = Linear(1792, 2)   |
+| deepfakebench | `backbone.efficientnet.*`, `backbone.last_layer.*` | B4 with an unpadded stem conv, `_fc` = Identity | Linear(1792, 2)   |
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from scoring import torch_env  # noqa: F401  (torchvision import fix; timm imports torchvision)
+
+# The attention map of EfficientNetAutoAtt sits after this MBConv block of B4 (56 channels).
+ATTENTION_BLOCK = 9
+ATTENTION_CHANNELS = 56
+TIMM_NAMES = {variant: f"tf_efficientnet_{variant}.ns_jft_in1k" for variant in ("b0", "b1", "b2", "b3", "b4", "b5", "b6", "b7")}
+
+
+def efficientnet_pytorch(variant: str, num_classes: int = 1000, image_size: int | None = None) -> nn.Module:
+    """efficientnet_pytorch's EfficientNet without weights; `image_size` fixes its static "same" padding,
+    which is why files trained through `from_pretrained` need the variant's own size (380 for B4)."""
+    from efficientnet_pytorch import EfficientNet
+
+    overrides = {"image_size": image_size} if image_size else {}
+    return EfficientNet.from_name(f"efficientnet-{variant}", num_classes=num_classes, **overrides)
+
+
+def _features(net: nn.Module, x: torch.Tensor, attention: nn.Module | None = None) -> torch.Tensor:
+    """efficientnet_pytorch's stem, blocks and head convolution; with `attention`, the block output after
+    ATTENTION_BLOCK is multiplied by sigmoid(attention(x)), as in EfficientNetAutoAtt."""
+    x = net._swish(net._bn0(net._conv_stem(x)))
+    for index, block in enumerate(net._blocks):
+        x = block(x)  # drop connect only acts in training
+        if attention is not None and index == ATTENTION_BLOCK:
+            x = x * torch.sigmoid(attention(x))
+    return net._swish(net._bn1(net._conv_head(x)))
+
+
+class PolimiNet(nn.Module):
+    """polimi-ispl EfficientNetB4 / EfficientNetAutoAttB4: one fake logit."""
+
+    def __init__(self, attention: bool):
+        super().__init__()
+        self.efficientnet = efficientnet_pytorch("b4")
+        del self.efficientnet._fc
+        if attention:
+            self.efficientnet.attconv = nn.Conv2d(ATTENTION_CHANNELS, 1, kernel_size=1)
+        self.classifier = nn.Linear(self.efficientnet._conv_head.out_channels, 1)
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        x = _features(self.efficientnet, x, getattr(self.efficientnet, "attconv", None))
+        return self.efficientnet._avg_pooling(x).flatten(1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier(self.features(x))
+
+
+class PolimiSiameseNet(nn.Module):
+    """polimi-ispl's siamese-tuned ("ST") variants: the features of a PolimiNet, a BatchNorm1d + Linear head."""
+
+    def __init__(self, attention: bool):
+        super().__init__()
+        self.feat_ext = PolimiNet(attention)
+        features = self.feat_ext.classifier.in_features
+        self.classifier = nn.Sequential(nn.BatchNorm1d(features), nn.Linear(features, 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier(self.feat_ext.features(x))
+
+
+class SelimsefNet(nn.Module):
+    """selimsef DeepFakeClassifier: a timm Noisy-Student EfficientNet encoder (its ImageNet classifier kept
+    in the file, unused), average pooling, one fake logit."""
+
+    def __init__(self, variant: str):
+        super().__init__()
+        import timm
+
+        self.encoder = timm.create_model(TIMM_NAMES[variant], pretrained=False)
+        self.fc = nn.Linear(self.encoder.num_features, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(self.encoder.forward_features(x).mean(dim=(2, 3)))
+
+
+class SBINet(nn.Module):
+    """mapooon SelfBlendedImages Detector: efficientnet_pytorch B4 with two outputs, under `net`."""
+
+    def __init__(self):
+        super().__init__()
+        self.net = efficientnet_pytorch("b4", num_classes=2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+
+class DeepfakeBenchBackbone(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.efficientnet = efficientnet_pytorch("b4")
+        # DeepfakeBench replaces the stem with a plain convolution (no padding) and drops `_fc`.
+        self.efficientnet._conv_stem = nn.Conv2d(3, 48, kernel_size=3, stride=2, bias=False)
+        self.efficientnet._fc = nn.Identity()
+        self.last_layer = nn.Linear(1792, 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = _features(self.efficientnet, x)
+        return self.last_layer(nn.functional.adaptive_avg_pool2d(x, 1).flatten(1))
+
+
+class DeepfakeBenchNet(nn.Module):
+    """SCLBD DeepfakeBench's EfficientNet-B4 detector: its state dict is the backbone's, under `backbone`."""
+
+    def __init__(self):
+        super().__init__()
+        self.backbone = DeepfakeBenchBackbone()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.backbone(x)

@@ -1,0 +1,315 @@
+"""Published frame detectors: each author's file layout loads and gives the forward of the same network,
+recognition by sha256 and by layout, profiles (crop, resize, normalisation, output, aggregation),
+ensembles, and the refusals.
+
+The reference forwards here are written with the libraries' own modules (efficientnet_pytorch,
+timm), not with scoring.efficientnet.networks; bench/parity_frame_detectors.py compares against
+the authors' code itself.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from efficientnet_detector import EfficientNetDetector
+from scoring import torch_env  # noqa: F401
+from scoring.efficientnet import layouts, published
+from scoring.efficientnet.profiles import PROFILES, area_or_linear, isotropic_centred, polimi_region, square_region, thirds_region
+from scoring.settings import BUNDLED_EFFICIENTNET_WEIGHTS, PROFILE_NAMES, Settings
+from scoring.weights.checkpoints import WeightsError
+from scoring.weights.files import OfficialFile, provision
+
+SIZE = 64  # the networks take any size; small inputs keep B4 quick
+
+
+def calibrated(module: nn.Module, forward=None, seed: int = 0) -> nn.Module:
+    """Random BatchNorm parameters with running statistics measured on random faces: a random network
+    with default statistics answers nearly the same for every input, which would make the comparisons
+    below pass whatever the preprocessing or wiring."""
+    generator = torch.Generator().manual_seed(seed)
+    for norm in module.modules():
+        if isinstance(norm, (nn.BatchNorm1d, nn.BatchNorm2d)):
+            norm.weight.data.uniform_(0.5, 1.5, generator=generator)
+            norm.bias.data.normal_(0, 0.2, generator=generator)
+            norm.reset_running_stats()
+            norm.momentum = None
+    module.train()
+    with torch.no_grad():
+        (forward or module)(normalised(faces(8, seed=9), PROFILES["polimi"].normalisation))
+    return module.eval()
+
+
+def efficientnet_b4(num_classes: int = 1000):
+    from efficientnet_pytorch import EfficientNet
+
+    return EfficientNet.from_name("efficientnet-b4", num_classes=num_classes)
+
+
+def pooled(net, x):
+    return net._avg_pooling(net.extract_features(x)).flatten(1)
+
+
+def polimi_files(attention_bias: float | None = None, siamese: bool = False):
+    """polimi's layout from efficientnet_pytorch itself: `{"net": state}`; the reference forward without attention
+    (an attention map of sigmoid(+20) = 1 changes nothing, so both must agree)."""
+    torch.manual_seed(1)
+    net = efficientnet_b4()
+    del net._fc
+    calibrated(net, net.extract_features)
+    classifier = nn.Linear(1792, 1)
+    state = {f"efficientnet.{k}": v for k, v in net.state_dict().items()}
+    state.update({f"classifier.{k}": v for k, v in classifier.state_dict().items()})
+    if attention_bias is not None:
+        state["efficientnet.attconv.weight"] = torch.zeros(1, 56, 1, 1)
+        state["efficientnet.attconv.bias"] = torch.full((1,), attention_bias)
+    if not siamese:
+        return {"net": state, "epoch": 3}, lambda x: classifier(pooled(net, x))
+    head = nn.Sequential(nn.BatchNorm1d(1792), nn.Linear(1792, 1))
+    calibrated(head, lambda x: head(pooled(net, x)), seed=2)
+    state = {f"feat_ext.{k}": v for k, v in state.items()} | {f"classifier.{k}": v for k, v in head.state_dict().items()}
+    return {"net": state}, lambda x: head(pooled(net, x))
+
+
+def selimsef_files():
+    import timm
+
+    torch.manual_seed(2)
+    encoder = timm.create_model("tf_efficientnet_b0.ns_jft_in1k", pretrained=False)
+    calibrated(encoder, encoder.forward_features)
+    fc = nn.Linear(1280, 1)
+    state = {f"module.encoder.{k}": v for k, v in encoder.state_dict().items()}
+    state.update({f"module.fc.{k}": v for k, v in fc.state_dict().items()})
+    return {"state_dict": state, "bce_best": 0.2}, lambda x: fc(encoder.forward_features(x).mean((2, 3)))
+
+
+def sbi_files():
+    torch.manual_seed(3)
+    net = calibrated(efficientnet_b4(num_classes=2))
+    return {"model": {f"net.{k}": v for k, v in net.state_dict().items()}}, net
+
+
+def deepfakebench_files():
+    torch.manual_seed(4)
+    net = efficientnet_b4()
+    net._conv_stem = nn.Conv2d(3, 48, kernel_size=3, stride=2, bias=False)
+    net._fc = nn.Identity()
+    calibrated(net, net.extract_features)
+    last_layer = nn.Linear(1792, 2)
+    state = {f"backbone.efficientnet.{k}": v for k, v in net.state_dict().items()}
+    state.update({f"backbone.last_layer.{k}": v for k, v in last_layer.state_dict().items()})
+    return state, lambda x: last_layer(pooled(net, x))
+
+
+LAYOUTS = {
+    # name: (files, family, profile, normalisation (mean, std), P(real) from the reference output)
+    "polimi EfficientNetB4": (
+        polimi_files,
+        "polimi",
+        "polimi-scale-224",
+        PROFILES["polimi"].normalisation,
+        lambda y: 1 - y[:, 0].sigmoid(),
+    ),
+    "polimi EfficientNetAutoAttB4": (
+        lambda: polimi_files(20.0),
+        "polimi",
+        "polimi-scale-224",
+        PROFILES["polimi"].normalisation,
+        lambda y: 1 - y[:, 0].sigmoid(),
+    ),
+    "polimi EfficientNetB4ST": (
+        lambda: polimi_files(siamese=True),
+        "polimi-st",
+        "polimi-scale-224",
+        PROFILES["polimi"].normalisation,
+        lambda y: 1 - y[:, 0].sigmoid(),
+    ),
+    "selimsef DeepFakeClassifier": (
+        selimsef_files,
+        "selimsef",
+        "selimsef-isotropic-380",
+        PROFILES["selimsef"].normalisation,
+        lambda y: 1 - y[:, 0].sigmoid(),
+    ),
+    "SelfBlendedImages": (sbi_files, "sbi", "sbi-stretch-380", ((0, 0, 0), (1, 1, 1)), lambda y: y.softmax(1)[:, 0]),
+    "DeepfakeBench EfficientNetB4": (
+        deepfakebench_files,
+        "deepfakebench",
+        "deepfakebench-256",
+        ((0.5,) * 3, (0.5,) * 3),
+        lambda y: y.softmax(1)[:, 0],
+    ),
+}
+
+
+def faces(count: int = 3, size: int = SIZE, seed: int = 0) -> np.ndarray:
+    return np.random.default_rng(seed).integers(0, 255, (count, size, size, 3), dtype=np.uint8)
+
+
+def normalised(images: np.ndarray, normalisation) -> torch.Tensor:
+    mean, std = (torch.tensor(v, dtype=torch.float32).view(1, 3, 1, 1) for v in normalisation)
+    return (torch.from_numpy(images).permute(0, 3, 1, 2).float() / 255 - mean) / std
+
+
+@pytest.mark.parametrize("name", LAYOUTS)
+def test_each_authors_layout_loads_and_gives_the_forward_of_the_same_network(tmp_path, name):
+    make, family, profile, normalisation, real_probability = LAYOUTS[name]
+    content, reference = make()
+    path = tmp_path / "published.pth"
+    torch.save(content, path)
+    detector = EfficientNetDetector(path, "cpu")
+    model = detector.models[0]
+    assert (model.spec.family, model.profile.name) == (family, profile)
+    assert model.spec.sources["profile"] == f"the {family} layout" and model.spec.published is None
+    images = faces()
+    with torch.inference_mode():
+        expected = real_probability(reference(normalised(images, normalisation)))
+    ours = model.profile.real_probability(detector.outputs(model, images))
+    assert float(expected.max() - expected.min()) > 1e-3  # the faces get different answers
+    np.testing.assert_allclose(ours.numpy(), expected.numpy(), atol=2e-5)
+
+
+def test_polimi_attention_multiplies_block_ten_by_its_map(tmp_path):
+    (plain, reference), (shut, _) = polimi_files(20.0), polimi_files(-20.0)
+    outputs = []
+    for content, name in ((plain, "open.pth"), (shut, "shut.pth")):
+        torch.save(content, tmp_path / name)
+        detector = EfficientNetDetector(tmp_path / name, "cpu")
+        outputs.append(detector.outputs(detector.models[0], faces()))
+    with torch.inference_mode():
+        expected = reference(normalised(faces(), PROFILES["polimi"].normalisation))
+    np.testing.assert_allclose(outputs[0].numpy(), expected.numpy(), atol=1e-4)
+    assert not torch.allclose(outputs[0], outputs[1], atol=1e-3)  # a closed map changes the logit
+
+
+def test_a_published_file_is_recognised_by_its_sha256_and_a_renamed_copy_refused(tmp_path, monkeypatch):
+    content, _ = polimi_files(20.0)
+    path = tmp_path / "downloaded.pth"
+    torch.save(content, path)
+    digest = layouts.sha256_of(path)
+    known = published._polimi("EfficientNetAutoAttB4", "DFDC", digest)
+    monkeypatch.setitem(published.PUBLISHED, digest, known)
+    spec = EfficientNetDetector(path, "cpu").spec
+    assert spec.published.trained_on == "DFDC" and spec.sources["profile"] == "published file (sha256)"
+    assert spec.summary()["published"]["licence"].startswith("GPL-3.0")
+
+    impostor = tmp_path / published.DEFAULT_FRAME_DETECTOR.file.name  # the release's name, other bytes
+    torch.save(polimi_files()[0], impostor)
+    with pytest.raises(WeightsError, match="ALLOW_UNVERIFIED_WEIGHTS"):
+        EfficientNetDetector(impostor, "cpu")
+    assert EfficientNetDetector(impostor, "cpu", allow_unverified_weights=True).spec.published is None
+
+
+def test_sidecar_gives_a_plain_file_an_authors_profile_and_the_environment_wins(tmp_path):
+    net = efficientnet_b4(num_classes=2)
+    path = tmp_path / "sbi_exported.pt"
+    torch.save(net.state_dict(), path)  # a bare efficientnet_pytorch state dict: the layout alone says "square"
+    assert EfficientNetDetector(path, "cpu").spec.profile.name == "square"
+    path.with_name(path.name + ".json").write_text(json.dumps({"profile": "sbi", "input_size": 320}))
+    spec = EfficientNetDetector(path, "cpu").spec
+    assert (spec.profile.name, spec.profile.input_size, spec.profile.normalisation) == ("sbi-stretch-380", 320, ((0.0,) * 3, (1.0,) * 3))
+    assert spec.sources["profile"].startswith("sidecar") and spec.sources["input_size"].startswith("sidecar")
+    overridden = EfficientNetDetector(path, "cpu", {"profile": "deepfakebench", "normalization": "imagenet"}).spec
+    assert overridden.profile.name == "deepfakebench-256" and overridden.sources["profile"] == "environment: deepfakebench"
+    assert overridden.profile.input_size == 320 and overridden.profile.mean == (0.485, 0.456, 0.406)
+    path.with_name(path.name + ".json").write_text(json.dumps({"profile": "blazeface"}))
+    with pytest.raises(WeightsError, match="unknown profile 'blazeface'"):
+        EfficientNetDetector(path, "cpu")
+
+
+def test_an_unknown_layout_is_refused_naming_what_was_found(tmp_path):
+    path = tmp_path / "xception.pth"
+    torch.save({"net": {"xception.conv1.weight": torch.zeros(32, 3, 3, 3), "xception.last_linear.weight": torch.zeros(1, 2048)}}, path)
+    with pytest.raises(WeightsError, match=r"not a frame detector this service knows.*xception\.conv1\.weight"):
+        EfficientNetDetector(path, "cpu")
+
+
+def test_an_ensemble_scores_the_same_frames_and_averages_the_files_video_scores(tmp_path):
+    paths = []
+    for index, make in enumerate((polimi_files, sbi_files)):
+        paths.append(tmp_path / f"m{index}.pth")
+        torch.save(make()[0], paths[-1])
+    ensemble = EfficientNetDetector(paths, "cpu", num_frames=4)
+    images = list(faces(4, size=96))
+    report = ensemble.predict_frames(images)
+    singles = [EfficientNetDetector(p, "cpu").predict_frames(images) for p in paths]
+    assert [m["profile"] for m in report["models"]] == ["polimi-scale-224", "sbi-stretch-380"]
+    assert report["detector"] == "ensemble of 2"
+    assert report["score"] == pytest.approx(np.mean([s["score"] for s in singles]), abs=1e-4)
+    np.testing.assert_allclose(report["frame_scores"], np.mean([s["frame_scores"] for s in singles], axis=0), atol=1e-4)
+    assert ensemble.num_frames == 4 and EfficientNetDetector(paths[0], "cpu").num_frames == PROFILES["polimi"].frames
+
+
+def test_polimi_region_adds_blazeface_margin_then_takes_the_square_of_the_longer_side():
+    frame = np.arange(480 * 640 * 3, dtype=np.uint32).reshape(480, 640, 3).astype(np.uint8)
+    region = polimi_region(frame, (200.0, 100.0, 300.0, 250.0))
+    # height 150 -> offset 30: box (170, 40, 330, 280) is 160 x 240 -> a 240 square around (250, 160).
+    assert region.shape == (240, 240, 3)
+    np.testing.assert_array_equal(region, frame[40:280, 130:370])
+    clipped = polimi_region(frame, (560.0, 10.0, 640.0, 90.0))
+    assert clipped.shape[0] < 112 and clipped.shape[1] < 112  # their crop shrinks at the border, it does not pad
+
+
+def test_square_region_pads_outside_the_frame():
+    frame = np.full((100, 100, 3), 200, np.uint8)
+    crop = area_or_linear(square_region(frame, np.array([-20.0, 10, 40, 70]), margin=0.25), 64)
+    assert crop.shape == (64, 64, 3)
+    assert crop[:, :10].max() == 0 and crop[8:, -10:].min() == 200  # left of x=0 and above y=0: padding
+
+
+def test_selimsef_region_and_isotropic_resize_keep_the_aspect_on_black():
+    frame = np.full((480, 640, 3), 200, np.uint8)
+    region = thirds_region(frame, (300.7, 100.2, 390.9, 220.5))  # int box 300,100,390,220: w 90, h 120
+    assert region.shape == (120 + 2 * 40, 90 + 2 * 30, 3)
+    resized = isotropic_centred(region, 380)
+    assert resized.shape == (380, 380, 3)
+    columns = np.flatnonzero(resized[190, :, 0])
+    width = int(150 * (380 / 200))  # their arithmetic: w * (size / h), truncated
+    assert resized[190, 0, 0] == 0 and len(columns) == width and columns[0] == (380 - width) // 2
+
+
+@pytest.mark.parametrize(
+    "p_fake, expected_fake",
+    [
+        ([0.9] * 14 + [0.1] * 6, 0.9),  # over 11 and over 40 % confident fakes: their mean
+        ([0.1] * 19 + [0.5], 0.1),  # over 90 % confident reals: their mean
+        ([0.9] * 5 + [0.1] * 15, 0.3),  # otherwise the plain mean
+    ],
+)
+def test_selimsef_confident_strategy(p_fake, expected_fake):
+    logits = torch.logit(torch.tensor(p_fake, dtype=torch.float64)).view(-1, 1)
+    assert PROFILES["selimsef"].video_real_probability(logits) == pytest.approx(1 - expected_fake, abs=1e-6)
+
+
+def test_polimi_video_score_is_the_sigmoid_of_the_mean_logit():
+    logits = torch.tensor([[3.0], [-1.0], [1.0]])
+    assert PROFILES["polimi"].video_real_probability(logits) == pytest.approx(1 - torch.sigmoid(torch.tensor(1.0)).item())
+
+
+def test_settings_name_every_profile_and_default_to_the_bundled_model_offline(tmp_path):
+    assert set(PROFILE_NAMES) == set(PROFILES)
+    assert Settings.from_env({"MODELS_DIR": str(tmp_path)}).efficientnet.weights == (BUNDLED_EFFICIENTNET_WEIGHTS,)
+    (tmp_path / published.DEFAULT_FRAME_DETECTOR.file.name).write_bytes(b"installed by setup")
+    installed = Settings.from_env({"MODELS_DIR": str(tmp_path)}).efficientnet.weights
+    assert installed == (tmp_path / published.DEFAULT_FRAME_DETECTOR.file.name,)
+    both = Settings.from_env({"EFFICIENTNET_WEIGHTS": f"{BUNDLED_EFFICIENTNET_WEIGHTS},{installed[0]}"}).efficientnet.weights
+    assert both == (BUNDLED_EFFICIENTNET_WEIGHTS, installed[0])
+
+
+def test_provisioning_checks_the_digest_and_installs_an_unverified_file_only_when_allowed(tmp_path):
+    source = tmp_path / "source"
+    source.mkdir()
+    (source / "detector.pth").write_bytes(b"weights")
+    good = OfficialFile(
+        "detector.pth", "https://invalid.example/detector.pth", None, layouts.sha256_of(source / "detector.pth"), "a detector"
+    )
+    assert provision(good, tmp_path / "a", source, 5)[0] and (tmp_path / "a" / "detector.pth").read_bytes() == b"weights"
+    wrong = OfficialFile("detector.pth", good.url, None, "0" * 64, "a detector")
+    ok, message = provision(wrong, tmp_path / "b", source, 5, missing_means="the bundled model scores")
+    assert not ok and not (tmp_path / "b" / "detector.pth").exists() and "the bundled model scores" in message
+    ok, message = provision(wrong, tmp_path / "c", source, 5, allow_unverified=True)
+    assert not ok and "UNVERIFIED" in message and (tmp_path / "c" / "detector.pth").is_file()
