@@ -165,20 +165,26 @@ class EfficientNetDetector:
         return torch.cat(chunks).float().cpu()
 
     def judge(self, faces_per_model: list[np.ndarray]) -> dict:
-        """The report from each model's faces (the same frames, each model's own crop)."""
+        """The report from each model's faces (the same frames, each model's own crop); a file with a
+        calibration has its frame and video scores mapped to P(genuine), and reports its raw score too."""
         per_model = []
         for model, faces in zip(self.models, faces_per_model):
             raw = self.outputs(model, faces)
-            per_model.append((model, model.profile.real_probability(raw).numpy(), model.profile.video_real_probability(raw)))
-        frame_scores = np.mean([frames for _, frames, _ in per_model], axis=0)
-        report = aggregate(frame_scores, float(np.mean([video for _, _, video in per_model])))
-        report["models"] = [
-            {"file": m.path.name, "architecture": m.spec.architecture, "profile": m.profile.name, "score": round(video, 4)}
-            for m, _, video in per_model
-        ]
+            frames, video = model.profile.real_probability(raw).numpy(), model.profile.video_real_probability(raw)
+            calibrate = model.spec.calibration or (lambda scores: np.asarray(scores, dtype=np.float64))
+            per_model.append((model, calibrate(frames), float(calibrate(video)), video))
+        report = aggregate(np.mean([frames for _, frames, _, _ in per_model], axis=0), float(np.mean([v for _, _, v, _ in per_model])))
+        report["models"] = [self._model_entry(model, video, raw) for model, _, video, raw in per_model]
         report["detector"] = self.spec.architecture if len(self.models) == 1 else f"ensemble of {len(self.models)}"
         report["profile"] = self.spec.profile.name
         return report
+
+    @staticmethod
+    def _model_entry(model: FrameModel, score: float, raw: float) -> dict:
+        entry = {"file": model.path.name, "architecture": model.spec.architecture, "profile": model.profile.name, "score": round(score, 4)}
+        if model.spec.calibration is not None:
+            entry.update(raw_score=round(raw, 4), calibration=model.spec.calibration.method)
+        return entry
 
     def real_probabilities(self, images: list) -> np.ndarray:
         """P(real) per face image (any size), from the first file."""

@@ -4,9 +4,10 @@
 
 Each video row (`kind` video, or any row whose file is a video) goes through the same code as
 `POST /score` (decode, face tracks, both detectors, fusion) with the settings from the
-environment. Prints, per `source_dataset` and overall, video-level AUC, EER and accuracy of the
-combined score and of each detector (accuracy: `is_likely_real`, combined > 0.6; per detector:
-score > 0.5), writes an ROC plot and, with `--out`, every video's result as JSON. Videos the
+environment. Prints, per `source_dataset` and overall, video-level AUC, accuracy and Brier score of
+the combined score and of each detector (accuracy: `is_likely_real`, combined > 0.6; per detector:
+score > 0.5; the JSON adds EER and a reliability table), writes an ROC plot and a reliability
+diagram and, with `--out`, every video's result as JSON (what `python -m training.calibrate` fits). Videos the
 service refuses (no face, too short) are listed and left out of the metrics.
 """
 
@@ -48,13 +49,19 @@ def video_rows(labels: Path, groups: set[str] | None) -> list[dict]:
 def score_all(service: ScoringService, rows: list[dict], root: Path) -> list[dict]:
     results = []
     for row in tqdm(rows, unit="video"):
-        record = {"path": row["path"], "label": row["label"].upper(), "source": row.get("source_dataset") or "all"}
+        record = {
+            "path": row["path"],
+            "label": row["label"].upper(),
+            "source": row.get("source_dataset") or "all",
+            "group": row.get("split_group"),
+        }
         try:
             response = service.score(root / row["path"])
             record.update(
                 combined=response["combined_score"],
                 syncnet=(response["syncnet"] or {}).get("score"),
                 efficientnet=(response["efficientnet"] or {}).get("score"),
+                efficientnet_raw=raw_frame_score(response["efficientnet"]),
                 degraded=response["degraded"],
                 seconds=response["processing_time_ms"] / 1000,
             )
@@ -62,6 +69,13 @@ def score_all(service: ScoringService, rows: list[dict], root: Path) -> list[dic
             record["refused"] = f"{exc.status} {exc.code}: {exc.message}"
         results.append(record)
     return results
+
+
+def raw_frame_score(report: dict | None) -> float | None:
+    """The frame classifier's score before any calibration (what training.calibrate fits)."""
+    if not report:
+        return None
+    return float(np.mean([model.get("raw_score", model["score"]) for model in report["models"]]))
 
 
 def summarise(results: list[dict]) -> dict:
@@ -81,12 +95,13 @@ def summarise(results: list[dict]) -> dict:
             y, s = np.array([a for a, _ in scored]), np.array([b for _, b in scored])
             threshold = LIKELY_REAL_ABOVE if name == "combined" else 0.5
             entry[name] = metrics.summary(y, s, threshold)
+            entry[name]["reliability"] = metrics.reliability(y, s) if y.any() and not y.all() else None
         report[source] = entry
     return report
 
 
 def print_report(report: dict, refused: list[dict]) -> None:
-    header = f"{'source':48s} {'videos':>6s}  " + "  ".join(f"{n + ' AUC/acc':>20s}" for n in SCORES)
+    header = f"{'source':48s} {'videos':>6s}  " + "  ".join(f"{n + ' AUC/acc/Brier':>26s}" for n in SCORES)
     print(header)
     print("-" * len(header))
     for source, entry in report.items():
@@ -97,19 +112,49 @@ def print_report(report: dict, refused: list[dict]) -> None:
 
 
 def metric_cell(metrics_of_one_score: dict | None) -> str:
-    """'AUC/accuracy', with '-' for an AUC that needs both classes and for a detector that never ran."""
+    """'AUC/accuracy/Brier', with '-' for an AUC that needs both classes and for a detector that never ran."""
     if not metrics_of_one_score:
-        return f"{'-':>11s}/{'-':>8s}"
+        return f"{'-':>11s}/{'-':>6s}/{'-':>7s}"
     auc = metrics_of_one_score["auc"]
-    return f"{'-' if auc is None else format(auc, '.3f'):>11s}/{metrics_of_one_score['accuracy']:>8.3f}"
+    return (
+        f"{'-' if auc is None else format(auc, '.3f'):>11s}/{metrics_of_one_score['accuracy']:>6.3f}/{metrics_of_one_score['brier']:>7.3f}"
+    )
 
 
-def plot_roc(results: list[dict], path: Path) -> None:
+def pyplot():
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    return plt
+
+
+def plot_reliability(curves: dict[str, tuple[np.ndarray, np.ndarray]], path: Path, title: str = "reliability") -> None:
+    """Per score bin, the share of genuine videos (classes weighted equally) against the mean score,
+    one curve per (labels, scores): on the diagonal, a score is the probability that a person is genuine."""
+    plt = pyplot()
+    fig, axis = plt.subplots(figsize=(5.5, 5))
+    for name, (labels, scores) in curves.items():
+        bins = [b for b in metrics.reliability(labels, scores) if b["n"]]
+        label = f"{name} (balanced Brier {metrics.balanced_brier(labels, scores):.3f})"
+        axis.plot([b["mean_score"] for b in bins], [b["balanced_real_fraction"] for b in bins], "o-", label=label)
+        for b in bins:
+            axis.annotate(
+                str(b["n"]), (b["mean_score"], b["balanced_real_fraction"]), textcoords="offset points", xytext=(4, 4), fontsize=7
+            )
+    axis.plot([0, 1], [0, 1], ":", color="grey", label="calibrated")
+    axis.set(xlim=(0, 1), ylim=(-0.02, 1.02), xlabel="score (P(real)), bin mean (n videos beside each point)", title=title)
+    axis.set_ylabel("share of genuine videos, genuine and fake weighted equally")
+    axis.legend(loc="upper left", fontsize=8)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def plot_roc(results: list[dict], path: Path) -> None:
+    plt = pyplot()
     fig, axis = plt.subplots(figsize=(5.5, 5))
     scored = [r for r in results if "refused" not in r]
     for name in SCORES:
@@ -129,10 +174,13 @@ def plot_roc(results: list[dict], path: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m training.evaluate", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m training.evaluate", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--labels", type=Path, required=True, help="CSV with path (relative to the CSV), label, kind, source_dataset")
     parser.add_argument("--groups", help="only these comma-separated split_groups (e.g. the held-out validation groups)")
     parser.add_argument("--roc", type=Path, default=Path("roc.png"), help="where to write the ROC plot")
+    parser.add_argument("--reliability", type=Path, default=Path("reliability.png"), help="where to write the reliability diagram")
     parser.add_argument("--out", type=Path, help="write every video's result and the summary as JSON")
     args = parser.parse_args(argv)
 
@@ -148,7 +196,16 @@ def main(argv: list[str] | None = None) -> int:
     refused = [r for r in results if "refused" in r]
     print_report(report, refused)
     plot_roc(results, args.roc)
-    print(f"ROC written to {args.roc}")
+    scored = [r for r in results if "refused" not in r]
+    curves = {
+        name: (
+            np.array([r["label"] == "REAL" for r in scored if r.get(name) is not None]),
+            np.array([r[name] for r in scored if r.get(name) is not None]),
+        )
+        for name in SCORES
+    }
+    plot_reliability({name: curve for name, curve in curves.items() if curve[0].size}, args.reliability)
+    print(f"ROC written to {args.roc}, reliability diagram to {args.reliability}")
     if args.out:
         args.out.write_text(json.dumps({"summary": report, "videos": results}, indent=2))
     return 0

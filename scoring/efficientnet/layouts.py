@@ -16,7 +16,8 @@ A file is placed by what it holds, never by its name:
 
 A sidecar JSON beside the weights (`<weights>.json`) and the environment may override any of
 `profile` (a family's profile by name), `class_order`, `input_size`, `normalization` and
-`face_crop_margin`; where each setting came from is reported. Wrappers (`state_dict`, `model`,
+`face_crop_margin`; where each setting came from is reported. The sidecar may also hold a
+`calibration` (scoring.calibration) fitted on held-out videos. Wrappers (`state_dict`, `model`,
 `model_state_dict`, `net`) and the `module.` / `model.` prefixes are removed first. A file that
 fits none of this is refused with what was found.
 """
@@ -32,6 +33,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from scoring.calibration import PlattScaling
 from scoring.efficientnet import networks
 from scoring.efficientnet.profiles import IMAGENET, NORMALISATIONS, PROFILES, Profile, square_profile
 from scoring.efficientnet.published import PUBLISHED, PublishedDetector
@@ -65,6 +67,7 @@ class CheckpointSpec:
     profile: Profile
     head_key: str | None = None  # plain layouts: e.g. "_fc.1" or "classifier.1"
     published: PublishedDetector | None = None
+    calibration: PlattScaling | None = None  # raw P(real) -> P(genuine), fitted on held-out videos
     sources: dict[str, str] = field(default_factory=dict)
 
     def summary(self) -> dict:
@@ -75,6 +78,7 @@ class CheckpointSpec:
             "num_outputs": self.num_outputs,
             "published": self.published.summary() if self.published else None,
             "profile": self.profile.summary(),
+            "calibration": self.calibration.to_json() if self.calibration else None,
             "sources": dict(self.sources),
         }
 
@@ -264,6 +268,12 @@ def apply_settings(spec: CheckpointSpec, weights: Path, overrides: Mapping[str, 
             raise WeightsError(f"{name} from the {source}: {exc}") from None
         spec.sources[name] = source
     spec.profile = spec.profile.with_overrides(**changes)
+    if "calibration" in sidecar:
+        try:
+            spec.calibration = PlattScaling.from_json(sidecar["calibration"])
+        except ValueError as exc:
+            raise WeightsError(f"{sidecar_path(weights).name}: {exc}") from None
+        spec.sources["calibration"] = f"sidecar {sidecar_path(weights).name}"
     return spec
 
 
