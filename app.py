@@ -236,6 +236,7 @@ def health_report(settings: Settings, service: ScoringService, queue=None) -> di
             "processing_timeout_s": settings.processing_timeout_s,
             "fusion_weights": settings.fusion_weights,
             "syncnet_mode": settings.syncnet.mode,
+            "syncnet_precision": settings.syncnet.precision,
             "frame_detector": EfficientNetDetector.configuration(settings),
             "device": str(detectors.device),
             "torch_threads": torch.get_num_threads(),

@@ -34,6 +34,7 @@ from scoring.faces.stage import build_tracker
 from scoring.faces.tracking import FaceTrack, FaceTracker, TrackingResult
 from scoring.settings import FaceSettings, Settings, SyncNetSettings, load_settings
 from scoring.timing import Stopwatch
+from scoring.torch_env import resolve_precision
 from scoring.weights.checkpoints import WeightsError, require_official
 from scoring.weights.files import SYNCNET_V2, OfficialFile
 from syncnet_python.audio import is_silent
@@ -99,7 +100,10 @@ class SyncNetWrapper:
         weights = settings.syncnet.weights
         if not settings.allow_unverified_weights:
             require_official(weights, SYNCNET_V2)
-        scorer = SyncNetScorer(load_syncnet_v2(weights), torch.device(device), settings.syncnet.batch_size)
+        device = torch.device(device)
+        # Exact mode is the reference computation: float32 always.
+        precision = resolve_precision(settings.syncnet.precision, device) if settings.syncnet.mode == "fast" else torch.float32
+        scorer = SyncNetScorer(load_syncnet_v2(weights), device, settings.syncnet.batch_size, precision)
         return cls(scorer, settings.syncnet, settings.faces, settings.allow_unverified_weights)
 
     @staticmethod
@@ -157,7 +161,7 @@ class SyncNetWrapper:
         return Measurement(report, speaker.track)
 
     def describe(self) -> dict:
-        return {}
+        return {"lip_precision": str(self.scorer.lip_precision).removeprefix("torch.")}
 
     def process_video(
         self, path: str | Path, reference: str | None = None, limits: DecodeLimits = DecodeLimits(), watch: Stopwatch | None = None

@@ -82,6 +82,9 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=4)
     parser.add_argument("--modes", nargs="*", default=["fast"], choices=["fast", "exact"])
     parser.add_argument("--detectors", nargs="*", default=["bundled", "polimi"], choices=["bundled", "polimi"])
+    parser.add_argument(
+        "--set", nargs="*", default=[], metavar="NAME=VALUE", help="more settings for the service, e.g. SYNCNET_PRECISION=bfloat16"
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-e2e-") as scratch:
         work = Path(scratch)
@@ -95,14 +98,15 @@ def main() -> int:
                     "ALLOW_UNVERIFIED_WEIGHTS": "1",
                     "EFFICIENTNET_WEIGHTS": str(frame_files[detector]),
                     "SYNCNET_MODE": mode,
+                    **dict(pair.split("=", 1) for pair in args.set),
                 }
                 with gunicorn_server(env) as url:
                     for seconds, clip in clips.items():
                         median_ms, stages, body = run(url, clip, args.runs)
                         ran = [name for name in ("syncnet", "efficientnet") if (body.get(name) or {}).get("score") is not None]
-                        windows = (body.get("syncnet") or {}).get("windows_used")
+                        windows = ((body.get("syncnet") or {}).get("speaker_track") or {}).get("windows_used")
                         print(
-                            f"\n{detector} frame detector, SYNCNET_MODE={mode}, {seconds:g} s 640x480 clip: median {median_ms:,.0f} ms = "
+                            f"\n{detector} frame detector, SYNCNET_MODE={mode} {' '.join(args.set)}, {seconds:g} s 640x480 clip: median {median_ms:,.0f} ms = "
                             f"{median_ms / 1000 / seconds:.2f}x real time (detectors: {', '.join(ran)}; lip windows {windows})"
                         )
                         for name, ms in sorted(stages.items(), key=lambda item: -item[1]):

@@ -46,6 +46,7 @@ class FaceSettings:
 class SyncNetSettings:
     weights: Path = DEFAULT_MODELS_DIR / SYNCNET_FILE_NAME
     mode: str = "fast"  # fast | exact
+    precision: str = "float32"  # fast mode's lip stream: float32 | bfloat16 | auto (bfloat16 where native); exact: float32
     fast_max_windows: int = 96
     vshift: int = 15
     batch_size: int = 16
@@ -301,6 +302,7 @@ _FACES = {
 _SYNCNET = {
     "SYNCNET_WEIGHTS": Variable("weights", _path),
     "SYNCNET_MODE": Variable("mode", _choice("fast", "exact")),
+    "SYNCNET_PRECISION": Variable("precision", _choice("auto", "float32", "bfloat16")),
     "SYNCNET_FAST_MAX_WINDOWS": Variable("fast_max_windows", int),
     "SYNCNET_VSHIFT": Variable("vshift", int),
     "SYNCNET_BATCH_SIZE": Variable("batch_size", int),

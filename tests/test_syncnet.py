@@ -282,6 +282,22 @@ def test_fast_mode_agrees_with_exact_mode(probe, tracker, clip):
     assert fast.offset == exact.offset
 
 
+@pytest.fixture(scope="module")
+def probe_bfloat16(weights_dir):
+    return SyncNetScorer(load_syncnet_v2(weights_dir / "syncnet_probe.model"), torch.device("cpu"), lip_precision=torch.bfloat16)
+
+
+def test_a_bfloat16_lip_stream_keeps_a_clear_offset_and_its_confidence(probe, probe_bfloat16, tracker, generated_clip):
+    """Where the curve has a clear minimum (synced generated speech), reduced precision keeps the
+    offset and moves the confidence by less than 0.05. (On flat curves it may not: see the README,
+    which is why float32 is the default.)"""
+    track = main_track(tracker, generated_clip)
+    cropper, pcm = SyncNetCropper(generated_clip.frames, track), TrackProbe(probe, generated_clip, track).pcm
+    exact, reduced = (scorer.measure(cropper, track.length, pcm, VSHIFT) for scorer in (probe, probe_bfloat16))
+    assert reduced.windows_used == exact.windows_used and reduced.offset == exact.offset == 0
+    assert abs(reduced.confidence - exact.confidence) <= 0.05
+
+
 def test_fast_mode_uses_a_bounded_subset_when_the_curve_is_decisive(probe, tracker, tmp_path):
     clip = decode_video(media.synced_talking_clip(tmp_path / "long.mkv", seconds=12, longest_hold=1, audio_codec="pcm_s16le"))
     track = main_track(tracker, clip)
