@@ -259,12 +259,19 @@ def test_delaying_audio_shifts_every_interior_distance_on_shared_clips(probe, tr
             torch.testing.assert_close(moved[inside, s], reference[inside, source], rtol=1e-4, atol=1e-3)
 
 
+SWEEP_MAX_FRAMES = 250  # the exhaustive delay sweep runs on the clips of up to 10 s (12 of the 14)
+
+
 def test_delaying_audio_moves_the_probe_offset_on_shared_clips(probe, tracker):
     """With a decisive curve the reported offset follows every delay exactly. The probe weights
-    are a crude detector, so this is measured (and recorded in the README) over all clips."""
+    are a crude detector, so this is measured (and recorded in the README) over the shared clips
+    of up to 10 s: the 11 GRID clips and the 8 s interview. The 12.7 s and 27.5 s clips took nearly half
+    of the sweep's time; their distances are still checked under six delays by the shift test above."""
     exact = total = 0
     for clip in TALKING_CLIPS:
         track_probe = shared_clip_probe(probe, tracker, clip)
+        if track_probe.length > SWEEP_MAX_FRAMES:
+            continue
         base = track_probe.offset(0)
         for k in DELAYS:
             if abs(base - k) <= VSHIFT - 1:
