@@ -265,7 +265,7 @@ SWEEP_MAX_FRAMES = 250  # the exhaustive delay sweep runs on the clips of up to 
 def test_delaying_audio_moves_the_probe_offset_on_shared_clips(probe, tracker):
     """With a decisive curve the reported offset follows every delay exactly. The probe weights
     are a crude detector, so this is measured (and recorded in the README) over the shared clips
-    of up to 10 s: the 11 GRID clips and the 8 s interview. The 12.7 s and 27.5 s clips took nearly half
+    of up to 10 s: the 11 GRID clips and the 8 s talking clip. The 12.7 s and 27.5 s clips took nearly half
     of the sweep's time; their distances are still checked under six delays by the shift test above."""
     exact = total = 0
     for clip in TALKING_CLIPS:
