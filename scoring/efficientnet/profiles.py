@@ -239,7 +239,7 @@ PROFILES = {
         "deepfakebench-256", "square", "stretch_cubic", 256, HALF, ("real", "fake"), "mean", 32, margin=0.15, face_box="dlib landmarks"
     ),
     "deepfakedetector": Profile(
-        "deepfakedetector-224", "square", "pil_bilinear", 224, IMAGENET, ("real", "fake"), "mean", 20, margin=0.15, face_box="none"
+        "deepfakedetector-224", "square", "pil_bilinear", 224, IMAGENET, ("real", "fake"), "mean", 10, margin=0.15, face_box="none"
     ),
 }
 
