@@ -30,15 +30,13 @@ from torch import nn
 from frame_extractor import DecodedVideo
 from scoring.contract import Measurement
 from scoring.efficientnet.layouts import CheckpointSpec, load_checkpoint
-from scoring.efficientnet.published import DEFAULT_FRAME_DETECTOR, PUBLISHED_DETECTORS
+from scoring.efficientnet.published import DEFAULT_FRAME_DETECTOR, PUBLISHED_BY_NAME
 from scoring.faces.crops import sample_faces
 from scoring.faces.tracking import FaceTrack, TrackingResult
 from scoring.settings import BUNDLED_EFFICIENTNET_WEIGHTS, Settings
 from scoring.timing import Stopwatch
 from scoring.weights.checkpoints import WeightsError
 from scoring.weights.files import OfficialFile
-
-PUBLISHED_BY_NAME = {detector.file.name: detector.file for detector in PUBLISHED_DETECTORS}
 
 
 def aggregate(frame_scores: np.ndarray, video_score: float | None = None) -> dict:
@@ -66,6 +64,10 @@ def aggregate(frame_scores: np.ndarray, video_score: float | None = None) -> dic
 def published_file(path: Path) -> OfficialFile | None:
     """The published release a file claims to be, by its name."""
     return PUBLISHED_BY_NAME.get(path.name)
+
+
+def is_bundled_fallback(files: tuple[Path, ...]) -> bool:
+    return tuple(files) == (BUNDLED_EFFICIENTNET_WEIGHTS,)
 
 
 @dataclass
@@ -131,7 +133,7 @@ class EfficientNetDetector:
     def configuration(settings: Settings) -> dict:
         """What /health says about the configured files without loading them."""
         files = settings.efficientnet.weights
-        report = {"files": [path.name for path in files], "bundled_fallback": files == (BUNDLED_EFFICIENTNET_WEIGHTS,)}
+        report = {"files": [path.name for path in files], "bundled_fallback": is_bundled_fallback(files)}
         if report["bundled_fallback"]:
             report["note"] = (
                 f"the published {DEFAULT_FRAME_DETECTOR.file.name} is not installed (setup.sh downloads it where the network allows)"
@@ -148,7 +150,7 @@ class EfficientNetDetector:
 
     @property
     def is_bundled_fallback(self) -> bool:
-        return self.paths == (BUNDLED_EFFICIENTNET_WEIGHTS,)
+        return is_bundled_fallback(self.paths)
 
     @staticmethod
     def faces_for(model: FrameModel, images: list) -> np.ndarray:
@@ -206,8 +208,8 @@ class EfficientNetDetector:
         """Faces along `track` (else the longest track, else single detections); raises CannotScore without a face."""
         with watch.stage("classifier_crops"):
             faces = sample_faces(tracking, self.num_frames, track)
-            frames_rgb = [np.ascontiguousarray(video.frames[i][:, :, ::-1]) for i in faces.frame_indices]
-            inputs = [np.stack([m.profile.face_input(f, box) for f, box in zip(frames_rgb, faces.boxes)]) for m in self.models]
+            frames_rgb = video.rgb_frames(faces.frame_indices)
+            inputs = [model.profile.face_inputs(frames_rgb, faces.boxes) for model in self.models]
         with watch.stage("classifier"):
             report = {
                 **self.judge(inputs),

@@ -74,6 +74,10 @@ class DecodedVideo:
         height, width = self.frames[0].shape[:2]
         return width, height
 
+    def rgb_frames(self, indices) -> list[np.ndarray]:
+        """The frames at `indices` as RGB arrays (what the frame classifiers read)."""
+        return [np.ascontiguousarray(self.frames[i][:, :, ::-1]) for i in indices]
+
     def summary(self) -> dict:
         return {
             "duration_s": round(self.duration_s, 3),
@@ -314,7 +318,7 @@ class FrameExtractor:
     def sample(self, decoded: DecodedVideo) -> tuple[np.ndarray, list[np.ndarray]]:
         """Indices and RGB frames sampled from an already decoded video."""
         indices = self.sample_indices(decoded.num_frames)
-        return indices, [np.ascontiguousarray(decoded.frames[i][:, :, ::-1]) for i in indices]
+        return indices, decoded.rgb_frames(indices)
 
     def extract_frames(self, video_path: str | Path) -> list[np.ndarray]:
         return self.sample(decode_video(video_path, self.limits))[1]

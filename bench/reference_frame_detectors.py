@@ -3,9 +3,10 @@
     python bench/reference_frame_detectors.py FAMILY --repo DIR --inputs faces.npz --weights OUT --outputs result.npz
 
 Runs in its own process with the author's repository (a scratch checkout outside this project)
-first on sys.path; from this project it imports only `scoring.torch_env`, the fix that lets this
-machine's torchvision wheel import next to the CPU torch. It builds the author's model class with
-seeded random weights (BatchNorm statistics randomised and the head scaled so the probabilities
+first on sys.path; from this project it imports only `scoring.torch_env` (the fix that lets this
+machine's torchvision wheel import next to the CPU torch) and the test suite's weight randomiser
+`tests.weights.calibrate_batchnorm`. It builds the author's model class with
+seeded random weights (BatchNorm statistics measured on these faces and the head scaled so the probabilities
 spread over (0, 1) on these faces), saves them in the author's checkpoint format to OUT, then
 scores every face with the author's own crop, resize, normalisation and output code, and each
 clip with the author's per-video aggregation. Where the authors' code downloads ImageNet weights
@@ -34,26 +35,10 @@ from torch import nn
 
 sys.path.append(str(Path(__file__).resolve().parents[1]))
 from scoring import torch_env  # noqa: E402,F401  (torchvision import fix, before any author's code)
+from tests.weights import calibrate_batchnorm  # noqa: E402
 
 SEED = 1234
 TARGET_LOGIT_STD = 1.5
-
-
-def calibrate_batchnorm(model: nn.Module, batch: torch.Tensor, seed: int) -> None:
-    """Random BatchNorm affine parameters, and running statistics measured on `batch` (one training-mode pass),
-    so every layer passes on a signal that depends on the face: a random network with default statistics
-    gives nearly the same output for every input, and a parity test on it would test nothing."""
-    generator = torch.Generator().manual_seed(seed)
-    norms = [m for m in model.modules() if isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d))]
-    for norm in norms:
-        norm.weight.data.uniform_(0.5, 1.5, generator=generator)
-        norm.bias.data.normal_(0, 0.2, generator=generator)
-        norm.reset_running_stats()
-        norm.momentum = None  # a cumulative average over the pass
-    model.train()
-    with torch.no_grad():
-        forward(model, batch, len(batch))
-    model.eval()
 
 
 def spread_head(head: nn.Linear, logits: torch.Tensor) -> None:

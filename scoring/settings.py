@@ -372,9 +372,11 @@ def _unknown_variables(environ: Mapping[str, str]) -> list[str]:
 
 def _check_files(environ: Mapping[str, str]) -> None:
     for name in FILE_VARIABLES:
-        for raw in environ.get(name, "").split(","):
-            if raw.strip() and raw.strip().lower() != "auto" and not _path(raw).is_file():
-                raise SettingsError(f"{name} names a file that does not exist: {Path(raw.strip()).name}")
+        raw = environ.get(name, "")
+        named = VARIABLES[name].parse(raw) if raw.strip() else None  # what the setting reads: a path, a list, or "auto"
+        for path in (named,) if isinstance(named, Path) else named or ():
+            if not path.is_file():
+                raise SettingsError(f"{name} names a file that does not exist: {path.name}")
 
 
 def _check_ranges(s: Settings) -> None:

@@ -23,25 +23,14 @@ from scoring.efficientnet.profiles import PROFILES, area_or_linear, isotropic_ce
 from scoring.settings import BUNDLED_EFFICIENTNET_WEIGHTS, PROFILE_NAMES, Settings
 from scoring.weights.checkpoints import WeightsError
 from scoring.weights.files import OfficialFile, provision
+from tests.weights import calibrate_batchnorm
 
 SIZE = 64  # the networks take any size; small inputs keep B4 quick
 
 
 def calibrated(module: nn.Module, forward=None, seed: int = 0) -> nn.Module:
-    """Random BatchNorm parameters with running statistics measured on random faces: a random network
-    with default statistics answers nearly the same for every input, which would make the comparisons
-    below pass whatever the preprocessing or wiring."""
-    generator = torch.Generator().manual_seed(seed)
-    for norm in module.modules():
-        if isinstance(norm, (nn.BatchNorm1d, nn.BatchNorm2d)):
-            norm.weight.data.uniform_(0.5, 1.5, generator=generator)
-            norm.bias.data.normal_(0, 0.2, generator=generator)
-            norm.reset_running_stats()
-            norm.momentum = None
-    module.train()
-    with torch.no_grad():
-        (forward or module)(normalised(faces(8, seed=9), PROFILES["polimi"].normalisation))
-    return module.eval()
+    """tests.weights.calibrate_batchnorm on random faces."""
+    return calibrate_batchnorm(module, normalised(faces(8, seed=9), PROFILES["polimi"].normalisation), seed, forward)
 
 
 def efficientnet_b4(num_classes: int = 1000):

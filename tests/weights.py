@@ -3,6 +3,9 @@
 - `random_syncnet_state(seed)` / `random_s3fd_state(seed)`: the official layouts with seeded random
   values, saved as plain state dicts (legacy serialisation, no BatchNorm step counters, as the
   2017 files are). They exercise loading and plumbing; their outputs mean nothing.
+- `calibrate_batchnorm(model, batch)`: random BatchNorm parameters with statistics measured on
+  `batch`, for random networks whose outputs must depend on their input (frame-detector tests and
+  bench/reference_frame_detectors.py).
 - `probe_syncnet_state()`: a SyncNet v2 state dict whose values are set by hand so that the
   network measures something audio-visual: the lip stream reports how dark the mouth region of
   each frame pair is (an open mouth shows its dark inside) and the audio stream the log energy of
@@ -28,6 +31,24 @@ from syncnet_python.model import SyncNetV2
 PROBE_ENERGY_FLOOR = 12.0  # log energy of quiet room noise for int16 audio
 PROBE_AUDIO_SCALE = 0.2  # log-energy units against 0..255 grey levels
 MOUTH_ROW, MOUTH_COLUMNS = 3, (2, 3)  # cells of the 6x6 lip map covering rows ~.43-.67, columns ~.27-.67
+
+
+def calibrate_batchnorm(model: nn.Module, batch: torch.Tensor, seed: int = 0, forward=None) -> nn.Module:
+    """Random BatchNorm affine parameters, and running statistics measured on `batch` by one training-mode
+    pass of `forward` (default: the model), so every layer passes on a signal that depends on its input:
+    a random network with default statistics gives nearly the same output for every input, and a
+    comparison on it would pass whatever the preprocessing or wiring."""
+    generator = torch.Generator().manual_seed(seed)
+    for norm in model.modules():
+        if isinstance(norm, (nn.BatchNorm1d, nn.BatchNorm2d)):
+            norm.weight.data.uniform_(0.5, 1.5, generator=generator)
+            norm.bias.data.normal_(0, 0.2, generator=generator)
+            norm.reset_running_stats()
+            norm.momentum = None  # a cumulative average over the pass
+    model.train()
+    with torch.no_grad():
+        (forward or model)(batch)
+    return model.eval()
 
 
 def save_state(state: dict[str, torch.Tensor], path: Path) -> Path:

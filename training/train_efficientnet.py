@@ -96,9 +96,7 @@ class VideoFaces:
         decoded = decode_video(path)
         faces = sample_faces(self.tracker.track(decoded.frames), frames)
         profile = model_profile(size, self.margin)
-        return [
-            profile.face_input(np.ascontiguousarray(decoded.frames[i][:, :, ::-1]), box) for i, box in zip(faces.frame_indices, faces.boxes)
-        ]
+        return list(profile.face_inputs(decoded.rgb_frames(faces.frame_indices), faces.boxes))
 
 
 def build_samples(

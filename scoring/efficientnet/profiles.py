@@ -171,6 +171,10 @@ class Profile:
         region = REGIONS[self.region](frame_rgb, box, self.margin)
         return self.resize_face(region)
 
+    def face_inputs(self, frames_rgb: list[np.ndarray], boxes: list) -> np.ndarray:
+        """N x S x S x 3: one face image per (frame, box)."""
+        return np.stack([self.face_input(frame, box) for frame, box in zip(frames_rgb, boxes)])
+
     def resize_face(self, image: np.ndarray) -> np.ndarray:
         return RESIZES[self.resize](image, self.input_size)
 

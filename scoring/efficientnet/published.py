@@ -99,3 +99,4 @@ PUBLISHED_DETECTORS = (
     ),
 )
 PUBLISHED = {detector.file.sha256: detector for detector in PUBLISHED_DETECTORS}
+PUBLISHED_BY_NAME = {detector.file.name: detector.file for detector in PUBLISHED_DETECTORS}  # what a file claims to be
