@@ -71,7 +71,7 @@ say "model weights"
 case "${1:-}" in
   --test)
     say "running the test suite"
-    exec "$PY" -m pytest -q -ra tests ;;
+    exec "$PY" -m pytest -q -ra --durations=15 tests ;;
   --sample)
     say "scoring the bundled sample through the service"
     exec "$PY" -m scoring.sample ;;

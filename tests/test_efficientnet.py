@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import json
 
 import cv2
@@ -22,7 +21,6 @@ from scoring.faces.tracking import TrackingResult, interpolate
 from scoring.timing import Stopwatch
 from scoring.weights.checkpoints import WeightsError
 from tests import media
-from tests.conftest import FFPP, MEDIA, shared
 
 IMAGENET = (torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1), torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1))
 
@@ -226,33 +224,3 @@ def test_faces_fall_back_to_detections_and_refuse_without_faces():
     with pytest.raises(CannotScore) as raised:
         sample_faces(TrackingResult([], [(0, 30)], {0: np.zeros((0, 5))}, "scripted"), 20)
     assert raised.value.code == "no_face"
-
-
-def test_tiny_training_run_writes_a_loadable_checkpoint(tmp_path):
-    from training import train_efficientnet
-
-    rows = []
-    for label, folder in (("REAL", "train/real/youtube"), ("FAKE", "train/fake/Deepfakes")):
-        for path in sorted((shared(FFPP) / "crops" / "tranthuhoai3786" / folder).glob("*.jpg"))[:6]:
-            rows.append({"path": str(path), "label": label, "kind": "image", "split_group": "crops:train"})
-    rows.append({"path": str(shared(MEDIA / "talking" / "grid_bbaf2n.mpg")), "label": "REAL", "kind": "video", "split_group": "val"})
-    rows.append(
-        {"path": str(MEDIA / "wav2lip_pair" / "FAKE_wav2lip_result_voice.mp4"), "label": "FAKE", "kind": "video", "split_group": "val"}
-    )
-    labels = tmp_path / "labels.csv"
-    with labels.open("w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=["path", "label", "kind", "split_group"])
-        writer.writeheader()
-        writer.writerows(rows)
-    out = tmp_path / "out"
-    args = ["--labels", str(labels), "--out", str(out), "--name", "tiny", "--val-groups", "val", "--epochs", "1", "--max-steps", "2"]
-    args += ["--batch-size", "4", "--input-size", "64", "--cache-size", "72", "--val-frames", "4", "--workers", "0", "--no-cache"]
-    assert train_efficientnet.main(args) == 0
-    for suffix in (".pt", ".pt.json", ".metrics.json", ".curve.png"):
-        assert (out / f"tiny{suffix}").stat().st_size > 0
-    metrics = json.loads((out / "tiny.metrics.json").read_text())
-    assert metrics["validation_groups"] == ["val"] and metrics["train_crops"] == {"real": 6, "fake": 6}
-    assert set(metrics["best"]["video"]) >= {"auc", "accuracy", "eer"} and metrics["best"]["video"]["n"] == 2
-    detector = EfficientNetDetector(out / "tiny.pt", "cpu")
-    assert detector.spec.profile.input_size == 64 and detector.spec.profile.class_order == ("real", "fake")
-    assert 0 <= detector.predict_frames(crops(2, size=64))["score"] <= 1

@@ -57,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("results", type=Path, help="training.evaluate --out JSON of held-out videos")
     parser.add_argument("--weights", type=Path, required=True, help="the frame classifier file whose sidecar gets the calibration")
     parser.add_argument("--score", default="efficientnet_raw", help="which score of the results to calibrate")
-    parser.add_argument("--reliability", type=Path, default=Path("reliability.png"))
+    parser.add_argument("--reliability", type=Path, help="where to draw the reliability diagram (default: beside RESULTS)")
     parser.add_argument("--write", action="store_true", help="store the fit on all the videos in the sidecar")
     parser.add_argument("--fitted-on", help="what the videos are, for the sidecar (default: the results file's name)")
     args = parser.parse_args(argv)
@@ -73,12 +73,13 @@ def main(argv: list[str] | None = None) -> int:
     fit = PlattScaling.fit(labels, scores, fitted_on=f"{described}: {labels.size} videos ({labels.sum()} genuine), {report['groups']} groups")
     report["fit on all"] = fit.to_json()
     print(json.dumps(report, indent=2))
+    reliability = args.reliability or args.results.with_name(f"{args.results.stem}_reliability.png")
     plot_reliability(
         {"raw": (labels, scores), "calibrated (leave one group out)": (labels, cross_validated)},
-        args.reliability,
+        reliability,
         title=f"frame classifier on {labels.size} held-out videos",
     )
-    print(f"reliability diagram written to {args.reliability}")
+    print(f"reliability diagram written to {reliability}")
     if args.write:
         sidecar = read_sidecar(args.weights)
         sidecar["calibration"] = fit.to_json()

@@ -1,6 +1,12 @@
 """Evaluate the whole service pipeline on labelled videos.
 
     python -m training.evaluate --labels ../shared/datasets/ffpp/labels.csv [--groups g1,g2] [--roc docs/roc.png]
+    python -m training.evaluate --folder DIR        # labels from folder names: .../real/..., .../fake/...
+
+`--folder` takes any folder of videos whose path says the label: a folder named like real, genuine,
+original or pristine (e.g. Celeb-DF's `Celeb-real`, `YouTube-real`) marks genuine videos, one named
+like fake, synthesis, manipulated or deepfake marks fakes; the top-level folder under DIR is the source
+dataset and the video's own folder its group. Videos whose path says neither are listed and skipped.
 
 Each video row (`kind` video, or any row whose file is a video) goes through the same code as
 `POST /score` (decode, face tracks, both detectors, fusion) with the settings from the
@@ -29,7 +35,7 @@ from scoring.errors import ServiceError
 from scoring.fusion import LIKELY_REAL_ABOVE
 from scoring.service import ScoringService
 from scoring.settings import load_settings
-from test_ensemble import VIDEO_SUFFIXES
+from test_ensemble import VIDEO_SUFFIXES, collect
 from training import metrics
 
 SCORES = ("combined", "syncnet", "efficientnet")
@@ -44,6 +50,35 @@ def video_rows(labels: Path, groups: set[str] | None) -> list[dict]:
         if is_video and (groups is None or row.get("split_group") in groups):
             chosen.append(row)
     return chosen
+
+
+GENUINE_WORDS = ("real", "genuine", "original", "pristine")
+FAKE_WORDS = ("fake", "synthesis", "manipulated", "deepfake")
+
+
+def label_from_path(relative: Path) -> str | None:
+    """REAL or FAKE from the folder names of a video's path (the nearest folder that says), else None."""
+    for folder in reversed(relative.parts[:-1]):
+        name = folder.lower()
+        if any(word in name for word in FAKE_WORDS):
+            return "FAKE"
+        if any(word in name for word in GENUINE_WORDS):
+            return "REAL"
+    return None
+
+
+def folder_rows(folder: Path) -> tuple[list[dict], list[Path]]:
+    """Rows for every video under `folder` whose path gives its label, and the videos whose path does not."""
+    rows, unlabelled = [], []
+    for path in collect([folder]):
+        relative = path.relative_to(folder)
+        label = label_from_path(relative)
+        if label is None:
+            unlabelled.append(relative)
+            continue
+        source = relative.parts[0] if len(relative.parts) > 1 else folder.name
+        rows.append({"path": str(relative), "label": label, "source_dataset": source, "split_group": str(relative.parent)})
+    return rows, unlabelled
 
 
 def score_all(service: ScoringService, rows: list[dict], root: Path) -> list[dict]:
@@ -164,7 +199,7 @@ def plot_roc(results: list[dict], path: Path) -> None:
             continue
         fpr, tpr, _ = metrics.roc_curve(labels, np.array([p[1] for p in pairs]))
         axis.plot(fpr, tpr, label=f"{name} (AUC {metrics.auc(labels, np.array([p[1] for p in pairs])):.3f}, n={len(pairs)})")
-    axis.plot([0, 1], [0, 1], ":", color="grey")
+    axis.plot([0, 1], [0, 1], ":", color="grey", label="chance (an ROC needs genuine and fake videos)")
     axis.set(xlabel="fake videos passed as real (FPR)", ylabel="real videos passed (TPR)", title="video-level ROC")
     axis.legend(loc="lower right", fontsize=8)
     fig.tight_layout()
@@ -177,21 +212,30 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m training.evaluate", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--labels", type=Path, required=True, help="CSV with path (relative to the CSV), label, kind, source_dataset")
+    given = parser.add_mutually_exclusive_group(required=True)
+    given.add_argument("--labels", type=Path, help="CSV with path (relative to the CSV), label, kind, source_dataset")
+    given.add_argument("--folder", type=Path, help="a folder of videos labelled by their folder names (see above)")
     parser.add_argument("--groups", help="only these comma-separated split_groups (e.g. the held-out validation groups)")
     parser.add_argument("--roc", type=Path, default=Path("roc.png"), help="where to write the ROC plot")
-    parser.add_argument("--reliability", type=Path, default=Path("reliability.png"), help="where to write the reliability diagram")
+    parser.add_argument("--reliability", type=Path, help="where to write the reliability diagram (default: beside the ROC plot)")
     parser.add_argument("--out", type=Path, help="write every video's result and the summary as JSON")
     args = parser.parse_args(argv)
 
     settings = load_settings()
     torch_env.configure_threads(settings.torch_threads or torch_env.default_thread_count(1))
     service = ScoringService(settings, Detectors(settings, torch_env.resolve_device(settings.device)))
-    rows = video_rows(args.labels, set(args.groups.split(",")) if args.groups else None)
+    groups = set(args.groups.split(",")) if args.groups else None
+    if args.folder:
+        rows, unlabelled = folder_rows(args.folder)
+        rows = [r for r in rows if groups is None or r["split_group"] in groups]
+        for relative in unlabelled:
+            print(f"skipped (no real/fake folder in its path): {relative}", file=sys.stderr)
+    else:
+        rows = video_rows(args.labels, groups)
     if not rows:
         print("no video rows selected", file=sys.stderr)
         return 2
-    results = score_all(service, rows, args.labels.parent)
+    results = score_all(service, rows, args.folder or args.labels.parent)
     report = summarise(results)
     refused = [r for r in results if "refused" in r]
     print_report(report, refused)
@@ -204,8 +248,13 @@ def main(argv: list[str] | None = None) -> int:
         )
         for name in SCORES
     }
-    plot_reliability({name: curve for name, curve in curves.items() if curve[0].size}, args.reliability)
-    print(f"ROC written to {args.roc}, reliability diagram to {args.reliability}")
+    reliability = args.reliability or args.roc.with_name(f"{args.roc.stem}_reliability.png")
+    both_classes = {name: (y, s) for name, (y, s) in curves.items() if y.any() and not y.all()}
+    if both_classes:
+        plot_reliability(both_classes, reliability)
+        print(f"ROC written to {args.roc}, reliability diagram to {reliability}")
+    else:
+        print(f"ROC written to {args.roc}; no reliability diagram: it needs genuine and fake videos")
     if args.out:
         args.out.write_text(json.dumps({"summary": report, "videos": results}, indent=2))
     return 0

@@ -10,7 +10,10 @@ service's own decode, face tracking and crop code, so training sees the crops th
 Split: by `split_group`, never by file. Validation groups are held-out video groups (`--val-groups`,
 or a seeded draw of `--val-fraction` of the groups that have videos); rows of groups with no
 video (face-image collections without video ids) only ever train, as they may share identities
-with any video.
+with any video. `--hold-out-method M` also keeps every fake made by manipulation M out of training
+and validates on the held-out groups' genuine videos and their M fakes: how the model does on a
+manipulation it never saw. `--extra-real` adds genuine videos from outside the labels (files or
+folders; their faces train as genuine and, with `--sbi`, as self-blended fakes).
 
 Augmentations: random resized crop, horizontal flip, colour jitter, Gaussian blur, down-and-up
 resizing and JPEG re-compression; optionally self-blended pseudo-fakes made from real faces
@@ -50,6 +53,7 @@ from scoring.errors import ServiceError
 from scoring.faces.crops import sample_faces
 from scoring.faces.stage import build_tracker
 from scoring.settings import Settings, load_settings
+from test_ensemble import collect
 from training import metrics
 
 LABELS = {"REAL": 1, "FAKE": 0}  # 1 = real, matching metrics.py
@@ -72,6 +76,28 @@ def read_rows(labels_csv: Path) -> list[dict]:
     if missing:
         raise SystemExit(f"{labels_csv} lacks columns {sorted(missing)}")
     return rows
+
+
+def manipulation(row: dict) -> str | None:
+    """The method that made a fake row: the folder after `fake/` in its path (the FF++ layout); None for genuine rows."""
+    if row["label"].upper() != "FAKE":
+        return None
+    parts = Path(row["path"]).parts
+    return parts[parts.index("fake") + 1] if "fake" in parts[:-1] else "unknown"
+
+
+def extra_real_rows(paths: list[Path]) -> list[dict]:
+    return [{"path": str(p.resolve()), "label": "REAL", "kind": "video", "split_group": f"extra:{p.stem}"} for p in collect(paths)]
+
+
+def split_rows(rows: list[dict], val_groups: set[str], held_out_method: str | None) -> tuple[list[dict], list[dict]]:
+    def trains(row: dict) -> bool:
+        return row["split_group"] not in val_groups and (held_out_method is None or manipulation(row) != held_out_method)
+
+    def validates(row: dict) -> bool:
+        return row["split_group"] in val_groups and (held_out_method is None or manipulation(row) in (None, held_out_method))
+
+    return [r for r in rows if trains(r)], [r for r in rows if validates(r)]
 
 
 def choose_validation_groups(rows: list[dict], fraction: float, seed: int) -> set[str]:
@@ -212,9 +238,16 @@ def evaluate(model: nn.Module, samples: list[Sample], profile: Profile, batch_si
     by_video = {v: [] for v in videos}
     for sample, score in zip(samples, frame_scores):
         by_video[sample.video].append(score)
-    video_labels = np.array([next(s.label for s in samples if s.video == v) for v in videos])
+    first = {v: next(s for s in samples if s.video == v) for v in videos}
+    video_labels = np.array([first[v].label for v in videos])
     video_scores = np.array([np.mean(by_video[v]) for v in videos])
-    return {"frame": metrics.summary(frame_labels, frame_scores), "video": metrics.summary(video_labels, video_scores)}
+    return {
+        "frame": metrics.summary(frame_labels, frame_scores),
+        "video": metrics.summary(video_labels, video_scores),
+        "videos": [
+            {"video": v, "group": first[v].group, "label": int(first[v].label), "score": float(p)} for v, p in zip(videos, video_scores)
+        ],
+    }
 
 
 def plot_curve(history: list[dict], path: Path) -> None:
@@ -237,28 +270,48 @@ def plot_curve(history: list[dict], path: Path) -> None:
     plt.close(fig)
 
 
-def train(args) -> dict:
+@dataclass
+class Prepared:
+    """A split's crops, made once per run: what every model family trains and is validated on."""
+
+    train: list[Sample]
+    validation: list[Sample]
+    val_groups: set[str]
+    profile: Profile
+    counts: np.ndarray  # training crops per label (fake, real)
+
+
+def prepare(args) -> Prepared:
     torch_env.configure_threads(args.threads or torch_env.default_thread_count(1))
     torch.manual_seed(args.seed)
     random.seed(args.seed)
     labels_csv = args.labels or args.data / "labels.csv"
-    root = labels_csv.parent
     rows = read_rows(labels_csv)
     if args.limit:
         rows = random.Random(args.seed).sample(rows, min(args.limit, len(rows)))
     val_groups = set(args.val_groups.split(",")) if args.val_groups else choose_validation_groups(rows, args.val_fraction, args.seed)
-    train_rows = [r for r in rows if r["split_group"] not in val_groups]
-    val_rows = [r for r in rows if r["split_group"] in val_groups]
+    train_rows, val_rows = split_rows(rows, val_groups, args.hold_out_method)
+    train_rows += extra_real_rows(args.extra_real)
     print(f"validation groups ({len(val_groups)}): {', '.join(sorted(val_groups))}")
+    if args.hold_out_method:
+        print(
+            f"held-out manipulation: {args.hold_out_method} (no {args.hold_out_method} fake trains; validation: genuine and {args.hold_out_method})"
+        )
     video_faces = VideoFaces(args.margin, torch.device("cpu"), load_settings())
-    profile = model_profile(args.input_size, args.margin)
     cache = None if args.no_cache else args.cache_dir
+    root = labels_csv.parent
     train_samples = build_samples(train_rows, root, args.cache_size, args.train_frames, video_faces, cache, "train data")
     val_samples = build_samples(val_rows, root, args.input_size, args.val_frames, video_faces, cache, "validation data")
     if not train_samples:
         raise SystemExit("no training samples")
     counts = np.bincount([s.label for s in train_samples], minlength=2)
     print(f"train: {len(train_samples)} crops (real {counts[1]}, fake {counts[0]}); validation: {len(val_samples)} crops")
+    return Prepared(train_samples, val_samples, val_groups, model_profile(args.input_size, args.margin), counts)
+
+
+def train(args) -> dict:
+    data = prepare(args)
+    train_samples, val_samples, val_groups, profile, counts = data.train, data.validation, data.val_groups, data.profile, data.counts
 
     model = make_model(args.input_size, args.drop_connect).to(memory_format=torch.channels_last)
     weights = np.where(np.array([s.label for s in train_samples]) == 1, 1.0 / max(counts[1], 1), 1.0 / max(counts[0], 1))
@@ -306,7 +359,7 @@ def train(args) -> dict:
         }
         history.append(record)
         print(json.dumps(record))
-        key = _selection_key(validation)
+        key = (epoch,) if args.keep == "last" else _selection_key(validation)
         if best is None or key > best[0]:
             best = (key, epoch)
             _save(model, checkpoint, profile, args)
@@ -314,8 +367,9 @@ def train(args) -> dict:
         "command": " ".join(sys.argv),
         "checkpoint": checkpoint.name,
         "best_epoch": best[1],
-        "selected_by": "validation video AUC, then frame AUC",
+        "selected_by": "the last epoch" if args.keep == "last" else "validation video AUC, then frame AUC",
         "validation_groups": sorted(val_groups),
+        "held_out_method": args.hold_out_method,
         "train_crops": {"real": int(counts[1]), "fake": int(counts[0])},
         "validation_crops": len(val_samples),
         "settings": {k: str(v) for k, v in vars(args).items()},
@@ -344,27 +398,21 @@ def _save(model: nn.Module, checkpoint: Path, profile: Profile, args) -> None:
     sidecar_path(checkpoint).write_text(json.dumps(sidecar, indent=2) + "\n")
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m training.train_efficientnet", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+def add_data_arguments(parser: argparse.ArgumentParser, name: str, input_size: int, cache_size: int) -> None:
+    """The data, split and augmentation options every model family shares (what `prepare` reads)."""
     parser.add_argument("--data", type=Path, default=Path("../shared/datasets/ffpp"), help="folder with labels.csv")
     parser.add_argument("--labels", type=Path, help="labels CSV (default: DATA/labels.csv)")
     parser.add_argument("--out", type=Path, default=Path("models/efficientnet"))
-    parser.add_argument("--name", default=DEFAULT_NAME)
+    parser.add_argument("--name", default=name)
     parser.add_argument("--val-groups", help="comma-separated split_groups to hold out")
     parser.add_argument("--val-fraction", type=float, default=0.4, help="share of video groups held out when --val-groups is not given")
-    parser.add_argument("--input-size", type=int, default=160)
-    parser.add_argument("--cache-size", type=int, default=184, help="side of the crops kept in memory for augmentation")
+    parser.add_argument("--hold-out-method", help="a manipulation (e.g. Face2Face) none of whose fakes train; validation on it alone")
+    parser.add_argument("--extra-real", type=Path, nargs="*", default=[], help="genuine videos, or folders of them, to train on as well")
+    parser.add_argument("--input-size", type=int, default=input_size)
+    parser.add_argument("--cache-size", type=int, default=cache_size, help="side of the crops kept in memory for augmentation")
     parser.add_argument("--margin", type=float, default=0.15, help="face crop margin, as the service's EFFICIENTNET_CROP_MARGIN")
     parser.add_argument("--train-frames", type=int, default=32, help="crops per training video")
     parser.add_argument("--val-frames", type=int, default=20, help="crops per validation video (the service's default)")
-    parser.add_argument("--epochs", type=int, default=10)
-    parser.add_argument("--max-steps", type=int, default=0, help="cap on steps per epoch (0: a full epoch)")
-    parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--lr", type=float, default=1e-3)
-    parser.add_argument("--weight-decay", type=float, default=0.05)
-    parser.add_argument("--drop-connect", type=float, default=0.0, help="stochastic depth rate (0: off, it slows learning from scratch)")
     parser.add_argument("--sbi", type=float, default=0.0, help="probability of turning a real face into a self-blended fake")
     parser.add_argument("--limit", type=int, default=0, help="use only this many rows (smoke tests)")
     parser.add_argument("--workers", type=int, default=1)
@@ -372,6 +420,25 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--cache-dir", type=Path, default=Path.home() / ".cache" / "deepfake-scoring" / "faces")
     parser.add_argument("--no-cache", action="store_true")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m training.train_efficientnet", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    add_data_arguments(parser, name=DEFAULT_NAME, input_size=160, cache_size=184)
+    parser.add_argument(
+        "--keep",
+        choices=("best", "last"),
+        default="best",
+        help="the epoch to keep: best validation video AUC, or the last (no selection on validation)",
+    )
+    parser.add_argument("--epochs", type=int, default=10)
+    parser.add_argument("--max-steps", type=int, default=0, help="cap on steps per epoch (0: a full epoch)")
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument("--weight-decay", type=float, default=0.05)
+    parser.add_argument("--drop-connect", type=float, default=0.0, help="stochastic depth rate (0: off, it slows learning from scratch)")
     args = parser.parse_args(argv)
     report = train(args)
     print(json.dumps({"best_epoch": report["best_epoch"], "validation": report["best"]}, indent=2))

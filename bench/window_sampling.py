@@ -1,0 +1,84 @@
+"""Does a sample of lip windows give exact mode's offset? Every shared talking clip, the test suite's stand-in network.
+
+    python bench/window_sampling.py [--windows 48 64 96 128] [--clips ...]
+
+For each clip the speaker track's distance to every shifted audio window is computed once for every
+lip window (exact mode's curve), then the offset is read again from fast mode's sample of K evenly
+spaced windows. Prints, per clip: the windows available, exact mode's offset and confidence, and per
+K the sample's offset, marked `settled` where fast mode's decisiveness test would stop there.
+
+This is what decides whether fast mode may stop at a window cap: a capped sample that does not give
+exact mode's offset breaks the rule that fast and exact offsets agree.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import torch  # noqa: E402
+from bench_syncnet import branch  # noqa: E402  (this folder is on the path when run as a script)
+
+from frame_extractor import SAMPLES_PER_FRAME, decode_video, uniform_indices  # noqa: E402
+from scoring import torch_env  # noqa: E402
+from scoring.faces.stage import build_tracker  # noqa: E402
+from scoring.timing import Stopwatch  # noqa: E402
+from syncnet_python.sync import is_decisive, summarise  # noqa: E402
+from syncnet_wrapper import SyncNetWrapper  # noqa: E402
+from tests.weights import probe_syncnet_state, save_state  # noqa: E402
+
+MEDIA = ROOT.parent / "shared" / "media"
+
+
+def speaker_distances(wrapper: SyncNetWrapper, tracker, clip: Path, vshift: int) -> torch.Tensor | None:
+    """Every lip window's distances for the track exact mode would call the speaker (highest confidence)."""
+    decoded = decode_video(clip)
+    samples = []
+    for track in tracker.track(decoded.frames).tracks:
+        pcm = decoded.audio[track.start * SAMPLES_PER_FRAME : track.end * SAMPLES_PER_FRAME]
+        sample = wrapper.scorer.sample(wrapper.cropper(decoded, track), track.length, pcm, vshift, None, Stopwatch())
+        if sample is not None:
+            samples.append(sample)
+    return max(samples, key=lambda s: s.summary.confidence).dists if samples else None
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--windows", type=int, nargs="+", default=[48, 64, 96, 128])
+    parser.add_argument("--clips", type=Path, nargs="*")
+    args = parser.parse_args()
+    clips = args.clips or sorted((MEDIA / "talking").glob("*.mp*")) + [MEDIA / "syncnet_example.avi"]
+    torch_env.configure_threads(torch_env.default_thread_count(1))
+    with tempfile.TemporaryDirectory() as folder:
+        weights = save_state(probe_syncnet_state(), Path(folder) / "syncnet_probe.model")
+        wrapper = branch(torch.device("cpu"), "exact", weights)
+    tracker, _ = build_tracker(wrapper.faces, torch.device("cpu"), allow_unverified_weights=True)
+    vshift = wrapper.settings.vshift
+    print(f"{'clip':36} {'windows':>7} {'exact':>6} {'conf':>6}  " + "  ".join(f"{k:>3} windows" for k in args.windows))
+    matches = dict.fromkeys(args.windows, 0)
+    measured = 0
+    for clip in clips:
+        dists = speaker_distances(wrapper, tracker, clip, vshift)
+        if dists is None:
+            print(f"{clip.name:36} no usable track")
+            continue
+        measured += 1
+        exact = summarise(dists, torch.arange(len(dists)).numpy(), vshift, len(dists))
+        cells = []
+        for k in args.windows:
+            chosen = torch.as_tensor(uniform_indices(len(dists), k))
+            offset = summarise(dists[chosen], chosen.numpy(), vshift, len(dists)).offset
+            matches[k] += offset == exact.offset
+            cells.append(f"{offset:+4d}{' settled' if is_decisive(dists[chosen]) else '        '}")
+        print(f"{clip.name:36} {len(dists):7d} {exact.offset:+6d} {exact.confidence:6.3f}  " + "  ".join(cells))
+    print("sample offset = exact offset: " + ", ".join(f"{k} windows {matches[k]}/{measured}" for k in args.windows))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
