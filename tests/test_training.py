@@ -56,10 +56,7 @@ def test_evaluation_reports_per_source_and_writes_an_roc(tmp_path, weights_dir, 
         {"path": str(MEDIA / "syncnet_example.avi"), "label": "REAL", "kind": "video", "source_dataset": "VGG", "split_group": "other"},
     ]
     labels = tmp_path / "labels.csv"
-    with labels.open("w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
+    write_labels(labels, rows)
     out, roc = tmp_path / "eval.json", tmp_path / "roc.png"
     assert evaluate.main(["--labels", str(labels), "--groups", "a", "--roc", str(roc), "--out", str(out)]) == 0
     report = json.loads(out.read_text())
@@ -78,7 +75,7 @@ def test_evaluation_reports_per_source_and_writes_an_roc(tmp_path, weights_dir, 
 
 def write_labels(path, rows) -> None:
     with path.open("w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=["path", "label", "kind", "split_group"])
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
         writer.writeheader()
         writer.writerows(rows)
 

@@ -199,7 +199,7 @@ def plot_roc(results: list[dict], path: Path) -> None:
             continue
         fpr, tpr, _ = metrics.roc_curve(labels, np.array([p[1] for p in pairs]))
         axis.plot(fpr, tpr, label=f"{name} (AUC {metrics.auc(labels, np.array([p[1] for p in pairs])):.3f}, n={len(pairs)})")
-    axis.plot([0, 1], [0, 1], ":", color="grey", label="chance (an ROC needs genuine and fake videos)")
+    axis.plot([0, 1], [0, 1], ":", color="grey", label="chance")
     axis.set(xlabel="fake videos passed as real (FPR)", ylabel="real videos passed (TPR)", title="video-level ROC")
     axis.legend(loc="lower right", fontsize=8)
     fig.tight_layout()

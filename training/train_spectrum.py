@@ -55,8 +55,10 @@ class SpectrumClassifier(nn.Module):
         return self.head((self.spectrum(faces) - self.feature_mean) / self.feature_std)
 
 
-def augmented_spectra(model: SpectrumClassifier, dataset: TrainSet, passes: int, profile) -> tuple[torch.Tensor, torch.Tensor]:
-    loader = torch.utils.data.DataLoader(dataset, batch_size=256, shuffle=False, num_workers=1)
+def augmented_spectra(
+    model: SpectrumClassifier, dataset: TrainSet, passes: int, profile, workers: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    loader = torch.utils.data.DataLoader(dataset, batch_size=256, shuffle=False, num_workers=workers)
     features, targets = [], []
     with torch.inference_mode():
         for _ in range(passes):
@@ -89,7 +91,9 @@ def train(args) -> dict:
     started = time.time()
     model = SpectrumClassifier(args.input_size)
     profile = data.profile
-    features, targets = augmented_spectra(model, TrainSet(data.train, args.input_size, args.sbi, args.seed), args.passes, profile)
+    features, targets = augmented_spectra(
+        model, TrainSet(data.train, args.input_size, args.sbi, args.seed), args.passes, profile, args.workers
+    )
     loss = fit_head(model, features, targets, args.weight_decay, args.steps)
     model.eval()
     report = {
