@@ -236,7 +236,11 @@ def health_report(settings: Settings, service: ScoringService, queue=None) -> di
             "processing_timeout_s": settings.processing_timeout_s,
             "fusion_weights": settings.fusion_weights,
             "syncnet_mode": settings.syncnet.mode,
-            "syncnet_precision": settings.syncnet.precision,
+            "syncnet_fast_max_windows": settings.syncnet.fast_max_windows,
+            "syncnet_precision": torch_env.precision_name(
+                settings.syncnet.precision if settings.syncnet.mode == "fast" else "float32", detectors.device
+            ),
+            "efficientnet_precision": torch_env.precision_name(settings.efficientnet.precision, detectors.device),
             "frame_detector": EfficientNetDetector.configuration(settings),
             "device": str(detectors.device),
             "torch_threads": torch.get_num_threads(),

@@ -35,6 +35,7 @@ from scoring.faces.crops import sample_faces
 from scoring.faces.tracking import FaceTrack, TrackingResult
 from scoring.settings import BUNDLED_EFFICIENTNET_WEIGHTS, Settings
 from scoring.timing import Stopwatch
+from scoring.torch_env import resolve_precision
 from scoring.weights.checkpoints import WeightsError
 from scoring.weights.files import OfficialFile
 
@@ -97,14 +98,19 @@ class EfficientNetDetector:
         batch_size: int = 20,
         num_frames: int | None = None,
         allow_unverified_weights: bool = False,
+        precision: torch.dtype = torch.float32,
+        max_frames: int | None = None,
     ):
+        """`num_frames` faces per video, else the profile's count (its authors'), at most `max_frames`;
+        `precision` bfloat16 runs the networks under autocast (convolutions and matmuls in bfloat16)."""
         paths = [Path(model_path)] if isinstance(model_path, (str, Path)) else [Path(p) for p in model_path]
         if not paths:
             raise WeightsError("no frame-detector file is configured (EFFICIENTNET_WEIGHTS is empty)")
         self.device = torch.device(device)
         self.models = [self._load(path, overrides or {}, allow_unverified_weights) for path in paths]
         self.batch_size = batch_size
-        self.num_frames = num_frames or self.models[0].profile.frames
+        self.num_frames = num_frames or min(self.models[0].profile.frames, max_frames or self.models[0].profile.frames)
+        self.precision = precision
 
     def _load(self, path: Path, overrides: dict, allow_unverified: bool) -> FrameModel:
         claimed = published_file(path)
@@ -118,7 +124,8 @@ class EfficientNetDetector:
     @classmethod
     def from_settings(cls, settings: Settings, device: torch.device) -> "EfficientNetDetector":
         e = settings.efficientnet
-        return cls(e.weights, device, e.overrides, e.batch_size, e.num_frames, settings.allow_unverified_weights)
+        precision = resolve_precision(e.precision, torch.device(device))
+        return cls(e.weights, device, e.overrides, e.batch_size, e.num_frames, settings.allow_unverified_weights, precision, e.max_frames)
 
     @staticmethod
     def weights_file(settings: Settings) -> tuple[Path | None, OfficialFile | None]:
@@ -163,7 +170,8 @@ class EfficientNetDetector:
     @torch.inference_mode()
     def outputs(self, model: FrameModel, faces: np.ndarray) -> torch.Tensor:
         """The network's raw outputs for N x S x S x 3 RGB faces already at its input size."""
-        chunks = [model.network(self.normalise(faces[i : i + self.batch_size], model)) for i in range(0, len(faces), self.batch_size)]
+        with torch.autocast(self.device.type, torch.bfloat16, enabled=self.precision == torch.bfloat16):
+            chunks = [model.network(self.normalise(faces[i : i + self.batch_size], model)) for i in range(0, len(faces), self.batch_size)]
         return torch.cat(chunks).float().cpu()
 
     def judge(self, faces_per_model: list[np.ndarray]) -> dict:
@@ -219,7 +227,11 @@ class EfficientNetDetector:
         return Measurement(report, faces.track)
 
     def describe(self) -> dict:
-        return {"models": [m.describe() for m in self.models], "bundled_fallback": self.is_bundled_fallback}
+        return {
+            "models": [m.describe() for m in self.models],
+            "bundled_fallback": self.is_bundled_fallback,
+            "precision": str(self.precision).removeprefix("torch."),
+        }
 
 
 def _rgb_array(image) -> np.ndarray:

@@ -71,7 +71,8 @@ say "model weights"
 case "${1:-}" in
   --test)
     say "running the test suite"
-    exec "$PY" -m pytest -q -ra --durations=15 tests ;;
+    # One test process per core; a file's tests stay in one process, so its module fixtures are built once.
+    exec "$PY" -m pytest -q -ra --durations=15 -n auto --dist loadfile tests ;;
   --sample)
     say "scoring the bundled sample through the service"
     exec "$PY" -m scoring.sample ;;

@@ -2,15 +2,16 @@
 
 `SyncNetWrapper.process_video(path)` decodes, tracks faces and measures every track;
 `measure(decoded, tracking)` (the detector contract of `scoring.contract`) does the last step on
-work the service already shares with the frame classifier. Every track is measured on a sample of lip windows (all of them in exact mode);
-the speaker is the track with the highest confidence, and only the speaker's measurement is
-completed with every window when its sample does not settle the offset. The others are reported
-with the windows they used.
+work the service already shares with the frame classifier. Fast mode shares `fast_max_windows`
+evenly spaced lip windows among the tracks (exact mode embeds them all), so a request's cost is
+bounded whatever the weights; the speaker is the track with the highest confidence.
 
 The 0..1 score is `logistic((confidence - conf_midpoint) / conf_scale)`, multiplied by an offset
 factor that is 1 while |offset| <= offset_tolerance frames and falls linearly to 0 at offset_limit:
 synced real speech typically gives confidence 5-8 at offsets within a few frames, unrelated audio
-gives confidence near 0 or a large offset. Lip-sync generators trained against a SyncNet-like
+gives confidence near 0 or a large offset. A curve whose minimum is not statistically clear
+(`settled: false`, see syncnet_python.sync.is_decisive) has found no sync, so its score is at most
+UNSETTLED_SCORE (cannot tell) whatever its confidence. Lip-sync generators trained against a SyncNet-like
 critic can score as high as real video, so this score alone never clears a video.
 """
 
@@ -40,26 +41,25 @@ from scoring.weights.files import SYNCNET_V2, OfficialFile
 from syncnet_python.audio import is_silent
 from syncnet_python.crops import SyncNetCropper, whole_frame_crops
 from syncnet_python.model import load_syncnet_v2
-from syncnet_python.sync import SyncMeasurement, SyncNetScorer, WindowSample
+from syncnet_python.sync import SyncMeasurement, SyncNetScorer
 
 FRAME_MS = 40
+UNSETTLED_SCORE = 0.5
+MIN_TRACK_WINDOWS = 16
 
 
-def sync_score(confidence: float, offset: int, settings: SyncNetSettings) -> float:
+def sync_score(confidence: float, offset: int, settings: SyncNetSettings, settled: bool = True) -> float:
     confident = 1.0 / (1.0 + math.exp(-(confidence - settings.conf_midpoint) / settings.conf_scale))
     excess = max(0, abs(offset) - settings.offset_tolerance)
     band = max(1, settings.offset_limit - settings.offset_tolerance)
-    return confident * max(0.0, 1.0 - excess / band)
+    score = confident * max(0.0, 1.0 - excess / band)
+    return score if settled else min(score, UNSETTLED_SCORE)
 
 
 @dataclass
 class TrackMeasurement:
     track: FaceTrack
-    sample: WindowSample | None
-
-    @property
-    def measurement(self) -> SyncMeasurement | None:
-        return self.sample.summary if self.sample is not None else None
+    measurement: SyncMeasurement | None
 
     def report(self, settings: SyncNetSettings) -> dict:
         report = self.track.summary()
@@ -72,7 +72,8 @@ class TrackMeasurement:
             lag_ms=m.offset * FRAME_MS,
             confidence=round(m.confidence, 4),
             min_dist=round(m.min_dist, 4),
-            score=round(sync_score(m.confidence, m.offset, settings), 4),
+            score=round(sync_score(m.confidence, m.offset, settings, m.decisive), 4),
+            settled=m.decisive,
             windows_used=m.windows_used,
             windows_available=m.available_windows,
         )
@@ -110,13 +111,29 @@ class SyncNetWrapper:
     def weights_file(settings: Settings) -> tuple[Path | None, OfficialFile | None]:
         return settings.syncnet.weights, SYNCNET_V2
 
-    @property
-    def max_windows(self) -> int | None:
-        return self.settings.fast_max_windows if self.settings.mode == "fast" else None
+    def window_budget(self, tracks: int) -> int | None:
+        """Lip windows per track: fast mode shares `fast_max_windows` evenly among the tracks (at least
+        MIN_TRACK_WINDOWS each, so only a crowd exceeds the cap); exact mode embeds them all (None)."""
+        if self.settings.mode != "fast":
+            return None
+        return max(MIN_TRACK_WINDOWS, self.settings.fast_max_windows // max(1, tracks))
 
-    def sample_track(self, decoded: DecodedVideo, track: FaceTrack, watch: Stopwatch) -> WindowSample | None:
-        pcm = decoded.audio[track.start * SAMPLES_PER_FRAME : track.end * SAMPLES_PER_FRAME]
-        return self.scorer.sample(self.cropper(decoded, track), track.length, pcm, self.settings.vshift, self.max_windows, watch)
+    def measure_tracks(self, decoded: DecodedVideo, tracks: list[FaceTrack], watch: Stopwatch) -> list[TrackMeasurement]:
+        """Each track on its share of the window budget; tracks spanning the same frames (faces side by
+        side in one shot) share one embedding of their audio."""
+        budget = self.window_budget(len(tracks))
+        audio_by_span: dict[tuple[int, int], torch.Tensor] = {}
+        measured = []
+        for track in tracks:
+            span = (track.start, track.end)
+            pcm = decoded.audio[track.start * SAMPLES_PER_FRAME : track.end * SAMPLES_PER_FRAME]
+            m = self.scorer.measure(
+                self.cropper(decoded, track), track.length, pcm, self.settings.vshift, budget, watch, audio_by_span.get(span)
+            )
+            if m is not None:
+                audio_by_span[span] = m.audio
+            measured.append(TrackMeasurement(track, m))
+        return measured
 
     def cropper(self, decoded: DecodedVideo, track: FaceTrack) -> SyncNetCropper:
         return SyncNetCropper(decoded.frames, track, self.settings.crop_scale)
@@ -135,14 +152,11 @@ class SyncNetWrapper:
             raise CannotScore(Code.SILENT_AUDIO, "the audio track is silent, so lip sync cannot be measured")
         if not tracking.tracks:
             raise CannotScore(Code.NO_FACE_TRACK, no_track_message(tracking, self.faces))
-        measured = [TrackMeasurement(t, self.sample_track(video, t, watch)) for t in tracking.tracks]
-        usable = [m for m in measured if m.sample is not None]
+        measured = self.measure_tracks(video, tracking.tracks, watch)
+        usable = [m for m in measured if m.measurement is not None]
         if not usable:
             raise CannotScore(Code.TOO_SHORT, "the audio is too short to cover a 5-frame window of any face track")
         speaker = max(usable, key=lambda m: (m.measurement.confidence, m.track.length))
-        # Only the speaker's answer matters enough to embed every window when its sample is unclear.
-        if not speaker.sample.settled:
-            speaker.sample = self.scorer.complete(speaker.sample, self.cropper(video, speaker.track), watch)
         main = speaker.report(self.settings)
         main["framewise_confidence"] = [round(float(v), 3) for v in speaker.measurement.framewise_confidence]
         main["framewise_start_frames"] = [int(speaker.track.start + v) for v in speaker.measurement.window_starts]
@@ -152,6 +166,7 @@ class SyncNetWrapper:
             "confidence": main["confidence"],
             "min_dist": main["min_dist"],
             "score": main["score"],
+            "settled": main["settled"],
             "mode": self.settings.mode,
             "vshift": self.settings.vshift,
             "face_detector": tracking.detector,
@@ -161,7 +176,7 @@ class SyncNetWrapper:
         return Measurement(report, speaker.track)
 
     def describe(self) -> dict:
-        return {"lip_precision": str(self.scorer.lip_precision).removeprefix("torch.")}
+        return {"precision": str(self.scorer.precision).removeprefix("torch.")}
 
     def process_video(
         self, path: str | Path, reference: str | None = None, limits: DecodeLimits = DecodeLimits(), watch: Stopwatch | None = None
@@ -232,7 +247,7 @@ def run(args) -> dict:
         if not decoded.has_audio:
             raise SystemExit("the video has no audio track")
         m = wrapper.scorer.measure(
-            whole_frame_crops(decoded.frames), decoded.num_frames, decoded.audio, sync_settings.vshift, wrapper.max_windows, watch
+            whole_frame_crops(decoded.frames), decoded.num_frames, decoded.audio, sync_settings.vshift, wrapper.window_budget(1), watch
         )
         if m is None:
             raise SystemExit("the clip is shorter than one 5-frame window")
@@ -241,6 +256,7 @@ def run(args) -> dict:
             "min_dist": m.min_dist,
             "confidence": m.confidence,
             "mode": sync_settings.mode,
+            "settled": m.decisive,
             "windows_used": m.windows_used,
             "windows_available": m.available_windows,
             "framewise_confidence": [round(float(v), 3) for v in m.framewise_confidence],

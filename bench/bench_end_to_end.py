@@ -104,10 +104,13 @@ def main() -> int:
                     for seconds, clip in clips.items():
                         median_ms, stages, body = run(url, clip, args.runs)
                         ran = [name for name in ("syncnet", "efficientnet") if (body.get(name) or {}).get("score") is not None]
-                        windows = ((body.get("syncnet") or {}).get("speaker_track") or {}).get("windows_used")
+                        windows = sum(
+                            t.get("windows_used", 0) for t in [body["syncnet"]["speaker_track"], *body["syncnet"]["other_tracks"]]
+                        )
+                        frames = (body.get("efficientnet") or {}).get("num_frames")
                         print(
                             f"\n{detector} frame detector, SYNCNET_MODE={mode} {' '.join(args.set)}, {seconds:g} s 640x480 clip: median {median_ms:,.0f} ms = "
-                            f"{median_ms / 1000 / seconds:.2f}x real time (detectors: {', '.join(ran)}; lip windows {windows})"
+                            f"{median_ms / 1000 / seconds:.2f}x real time (detectors: {', '.join(ran)}; lip windows {windows}, classifier frames {frames})"
                         )
                         for name, ms in sorted(stages.items(), key=lambda item: -item[1]):
                             print(f"  {name:24s} {ms:8,.0f} ms")

@@ -4,11 +4,12 @@
 
 For each clip the speaker track's distance to every shifted audio window is computed once for every
 lip window (exact mode's curve), then the offset is read again from fast mode's sample of K evenly
-spaced windows. Prints, per clip: the windows available, exact mode's offset and confidence, and per
-K the sample's offset, marked `settled` where fast mode's decisiveness test would stop there.
+spaced windows. Prints, per clip: the windows available, exact mode's offset and confidence (marked
+`settled` where even every window passes the decisiveness test), and per K the sample's offset,
+marked `settled` where the sample passes it.
 
-This is what decides whether fast mode may stop at a window cap: a capped sample that does not give
-exact mode's offset breaks the rule that fast and exact offsets agree.
+This is what fast mode's window cap means clip by clip: a settled sample should give exact mode's
+offset; an unsettled one is reported as such, and its offset is not an answer.
 """
 
 from __future__ import annotations
@@ -38,13 +39,13 @@ MEDIA = ROOT.parent / "shared" / "media"
 def speaker_distances(wrapper: SyncNetWrapper, tracker, clip: Path, vshift: int) -> torch.Tensor | None:
     """Every lip window's distances for the track exact mode would call the speaker (highest confidence)."""
     decoded = decode_video(clip)
-    samples = []
+    measured = []
     for track in tracker.track(decoded.frames).tracks:
         pcm = decoded.audio[track.start * SAMPLES_PER_FRAME : track.end * SAMPLES_PER_FRAME]
-        sample = wrapper.scorer.sample(wrapper.cropper(decoded, track), track.length, pcm, vshift, None, Stopwatch())
-        if sample is not None:
-            samples.append(sample)
-    return max(samples, key=lambda s: s.summary.confidence).dists if samples else None
+        measurement = wrapper.scorer.measure(wrapper.cropper(decoded, track), track.length, pcm, vshift, None, Stopwatch())
+        if measurement is not None:
+            measured.append(measurement)
+    return max(measured, key=lambda m: m.confidence).dists if measured else None
 
 
 def main() -> int:
@@ -59,7 +60,7 @@ def main() -> int:
         wrapper = branch(torch.device("cpu"), "exact", weights)
     tracker, _ = build_tracker(wrapper.faces, torch.device("cpu"), allow_unverified_weights=True)
     vshift = wrapper.settings.vshift
-    print(f"{'clip':36} {'windows':>7} {'exact':>6} {'conf':>6}  " + "  ".join(f"{k:>3} windows" for k in args.windows))
+    print(f"{'clip':36} {'windows':>7} {'exact':>6} {'conf':>6}          " + "  ".join(f"{k:>3} windows" for k in args.windows))
     matches = dict.fromkeys(args.windows, 0)
     measured = 0
     for clip in clips:
@@ -75,7 +76,8 @@ def main() -> int:
             offset = summarise(dists[chosen], chosen.numpy(), vshift, len(dists)).offset
             matches[k] += offset == exact.offset
             cells.append(f"{offset:+4d}{' settled' if is_decisive(dists[chosen]) else '        '}")
-        print(f"{clip.name:36} {len(dists):7d} {exact.offset:+6d} {exact.confidence:6.3f}  " + "  ".join(cells))
+        marked = f"{exact.offset:+6d} {exact.confidence:6.3f}{' settled' if exact.decisive else '        '}"
+        print(f"{clip.name:36} {len(dists):7d} {marked}  " + "  ".join(cells))
     print("sample offset = exact offset: " + ", ".join(f"{k} windows {matches[k]}/{measured}" for k in args.windows))
     return 0
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from frame_extractor import DecodedVideo, DecodeLimits, decode_video
+from scoring import torch_env
 from scoring.admission import Admission
 from scoring.contract import Measurement
 from scoring.detectors import Detectors
@@ -56,6 +57,7 @@ class ScoringService:
         """The response for one video; with `phrase` (a redeemed challenge), also whether it was said."""
         started = time.perf_counter()
         with self.admission.slot():
+            torch_env.apply_threads_in_this_thread()
             watch = Stopwatch(deadline=time.monotonic() + self.settings.processing_timeout_s)
             response = self._score(video_path, watch, phrase)
         response["session_id"] = session_id

@@ -35,7 +35,7 @@ class FaceSettings:
     face_detector: str = "auto"  # auto | s3fd | mtcnn
     s3fd_weights: Path = DEFAULT_MODELS_DIR / S3FD_FILE_NAME
     face_det_scale: float | None = None  # None: 0.25 for S3FD (the reference), 0.5 for MTCNN
-    face_det_stride: int = 6
+    face_det_stride: int = 12
     face_det_threshold: float = 0.9
     min_face_size: int = 50
     min_track_frames: int = 20
@@ -46,8 +46,8 @@ class FaceSettings:
 class SyncNetSettings:
     weights: Path = DEFAULT_MODELS_DIR / SYNCNET_FILE_NAME
     mode: str = "fast"  # fast | exact
-    precision: str = "float32"  # fast mode's lip stream: float32 | bfloat16 | auto (bfloat16 where native); exact: float32
-    fast_max_windows: int = 96
+    precision: str = "auto"  # fast mode's two streams: float32 | bfloat16 | auto (bfloat16 where native); exact: float32
+    fast_max_windows: int = 64  # lip windows per request, shared by its face tracks
     vshift: int = 15
     batch_size: int = 16
     crop_scale: float = 0.40
@@ -64,8 +64,10 @@ class EfficientNetSettings:
     # Default (from_env): the published detector setup installs into MODELS_DIR, else the bundled model.
     weights: tuple[Path, ...] = (BUNDLED_EFFICIENTNET_WEIGHTS,)
     batch_size: int = 20
+    precision: str = "auto"  # float32 | bfloat16 | auto (bfloat16 where native)
     # Overrides of the file's profile (None: its sidecar, else its authors' profile).
     num_frames: int | None = None
+    max_frames: int = 16  # when num_frames is unset: the profile's frames per video, at most this many
     crop_margin: float | None = None
     profile: str | None = None  # a family's profile by name: polimi, selimsef, sbi, deepfakebench, deepfakedetector
     class_order: str | None = None  # "real,fake" or "fake,real"
@@ -316,8 +318,10 @@ _SYNCNET = {
 _EFFICIENTNET = {
     "EFFICIENTNET_WEIGHTS": Variable("weights", _weight_files, empty_is_a_value=True),
     "EFFICIENTNET_NUM_FRAMES": Variable("num_frames", _optional_int),
+    "EFFICIENTNET_MAX_FRAMES": Variable("max_frames", int),
     "EFFICIENTNET_CROP_MARGIN": Variable("crop_margin", _optional_float),
     "EFFICIENTNET_BATCH_SIZE": Variable("batch_size", int),
+    "EFFICIENTNET_PRECISION": Variable("precision", _choice("auto", "float32", "bfloat16")),
     "EFFICIENTNET_PROFILE": Variable("profile", _optional_choice(*PROFILE_NAMES)),
     "EFFICIENTNET_CLASS_ORDER": Variable("class_order", _optional_choice("real,fake", "fake,real")),
     "EFFICIENTNET_INPUT_SIZE": Variable("input_size", _optional_int),
@@ -424,8 +428,8 @@ def _check_ranges(s: Settings) -> None:
             "SYNCNET_OFFSET_TOLERANCE must be at least 0 and below SYNCNET_OFFSET_LIMIT",
         ),
         (
-            (s.efficientnet.num_frames or 1) >= 1 and s.efficientnet.batch_size >= 1,
-            "EFFICIENTNET_NUM_FRAMES and EFFICIENTNET_BATCH_SIZE must be at least 1",
+            min(s.efficientnet.num_frames or 1, s.efficientnet.max_frames, s.efficientnet.batch_size) >= 1,
+            "EFFICIENTNET_NUM_FRAMES, EFFICIENTNET_MAX_FRAMES and EFFICIENTNET_BATCH_SIZE must be at least 1",
         ),
         ((s.efficientnet.crop_margin or 0) >= 0, "EFFICIENTNET_CROP_MARGIN must not be negative"),
         (s.efficientnet.input_size is None or s.efficientnet.input_size >= 32, "EFFICIENTNET_INPUT_SIZE must be at least 32"),

@@ -7,19 +7,19 @@ windows, and the shift with the smallest mean distance gives the offset (vshift 
 a positive offset means the audio lags the video. Confidence is the median of the mean-distance
 curve minus its minimum. Windows: min(frames, audio samples // 640) - 5.
 
-Exact mode embeds every lip window. Fast mode first embeds a sample of at most `max_windows`
-lip windows spread evenly over the track (the audio stream, ~10x cheaper, is always embedded in
-full). Its best shift stands when the sample settles it: for every other shift, the mean of the
-paired per-window distance differences exceeds DECISIVE_Z standard errors. Otherwise `complete`
-embeds the remaining windows and the answer is the exact one. Clear cases cost a bounded number
-of windows whatever the clip length; ambiguous ones get the exact answer.
+Exact mode embeds every lip window. Fast mode embeds at most `max_windows` lip windows spread
+evenly over the track (all of them when the track has no more), so its cost is bounded whatever
+the clip length or the weights. Either mode's answer is `decisive` when its windows settle the
+best shift: for every other shift, the mean of the paired per-window distance differences exceeds
+DECISIVE_Z standard errors. A curve that is not decisive has no clear minimum, so its offset is
+not an answer; the caller reports it as unsettled (weak evidence of sync) rather than embedding
+more windows.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import cached_property
 
 import numpy as np
 import torch
@@ -45,34 +45,18 @@ class SyncMeasurement:
     window_starts: np.ndarray  # track-relative first frame of each lip window used
     framewise_confidence: np.ndarray  # per used window, median-filtered
     available_windows: int
+    decisive: bool  # the windows used settle the best shift (is_decisive)
+    dists: torch.Tensor  # (windows used, 2*vshift+1) distance of each lip window to each shifted audio window
+    audio: torch.Tensor | None  # (available_windows, 1024) the audio-window embeddings, where measured from a track
 
     @property
     def windows_used(self) -> int:
         return len(self.window_starts)
 
 
-@dataclass
-class WindowSample:
-    """The lip windows of one track embedded so far, with what embedding the rest needs."""
-
-    starts: np.ndarray  # track-relative first frame of each embedded window, ascending
-    dists: torch.Tensor  # (len(starts), 2*vshift+1)
-    audio: torch.Tensor  # every audio window's embedding
-    available: int
-    vshift: int
-
-    @property
-    def complete(self) -> bool:
-        return len(self.starts) == self.available
-
-    @property
-    def settled(self) -> bool:
-        """True when no more windows could change the answer: all embedded, or a decisive sample."""
-        return self.complete or is_decisive(self.dists)
-
-    @cached_property
-    def summary(self) -> SyncMeasurement:
-        return summarise(self.dists, self.starts, self.vshift, self.available)
+def mfcc_windows(features: np.ndarray, count: int) -> np.ndarray:
+    """(count, 1, 13, 20): audio window v is MFCC frames 4v..4v+19, the span of lip frames v..v+4."""
+    return np.stack([features[:, s : s + MFCC_FRAMES] for s in np.arange(count) * MFCC_PER_VIDEO_FRAME])[:, None]
 
 
 def usable_windows(num_frames: int, num_samples: int) -> int:
@@ -99,7 +83,9 @@ def is_decisive(dists: torch.Tensor, z: float = DECISIVE_Z) -> bool:
     return bool(torch.all(mean[others] > z * error[others]))
 
 
-def summarise(dists: torch.Tensor, window_starts: np.ndarray, vshift: int, available: int) -> SyncMeasurement:
+def summarise(
+    dists: torch.Tensor, window_starts: np.ndarray, vshift: int, available: int, audio: torch.Tensor | None = None
+) -> SyncMeasurement:
     mean_dists = dists.mean(0)
     min_dist, best = torch.min(mean_dists, 0)
     median = torch.median(mean_dists)
@@ -114,30 +100,35 @@ def summarise(dists: torch.Tensor, window_starts: np.ndarray, vshift: int, avail
         window_starts=np.asarray(window_starts),
         framewise_confidence=np.asarray(framewise, dtype=np.float32),
         available_windows=available,
+        decisive=is_decisive(dists),
+        dists=dists,
+        audio=audio,
     )
 
 
 class SyncNetScorer:
     """Embeds lip windows and MFCC windows with a loaded SyncNet and measures their offset."""
 
-    def __init__(self, model: SyncNetV2, device: torch.device, batch_size: int = 16, lip_precision: torch.dtype = torch.float32):
-        """`lip_precision` bfloat16 runs the lip stream (nine tenths of the work) at reduced precision;
-        the audio stream and the distances stay float32."""
+    def __init__(self, model: SyncNetV2, device: torch.device, batch_size: int = 16, precision: torch.dtype = torch.float32):
+        """`precision` bfloat16 runs both streams at reduced precision; the distances stay float32."""
         self.device = device
         self.batch_size = batch_size
-        self.lip_precision = lip_precision
+        self.precision = precision
         model = model.eval()
-        self.audio_net = audio_stream(model).to(device)
-        self.lip_net = lip_stream(model).to(device, lip_precision)
+        self.audio_net = audio_stream(model).to(device, precision)
+        self.lip_net = lip_stream(model).to(device, precision)
+
+    def audio_embeddings(self, features: np.ndarray, count: int, watch: Stopwatch) -> torch.Tensor:
+        """Embeddings of the first `count` audio windows of `features` (MFCC frames 4v..4v+19)."""
+        return self.embed_audio(mfcc_windows(features, count), watch)
 
     @torch.inference_mode()
-    def audio_embeddings(self, features: np.ndarray, count: int, watch: Stopwatch) -> torch.Tensor:
-        starts = np.arange(count) * MFCC_PER_VIDEO_FRAME
-        windows = np.stack([features[:, s : s + MFCC_FRAMES] for s in starts])[:, None]
+    def embed_audio(self, windows: np.ndarray, watch: Stopwatch) -> torch.Tensor:
+        """Embeddings of (N, 1, 13, 20) MFCC windows."""
         outputs = []
-        for begin in range(0, count, AUDIO_BATCH):
+        for begin in range(0, len(windows), AUDIO_BATCH):
             watch.check()
-            batch = torch.from_numpy(windows[begin : begin + AUDIO_BATCH]).to(self.device)
+            batch = torch.from_numpy(windows[begin : begin + AUDIO_BATCH]).to(self.device, self.precision)
             outputs.append(self.audio_net(batch).float().cpu())
         return torch.cat(outputs)
 
@@ -156,9 +147,16 @@ class SyncNetScorer:
             windows = frames[torch.as_tensor(first_frames[begin : begin + self.batch_size])[:, None] + offsets]
             count, _, height, width, channels = windows.shape
             stacked = windows.permute(0, 2, 3, 1, 4).reshape(count, height, width, LIP_FRAMES * channels)
-            batch = stacked.permute(0, 3, 1, 2).to(self.device, self.lip_precision)
+            batch = stacked.permute(0, 3, 1, 2).to(self.device, self.precision)
             outputs.append(self.lip_net(batch).float().cpu())
         return torch.cat(outputs)
+
+    def audio_windows(self, pcm: np.ndarray, available: int, watch: Stopwatch) -> torch.Tensor:
+        """The embeddings of a track's `available` audio windows (MFCC frames 4v..4v+19 of `pcm`)."""
+        with watch.stage("mfcc"):
+            features = mfcc(pcm[: (available + LIP_FRAMES) * SAMPLES_PER_FRAME])
+        with watch.stage("audio_embeddings"):
+            return self.audio_embeddings(features, available, watch)
 
     def measure(
         self,
@@ -168,50 +166,23 @@ class SyncNetScorer:
         vshift: int = 15,
         max_windows: int | None = None,
         watch: Stopwatch | None = None,
+        audio: torch.Tensor | None = None,
     ) -> SyncMeasurement | None:
-        """Offset and confidence of a track (exact, or fast when a sample settles it); None when
-        the track has no complete window."""
-        watch = watch or Stopwatch()
-        sample = self.sample(crop_frames, num_frames, pcm, vshift, max_windows, watch)
-        if sample is None:
-            return None
-        if not sample.settled:
-            sample = self.complete(sample, crop_frames, watch)
-        return sample.summary
-
-    def sample(
-        self,
-        crop_frames: Callable[[np.ndarray], np.ndarray],
-        num_frames: int,
-        pcm: np.ndarray,
-        vshift: int,
-        max_windows: int | None,
-        watch: Stopwatch,
-    ) -> WindowSample | None:
-        """All audio windows and up to `max_windows` evenly spaced lip windows (all when None).
+        """Offset and confidence of a track from up to `max_windows` evenly spaced lip windows (all
+        when None) against every audio window; None when the track has no complete window.
 
         `crop_frames(indices)` returns the 224x224 BGR crops of those track-relative frames, so
-        only the frames the sampled windows use are cropped.
+        only the frames the sampled windows use are cropped. `audio`: the `audio` of an earlier
+        measurement of a track with the same frames (the same audio windows), to embed them once.
         """
+        watch = watch or Stopwatch()
         available = usable_windows(num_frames, pcm.size)
         if available < 1:
             return None
-        with watch.stage("mfcc"):
-            features = mfcc(pcm[: (available + LIP_FRAMES) * SAMPLES_PER_FRAME])
-        with watch.stage("audio_embeddings"):
-            audio = self.audio_embeddings(features, available, watch)
+        if audio is None:
+            audio = self.audio_windows(pcm, available, watch)
         starts = np.arange(available) if not max_windows else uniform_indices(available, max_windows)
-        return WindowSample(starts, self._distances(crop_frames, starts, audio, vshift, watch), audio, available, vshift)
-
-    def complete(self, sample: WindowSample, crop_frames: Callable[[np.ndarray], np.ndarray], watch: Stopwatch) -> WindowSample:
-        """The sample with every remaining lip window embedded: the exact answer."""
-        rest = np.setdiff1d(np.arange(sample.available), sample.starts)
-        if rest.size == 0:
-            return sample
-        dists = torch.cat([sample.dists, self._distances(crop_frames, rest, sample.audio, sample.vshift, watch)])
-        starts = np.concatenate([sample.starts, rest])
-        order = np.argsort(starts, kind="stable")
-        return WindowSample(starts[order], dists[torch.from_numpy(order)], sample.audio, sample.available, sample.vshift)
+        return summarise(self._distances(crop_frames, starts, audio, vshift, watch), starts, vshift, available, audio)
 
     def _distances(self, crop_frames, starts: np.ndarray, audio: torch.Tensor, vshift: int, watch: Stopwatch) -> torch.Tensor:
         with watch.stage("crops"):

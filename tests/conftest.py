@@ -12,9 +12,13 @@ import shutil
 from pathlib import Path
 
 import pytest
+import torch
 
 from scoring import torch_env
-from scoring.settings import Settings
+from scoring.faces.stage import build_tracker
+from scoring.settings import FaceSettings, Settings
+from syncnet_python.model import load_syncnet_v2
+from syncnet_python.sync import SyncNetScorer
 from tests import weights
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -23,7 +27,11 @@ MEDIA = SHARED / "media"
 FFPP = SHARED / "datasets" / "ffpp"
 TALKING_CLIPS = sorted((MEDIA / "talking").glob("*.m*")) + [MEDIA / "syncnet_example.avi"]
 
-torch_env.configure_threads(torch_env.default_thread_count(1))
+# Under pytest-xdist (`-n 2`, as setup.sh runs the suite) the cores are shared by the test processes
+# and by the services they start: more torch threads than cores thrash.
+PARALLEL_PROCESSES = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+TORCH_THREADS = torch_env.default_thread_count(PARALLEL_PROCESSES)
+torch_env.configure_threads(TORCH_THREADS)
 
 
 def system_program(*names: str, package: str) -> str:
@@ -70,8 +78,26 @@ def service_env(weights_dir: Path, upload_dir: Path, **more: str) -> dict[str, s
         "FACE_DETECTOR": "mtcnn",
         "UPLOAD_TMP_DIR": str(upload_dir),
         "GUNICORN_THREADS": "2",
+        "TORCH_THREADS": str(TORCH_THREADS),
         **more,
     }
+
+
+@pytest.fixture(scope="session")
+def probe(weights_dir) -> SyncNetScorer:
+    """SyncNet on the stand-in probe network (tests.weights.probe_syncnet_state): plumbing and offsets only."""
+    return SyncNetScorer(load_syncnet_v2(weights_dir / "syncnet_probe.model"), torch.device("cpu"))
+
+
+@pytest.fixture(scope="session")
+def probe_bfloat16(weights_dir) -> SyncNetScorer:
+    return SyncNetScorer(load_syncnet_v2(weights_dir / "syncnet_probe.model"), torch.device("cpu"), precision=torch.bfloat16)
+
+
+@pytest.fixture(scope="session")
+def tracker():
+    """The service's face stage on MTCNN (S3FD's official weights are not available here)."""
+    return build_tracker(FaceSettings(face_detector="mtcnn"), torch.device("cpu"))[0]
 
 
 @pytest.fixture(scope="session")

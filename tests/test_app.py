@@ -21,6 +21,7 @@ import pytest
 import torch
 
 from app import create_app
+from scoring.settings import EfficientNetSettings
 from tests import media
 from tests.conftest import MEDIA, make_settings, shared
 
@@ -108,7 +109,7 @@ def test_score_a_real_clip_returns_the_full_schema(client):
     assert sync["lag_ms"] == 40 * sync["offset_frames"]
     effnet = body["efficientnet"]
     assert {"is_real", "score", "confidence", "consistency", "num_frames", "frame_scores", "statistics"} <= set(effnet)
-    assert effnet["num_frames"] == 20 == len(effnet["frame_scores"])
+    assert effnet["num_frames"] == EfficientNetSettings().max_frames == len(effnet["frame_scores"])
     assert set(effnet["statistics"]) == {"mean", "std", "min", "max"}
     expected = round(0.4 * sync["score"] + 0.6 * effnet["score"], 4)
     assert body["combined_score"] == pytest.approx(expected, abs=2e-4)

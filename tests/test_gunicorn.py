@@ -14,6 +14,7 @@ import torch
 
 import test_ensemble
 from scoring.local_server import gunicorn_server
+from scoring.settings import EfficientNetSettings
 from tests.conftest import MEDIA, service_env, shared
 
 
@@ -46,7 +47,7 @@ def test_gunicorn_serves_health_and_scores_a_real_clip(service):
     assert response.status_code == 200, response.text
     body = response.json()
     assert body["session_id"] == "gunicorn-1" and body["video"]["duration_s"] == 8.12
-    assert body["syncnet"]["speaker_track"]["frames"] > 150 and body["efficientnet"]["num_frames"] == 20
+    assert body["syncnet"]["speaker_track"]["frames"] > 150 and body["efficientnet"]["num_frames"] == EfficientNetSettings().max_frames
     assert list(uploads.iterdir()) == []
 
 
