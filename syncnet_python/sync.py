@@ -109,7 +109,7 @@ def summarise(
 class SyncNetScorer:
     """Embeds lip windows and MFCC windows with a loaded SyncNet and measures their offset."""
 
-    def __init__(self, model: SyncNetV2, device: torch.device, batch_size: int = 16, precision: torch.dtype = torch.float32):
+    def __init__(self, model: SyncNetV2, device: torch.device, batch_size: int = 8, precision: torch.dtype = torch.float32):
         """`precision` bfloat16 runs both streams at reduced precision; the distances stay float32."""
         self.device = device
         self.batch_size = batch_size
