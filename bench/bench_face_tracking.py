@@ -34,9 +34,7 @@ MEDIA = ROOT.parent / "shared" / "media"
 
 
 def largest_track(frames: list[np.ndarray], stride: int, scale: float) -> tuple[FaceTrack | None, float]:
-    faces = FaceSettings()
-    detector = MTCNNDetector(torch.device("cpu"), scale, min_face_size=faces.min_face_size)
-    tracker = FaceTracker(detector, stride=stride, min_face_size=faces.min_face_size)
+    tracker = FaceTracker(MTCNNDetector(torch.device("cpu"), scale), stride=stride, min_face_size=FaceSettings().min_face_size)
     started = time.perf_counter()
     tracks = tracker.track(frames).tracks
     elapsed = time.perf_counter() - started

@@ -21,7 +21,6 @@ from scoring.weights.files import S3FD as S3FD_OFFICIAL
 
 S3FD_SCALE = 0.25
 MTCNN_SCALE = 0.5
-MTCNN_SMALLEST_FACE = 12  # its proposal network's window
 
 
 class FaceDetector(Protocol):
@@ -32,22 +31,14 @@ class FaceDetector(Protocol):
 
 
 class MTCNNDetector:
-    """facenet-pytorch's MTCNN on downscaled RGB frames; boxes returned in frame pixels.
-
-    Its image pyramid starts at the scale where `min_face_size` frame pixels fill the proposal
-    window: the tracker drops smaller faces anyway, and the finer levels cost most of the time
-    (a quarter of it on 640x480 frames with the default 50 px).
-    """
+    """facenet-pytorch's MTCNN on downscaled RGB frames; boxes returned in frame pixels."""
 
     name = "mtcnn"
 
-    def __init__(
-        self, device: torch.device, scale: float = MTCNN_SCALE, threshold: float = 0.9, batch_size: int = 16, min_face_size: float = 40
-    ):
+    def __init__(self, device: torch.device, scale: float = MTCNN_SCALE, threshold: float = 0.9, batch_size: int = 16):
         from facenet_pytorch import MTCNN
 
-        smallest = max(MTCNN_SMALLEST_FACE, round(min_face_size * scale))
-        self.mtcnn = MTCNN(keep_all=True, device=device, post_process=False, select_largest=False, min_face_size=smallest)
+        self.mtcnn = MTCNN(keep_all=True, device=device, post_process=False, select_largest=False)
         self.scale = scale
         self.threshold = threshold
         self.batch_size = batch_size
@@ -95,7 +86,6 @@ def create_face_detector(
     scale: float | None = None,
     threshold: float = 0.9,
     allow_unverified_weights: bool = False,
-    min_face_size: float = 40,
 ) -> DetectorChoice:
     """The configured detector. `auto` falls back to MTCNN, saying why, when S3FD cannot load."""
     notes = []
@@ -109,4 +99,4 @@ def create_face_detector(
             if requested == "s3fd":
                 raise
             notes.append(f"S3FD unavailable ({exc}); using MTCNN")
-    return DetectorChoice(MTCNNDetector(device, scale or MTCNN_SCALE, threshold, min_face_size=min_face_size), requested, notes)
+    return DetectorChoice(MTCNNDetector(device, scale or MTCNN_SCALE, threshold), requested, notes)

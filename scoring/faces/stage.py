@@ -23,7 +23,6 @@ def build_tracker(
         settings.face_det_scale,
         settings.face_det_threshold,
         allow_unverified_weights,
-        settings.min_face_size,
     )
     tracker = FaceTracker(
         choice.detector,
