@@ -237,9 +237,7 @@ def health_report(settings: Settings, service: ScoringService, queue=None) -> di
             "fusion_weights": settings.fusion_weights,
             "syncnet_mode": settings.syncnet.mode,
             "syncnet_fast_max_windows": settings.syncnet.fast_max_windows,
-            "syncnet_precision": torch_env.precision_name(
-                settings.syncnet.precision if settings.syncnet.mode == "fast" else "float32", detectors.device
-            ),
+            "syncnet_precision": torch_env.precision_name(settings.syncnet.stream_precision, detectors.device),
             "efficientnet_precision": torch_env.precision_name(settings.efficientnet.precision, detectors.device),
             "frame_detector": EfficientNetDetector.configuration(settings),
             "device": str(detectors.device),

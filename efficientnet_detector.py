@@ -35,7 +35,7 @@ from scoring.faces.crops import sample_faces
 from scoring.faces.tracking import FaceTrack, TrackingResult
 from scoring.settings import BUNDLED_EFFICIENTNET_WEIGHTS, Settings
 from scoring.timing import Stopwatch
-from scoring.torch_env import resolve_precision
+from scoring.torch_env import dtype_name, resolve_precision
 from scoring.weights.checkpoints import WeightsError
 from scoring.weights.files import OfficialFile
 
@@ -109,7 +109,8 @@ class EfficientNetDetector:
         self.device = torch.device(device)
         self.models = [self._load(path, overrides or {}, allow_unverified_weights) for path in paths]
         self.batch_size = batch_size
-        self.num_frames = num_frames or min(self.models[0].profile.frames, max_frames or self.models[0].profile.frames)
+        authors_frames = self.models[0].profile.frames
+        self.num_frames = num_frames or min(authors_frames, max_frames or authors_frames)
         self.precision = precision
 
     def _load(self, path: Path, overrides: dict, allow_unverified: bool) -> FrameModel:
@@ -230,7 +231,7 @@ class EfficientNetDetector:
         return {
             "models": [m.describe() for m in self.models],
             "bundled_fallback": self.is_bundled_fallback,
-            "precision": str(self.precision).removeprefix("torch."),
+            "precision": dtype_name(self.precision),
         }
 
 

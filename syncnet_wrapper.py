@@ -35,7 +35,7 @@ from scoring.faces.stage import build_tracker
 from scoring.faces.tracking import FaceTrack, FaceTracker, TrackingResult
 from scoring.settings import FaceSettings, Settings, SyncNetSettings, load_settings
 from scoring.timing import Stopwatch
-from scoring.torch_env import resolve_precision
+from scoring.torch_env import dtype_name, resolve_precision
 from scoring.weights.checkpoints import WeightsError, require_official
 from scoring.weights.files import SYNCNET_V2, OfficialFile
 from syncnet_python.audio import is_silent
@@ -102,8 +102,7 @@ class SyncNetWrapper:
         if not settings.allow_unverified_weights:
             require_official(weights, SYNCNET_V2)
         device = torch.device(device)
-        # Exact mode is the reference computation: float32 always.
-        precision = resolve_precision(settings.syncnet.precision, device) if settings.syncnet.mode == "fast" else torch.float32
+        precision = resolve_precision(settings.syncnet.stream_precision, device)
         scorer = SyncNetScorer(load_syncnet_v2(weights), device, settings.syncnet.batch_size, precision)
         return cls(scorer, settings.syncnet, settings.faces, settings.allow_unverified_weights)
 
@@ -176,7 +175,7 @@ class SyncNetWrapper:
         return Measurement(report, speaker.track)
 
     def describe(self) -> dict:
-        return {"precision": str(self.scorer.precision).removeprefix("torch.")}
+        return {"precision": dtype_name(self.scorer.precision)}
 
     def process_video(
         self, path: str | Path, reference: str | None = None, limits: DecodeLimits = DecodeLimits(), watch: Stopwatch | None = None

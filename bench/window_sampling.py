@@ -25,27 +25,27 @@ sys.path.insert(0, str(ROOT))
 import torch  # noqa: E402
 from bench_syncnet import branch  # noqa: E402  (this folder is on the path when run as a script)
 
-from frame_extractor import SAMPLES_PER_FRAME, decode_video, uniform_indices  # noqa: E402
+from frame_extractor import decode_video, uniform_indices  # noqa: E402
 from scoring import torch_env  # noqa: E402
 from scoring.faces.stage import build_tracker  # noqa: E402
 from scoring.timing import Stopwatch  # noqa: E402
-from syncnet_python.sync import is_decisive, summarise  # noqa: E402
+from syncnet_python.sync import summarise  # noqa: E402
 from syncnet_wrapper import SyncNetWrapper  # noqa: E402
 from tests.weights import probe_syncnet_state, save_state  # noqa: E402
 
 MEDIA = ROOT.parent / "shared" / "media"
 
 
-def speaker_distances(wrapper: SyncNetWrapper, tracker, clip: Path, vshift: int) -> torch.Tensor | None:
+def speaker_distances(wrapper: SyncNetWrapper, tracker, clip: Path) -> torch.Tensor | None:
     """Every lip window's distances for the track exact mode would call the speaker (highest confidence)."""
     decoded = decode_video(clip)
-    measured = []
-    for track in tracker.track(decoded.frames).tracks:
-        pcm = decoded.audio[track.start * SAMPLES_PER_FRAME : track.end * SAMPLES_PER_FRAME]
-        measurement = wrapper.scorer.measure(wrapper.cropper(decoded, track), track.length, pcm, vshift, None, Stopwatch())
-        if measurement is not None:
-            measured.append(measurement)
+    measured = [t.measurement for t in wrapper.measure_tracks(decoded, tracker.track(decoded.frames).tracks, Stopwatch())]
+    measured = [m for m in measured if m is not None]
     return max(measured, key=lambda m: m.confidence).dists if measured else None
+
+
+def settled_mark(measurement) -> str:
+    return " settled" if measurement.decisive else " " * 8
 
 
 def main() -> int:
@@ -64,7 +64,7 @@ def main() -> int:
     matches = dict.fromkeys(args.windows, 0)
     measured = 0
     for clip in clips:
-        dists = speaker_distances(wrapper, tracker, clip, vshift)
+        dists = speaker_distances(wrapper, tracker, clip)
         if dists is None:
             print(f"{clip.name:36} no usable track")
             continue
@@ -73,11 +73,10 @@ def main() -> int:
         cells = []
         for k in args.windows:
             chosen = torch.as_tensor(uniform_indices(len(dists), k))
-            offset = summarise(dists[chosen], chosen.numpy(), vshift, len(dists)).offset
-            matches[k] += offset == exact.offset
-            cells.append(f"{offset:+4d}{' settled' if is_decisive(dists[chosen]) else '        '}")
-        marked = f"{exact.offset:+6d} {exact.confidence:6.3f}{' settled' if exact.decisive else '        '}"
-        print(f"{clip.name:36} {len(dists):7d} {marked}  " + "  ".join(cells))
+            sample = summarise(dists[chosen], chosen.numpy(), vshift, len(dists))
+            matches[k] += sample.offset == exact.offset
+            cells.append(f"{sample.offset:+4d}{settled_mark(sample)}")
+        print(f"{clip.name:36} {len(dists):7d} {exact.offset:+6d} {exact.confidence:6.3f}{settled_mark(exact)}  " + "  ".join(cells))
     print("sample offset = exact offset: " + ", ".join(f"{k} windows {matches[k]}/{measured}" for k in args.windows))
     return 0
 

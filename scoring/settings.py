@@ -57,6 +57,11 @@ class SyncNetSettings:
     offset_tolerance: int = 4
     offset_limit: int = 10
 
+    @property
+    def stream_precision(self) -> str:
+        """The precision asked of the two streams: exact mode is the reference computation, float32 always."""
+        return self.precision if self.mode == "fast" else "float32"
+
 
 @dataclass(frozen=True)
 class EfficientNetSettings:

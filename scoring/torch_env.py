@@ -138,9 +138,14 @@ def resolve_precision(requested: str, device: torch.device) -> torch.dtype:
     return {"float32": torch.float32, "bfloat16": torch.bfloat16}[requested]
 
 
+def dtype_name(dtype: torch.dtype) -> str:
+    """`torch.bfloat16` -> "bfloat16", as /health and the responses name precisions."""
+    return str(dtype).removeprefix("torch.")
+
+
 def precision_name(requested: str, device: torch.device) -> str:
-    """What `requested` resolves to here, as /health names it."""
-    return str(resolve_precision(requested, device)).removeprefix("torch.")
+    """What `requested` resolves to here."""
+    return dtype_name(resolve_precision(requested, device))
 
 
 prepare_torchvision()

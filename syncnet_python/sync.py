@@ -151,13 +151,6 @@ class SyncNetScorer:
             outputs.append(self.lip_net(batch).float().cpu())
         return torch.cat(outputs)
 
-    def audio_windows(self, pcm: np.ndarray, available: int, watch: Stopwatch) -> torch.Tensor:
-        """The embeddings of a track's `available` audio windows (MFCC frames 4v..4v+19 of `pcm`)."""
-        with watch.stage("mfcc"):
-            features = mfcc(pcm[: (available + LIP_FRAMES) * SAMPLES_PER_FRAME])
-        with watch.stage("audio_embeddings"):
-            return self.audio_embeddings(features, available, watch)
-
     def measure(
         self,
         crop_frames: Callable[[np.ndarray], np.ndarray],
@@ -180,7 +173,10 @@ class SyncNetScorer:
         if available < 1:
             return None
         if audio is None:
-            audio = self.audio_windows(pcm, available, watch)
+            with watch.stage("mfcc"):
+                features = mfcc(pcm[: (available + LIP_FRAMES) * SAMPLES_PER_FRAME])
+            with watch.stage("audio_embeddings"):
+                audio = self.audio_embeddings(features, available, watch)
         starts = np.arange(available) if not max_windows else uniform_indices(available, max_windows)
         return summarise(self._distances(crop_frames, starts, audio, vshift, watch), starts, vshift, available, audio)
 
