@@ -29,6 +29,7 @@ from torch import nn
 
 from frame_extractor import DecodedVideo
 from scoring.contract import Measurement
+from scoring.efficientnet.inference import for_inference
 from scoring.efficientnet.layouts import CheckpointSpec, load_checkpoint
 from scoring.efficientnet.published import DEFAULT_FRAME_DETECTOR, PUBLISHED_BY_NAME
 from scoring.faces.crops import sample_faces
@@ -95,7 +96,7 @@ class EfficientNetDetector:
         model_path: str | Path | Sequence[str | Path],
         device: str | torch.device = "cpu",
         overrides: dict | None = None,
-        batch_size: int = 20,
+        batch_size: int = 8,
         num_frames: int | None = None,
         allow_unverified_weights: bool = False,
         precision: torch.dtype = torch.float32,
@@ -107,11 +108,11 @@ class EfficientNetDetector:
         if not paths:
             raise WeightsError("no frame-detector file is configured (EFFICIENTNET_WEIGHTS is empty)")
         self.device = torch.device(device)
+        self.precision = precision
         self.models = [self._load(path, overrides or {}, allow_unverified_weights) for path in paths]
         self.batch_size = batch_size
         authors_frames = self.models[0].profile.frames
         self.num_frames = num_frames or min(authors_frames, max_frames or authors_frames)
-        self.precision = precision
 
     def _load(self, path: Path, overrides: dict, allow_unverified: bool) -> FrameModel:
         claimed = published_file(path)
@@ -120,7 +121,8 @@ class EfficientNetDetector:
                 f"{path.name} is named as a published release but its sha256 differs; set ALLOW_UNVERIFIED_WEIGHTS=1 to use it anyway"
             )
         network, spec = load_checkpoint(path, overrides)
-        return FrameModel(path, network.to(self.device).to(memory_format=torch.channels_last), spec)
+        network = for_inference(network, self.precision).to(self.device).to(memory_format=torch.channels_last)
+        return FrameModel(path, network, spec)
 
     @classmethod
     def from_settings(cls, settings: Settings, device: torch.device) -> "EfficientNetDetector":

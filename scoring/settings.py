@@ -68,7 +68,7 @@ class EfficientNetSettings:
     # One file, or several averaged as an ensemble; empty: the branch is off.
     # Default (from_env): the published detector setup installs into MODELS_DIR, else the bundled model.
     weights: tuple[Path, ...] = (BUNDLED_EFFICIENTNET_WEIGHTS,)
-    batch_size: int = 20
+    batch_size: int = 8  # faces per forward pass: B4 at 224 px keeps every activation under glibc's 32 MB mmap threshold
     precision: str = "auto"  # float32 | bfloat16 | auto (bfloat16 where native)
     # Overrides of the file's profile (None: its sidecar, else its authors' profile).
     num_frames: int | None = None

@@ -10,12 +10,12 @@ same numbers to float rounding.
 
 from __future__ import annotations
 
-import copy
 from pathlib import Path
 
 import torch
 from torch import nn
 
+from scoring.folding import fold_batchnorm
 from scoring.weights.checkpoints import load_strict, read_checkpoint, tensor_state
 
 EMBEDDING_SIZE = 1024
@@ -102,12 +102,7 @@ def _fold_batchnorm(layers: list[nn.Module]) -> list[nn.Module]:
     for layer in layers:
         previous = folded[-1] if folded else None
         if isinstance(layer, (nn.BatchNorm1d, nn.BatchNorm2d)) and isinstance(previous, (nn.Conv2d, nn.Linear)):
-            scale = layer.weight.detach() / torch.sqrt(layer.running_var + layer.eps)
-            shape = (-1,) + (1,) * (previous.weight.dim() - 1)
-            merged = copy.deepcopy(previous)
-            merged.weight = nn.Parameter(previous.weight.detach() * scale.view(shape))
-            merged.bias = nn.Parameter((previous.bias.detach() - layer.running_mean) * scale + layer.bias.detach())
-            folded[-1] = merged
+            folded[-1] = fold_batchnorm(previous, layer)
         else:
             folded.append(layer)
     return folded

@@ -4,17 +4,21 @@ from __future__ import annotations
 
 import itertools
 
+import cv2
 import numpy as np
 import pytest
 import torch
 
-from scoring.faces.detection import MTCNNDetector, create_face_detector, load_s3fd_net
+from frame_extractor import decode_video
+from scoring.faces.detection import MTCNN_SCALE, MTCNNDetector, create_face_detector, load_s3fd_net
 from scoring.faces.s3fd import S3FD, S3FDNet, decode_boxes, prior_boxes, select_faces
 from scoring.faces.scenes import detect_scenes
 from scoring.faces.tracking import FaceTrack, FaceTracker, interpolate, link_detections
+from scoring.torch_env import box_nms
 from scoring.weights.checkpoints import WeightsError
 from syncnet_python.crops import SyncNetCropper
 from tests import media, weights
+from tests.conftest import MEDIA, shared
 
 # --- S3FD ----------------------------------------------------------------------------------------
 
@@ -43,23 +47,25 @@ def reference_priors(image_size, feature_sizes):
     return torch.tensor(out)
 
 
+def greedy(boxes, order, iou_limit):
+    """Greedy suppression as loops: a box is kept when it overlaps no kept box by more than `iou_limit`."""
+    keep = []
+    for i in order:
+        if all(iou(boxes[i], boxes[j]) <= iou_limit for j in keep):
+            keep.append(i)
+    return keep
+
+
+def iou(a, b):
+    w = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    h = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = w * h
+    return inter / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter)
+
+
 def reference_selection(loc, scores, priors, frame_size, threshold):
     """The reference's order of work: candidates > 0.05, top 5000, NMS 0.3, first 750, threshold,
     frame pixels, NMS 0.1 (greedy loops throughout)."""
-
-    def greedy(boxes, order, iou_limit):
-        keep = []
-        for i in order:
-            if all(iou(boxes[i], boxes[j]) <= iou_limit for j in keep):
-                keep.append(i)
-        return keep
-
-    def iou(a, b):
-        w = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-        h = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-        inter = w * h
-        return inter / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter)
-
     boxes = decode_boxes(loc, priors).numpy().astype(np.float64)
     s = scores.numpy().astype(np.float64)
     candidates = sorted(np.flatnonzero(s > 0.05), key=lambda i: -s[i])[:5000]
@@ -88,6 +94,18 @@ def test_detection_post_processing_matches_the_reference_order(threshold):
     np.testing.assert_allclose(ours, reference, rtol=1e-6, atol=1e-4)
 
 
+@pytest.mark.parametrize("iou_limit", [0.0, 0.3, 0.5, 0.7])
+def test_box_nms_keeps_what_greedy_suppression_keeps(iou_limit):
+    generator = torch.Generator().manual_seed(5)
+    corners = torch.rand(300, 2, generator=generator) * 200
+    boxes = torch.cat([corners, corners + 10 + torch.rand(300, 2, generator=generator) * 40], 1)
+    scores = torch.rand(300, generator=generator).round(decimals=1)  # ties: the earlier box goes first
+    order = sorted(range(300), key=lambda i: (-float(scores[i]), i))
+    expected = greedy(boxes.numpy().astype(np.float64), order, iou_limit)
+    assert box_nms(boxes, scores, iou_limit).tolist() == expected
+    assert 1 < len(expected) < 300
+
+
 def test_s3fd_detector_returns_boxes_in_frame_pixels():
     net = S3FDNet()
     detector = S3FD(net, torch.device("cpu"), scale=0.25, threshold=0.0)
@@ -106,6 +124,21 @@ def test_detector_choice(weights_dir, tmp_path):
     with pytest.raises(WeightsError):
         create_face_detector("s3fd", tmp_path / "absent.pth", cpu)
     assert isinstance(create_face_detector("mtcnn", weights_dir / "sfd_random.pth", cpu).detector, MTCNNDetector)
+
+
+def test_mtcnn_boxes_are_facenet_pytorchs_own():
+    from facenet_pytorch import MTCNN
+
+    frames = decode_video(shared(MEDIA / "talking" / "ankurbhatia24_test_video_crop.mp4")).frames[::40]
+    ours = MTCNNDetector(torch.device("cpu")).detect(frames)
+    stock = MTCNN(keep_all=True, device="cpu", post_process=False, select_largest=False)
+    for frame, found in zip(frames, ours):
+        small = cv2.resize(frame, (0, 0), fx=MTCNN_SCALE, fy=MTCNN_SCALE, interpolation=cv2.INTER_AREA)[:, :, ::-1]
+        boxes, probs = (np.asarray(a, dtype=float) for a in stock.detect(np.ascontiguousarray(small)))
+        kept = probs >= 0.9
+        expected = np.concatenate([boxes[kept] / MTCNN_SCALE, probs[kept][:, None]], 1)
+        assert len(found) == len(expected) > 0
+        np.testing.assert_allclose(found, expected[np.argsort(-expected[:, 4], kind="stable")], atol=1e-3)
 
 
 def test_mtcnn_finds_the_face_in_frame_pixels():

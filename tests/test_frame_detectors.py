@@ -162,6 +162,17 @@ def test_each_authors_layout_loads_and_gives_the_forward_of_the_same_network(tmp
     np.testing.assert_allclose(ours.numpy(), expected.numpy(), atol=2e-5)
 
 
+def test_served_network_is_rebuilt_without_batchnorm_or_padded_copies(tmp_path):
+    """The forward test above holds for these rebuilt networks; here: the rebuild happened."""
+    content, _ = polimi_files(20.0)
+    torch.save(content, tmp_path / "published.pth")
+    served = list(EfficientNetDetector(tmp_path / "published.pth", "cpu").models[0].network.modules())
+    pads = [m.padding for m in served if isinstance(m, nn.ZeroPad2d)]
+    assert not any(isinstance(m, nn.BatchNorm2d) for m in served)
+    assert pads and all(left != right or top != bottom for left, right, top, bottom in pads)  # only asymmetric ones stay
+    assert any(isinstance(m, nn.SiLU) for m in served)
+
+
 def test_polimi_attention_multiplies_block_ten_by_its_map(tmp_path):
     (plain, reference), (shut, _) = polimi_files(20.0), polimi_files(-20.0)
     outputs = []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import av
 import numpy as np
 import pytest
 
@@ -40,6 +41,15 @@ def test_reference_clip_decodes_to_its_frames_and_16k_audio():
     assert decoded.frame_size == (224, 224)
     assert decoded.audio.dtype == np.int16 and decoded.audio.size == 202880  # 12.68 s at 16 kHz
     assert decoded.summary()["has_audio"] is True
+
+
+def test_frames_are_ffmpegs_own_conversion_in_order():
+    path = shared(MEDIA / "syncnet_example.avi")  # 25 fps: one slot per frame
+    with av.open(str(path)) as container:
+        expected = [frame.to_ndarray(format="bgr24") for frame in container.decode(video=0)]
+    frames = decode_video(path).frames
+    assert len(frames) == len(expected)
+    assert all(np.array_equal(ours, theirs) for ours, theirs in zip(frames, expected))
 
 
 def test_25fps_input_passes_through_unchanged(tmp_path):
