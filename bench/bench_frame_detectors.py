@@ -1,11 +1,13 @@
 """What each frame-detector architecture costs per request on this machine (weights do not change FLOPs).
 
-    python bench/bench_frame_detectors.py [--faces 8] [--threads 2] [--only polimi-att sbi]
+    python bench/bench_frame_detectors.py [--faces 8] [--threads 2] [--precision auto] [--only polimi-att sbi]
 
 Builds each published architecture (and the bundled model) with random weights through the
-service's own code, times the forward pass of `--faces` faces at its profile's input size
-(median of `--repeats`, after one warm-up), counts its FLOPs per face with PyTorch's flop counter,
-and prints the cost of one request: the profile's frames per video times the cost per face.
+service's own code, rebuilt for serving as the service does (`scoring.efficientnet.inference`) at
+`--precision` (`auto`: bfloat16 where this CPU runs it natively, as the service resolves it),
+times the forward pass of `--faces` faces at its profile's input size (median of `--repeats`,
+after one warm-up), counts its FLOPs per face with PyTorch's flop counter, and prints the cost of
+one request: the profile's frames per video times the cost per face.
 """
 
 from __future__ import annotations
@@ -22,8 +24,9 @@ sys.path.insert(0, str(ROOT))
 import torch  # noqa: E402
 from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 
-from scoring import torch_env  # noqa: E402,F401
+from scoring import torch_env  # noqa: E402
 from scoring.efficientnet import networks  # noqa: E402
+from scoring.efficientnet.inference import for_inference  # noqa: E402
 from scoring.efficientnet.layouts import load_checkpoint  # noqa: E402
 from scoring.efficientnet.profiles import PROFILES  # noqa: E402
 from scoring.settings import BUNDLED_EFFICIENTNET_WEIGHTS  # noqa: E402
@@ -54,11 +57,11 @@ ARCHITECTURES = {
 }
 
 
-def measure(network: torch.nn.Module, size: int, faces: int, repeats: int) -> tuple[float, float]:
+def measure(network: torch.nn.Module, size: int, faces: int, repeats: int, precision: torch.dtype) -> tuple[float, float]:
     """(seconds per face, GFLOP per face)."""
-    network = network.eval().to(memory_format=torch.channels_last)
+    network = for_inference(network.eval(), precision).to(memory_format=torch.channels_last)
     batch = torch.rand(faces, 3, size, size).contiguous(memory_format=torch.channels_last)
-    with torch.inference_mode():
+    with torch.inference_mode(), torch.autocast("cpu", torch.bfloat16, enabled=precision == torch.bfloat16):
         with FlopCounterMode(display=False) as counter:
             network(batch[:1])
         network(batch)
@@ -75,17 +78,19 @@ def main() -> int:
     parser.add_argument("--faces", type=int, default=8)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--precision", default="auto", choices=["auto", "float32", "bfloat16"])
     parser.add_argument("--only", nargs="*", help="architectures whose name contains one of these words")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    print(f"torch {torch.__version__}, {args.threads} threads, {args.faces} faces per timed batch")
+    precision = torch_env.resolve_precision(args.precision, torch.device("cpu"))
+    print(f"torch {torch.__version__}, {args.threads} threads, {torch_env.dtype_name(precision)}, {args.faces} faces per timed batch")
     print("| architecture | input | GFLOP / face | ms / face | frames / video | files | ms / request |")
     print("|---|---|---|---|---|---|---|")
     for name, (build, files) in ARCHITECTURES.items():
         if args.only and not any(word in name for word in args.only):
             continue
         network, profile = build()
-        per_face, gflop = measure(network, profile.input_size, args.faces, args.repeats)
+        per_face, gflop = measure(network, profile.input_size, args.faces, args.repeats, precision)
         request_ms = per_face * profile.frames * files * 1000
         row = f"| {name} | {profile.input_size} | {gflop:.2f} | {per_face * 1000:.0f} | {profile.frames} | {files} | {request_ms:,.0f} |"
         print(row, flush=True)

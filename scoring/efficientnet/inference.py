@@ -11,9 +11,10 @@ and efficientnet_pytorch's modules, written for training, spend passes that infe
   which gives autocast's numbers exactly (it rounds the same float32 weights the same way).
 
 On polimi's EfficientNet-B4 (16 faces at 224 px, bfloat16, 2 cores) this took the forward from
-0.69 to 0.44 s; `bench/bench_efficientnet.py` measures it. Other families (timm, torchvision) keep
-their layers and get the one-time cast only. Serving builds this copy after the file loaded
-strictly into the authors' module tree, so what is loaded is always checked against their layout.
+0.69 to 0.44 s; `bench/bench_frame_detectors.py` measures the served networks. Other families
+(timm, torchvision) keep their layers and get the one-time cast only. Serving rebuilds a network
+only after its file loaded strictly into the authors' module tree, so every file is still checked
+against their layout.
 """
 
 from __future__ import annotations
