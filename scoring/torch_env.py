@@ -120,10 +120,10 @@ def keep_freed_memory() -> bool:
     128 KB (a threshold it raises only as such blocks are freed) back to the kernel and trims its
     heap, and threads allocate from arenas of their own that trim apart from the main one, so every
     request page-faulted its memory in again: 100,000-180,000 faults per request for a 10 s clip,
-    most of them in the request thread's EfficientNet and MTCNN. One arena, blocks up to 32 MB from
-    the heap and a 1 GB trim threshold brought that to about 15,000 (with the classifier's batches
-    of 8, whose activations stay under 32 MB) and the request from 2.5-2.7 s to 1.9-2.4 s in
-    gunicorn, without growing the resident size (1.26 GB after four requests, 1.47 GB by default).
+    most of them in the request thread's EfficientNet and MTCNN. With one arena, blocks up to 32 MB
+    from the heap and a 1 GB trim threshold, a gunicorn worker takes 30 faults per request once its
+    heap has grown to the working size (with the classifier's batches of 8, whose activations stay
+    under 32 MB); the request went from 2.5-2.7 s to 1.9-2.4 s, and the resident size did not grow.
     Called at import, before any thread allocates: the arena limit only holds for arenas not yet made.
     """
     try:
