@@ -1,4 +1,4 @@
-"""Process-wide torch set-up: thread count, device choice, and a working torchvision.
+"""Process-wide torch set-up: thread count, device choice, a working torchvision, and a malloc that keeps freed memory.
 
 Import this module before anything that imports torchvision (facenet-pytorch does).
 
