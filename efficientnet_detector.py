@@ -29,7 +29,7 @@ from torch import nn
 
 from frame_extractor import DecodedVideo
 from scoring.contract import Measurement
-from scoring.efficientnet.inference import for_inference
+from scoring.efficientnet.inference import for_inference, serving_autocast
 from scoring.efficientnet.layouts import CheckpointSpec, load_checkpoint
 from scoring.efficientnet.published import DEFAULT_FRAME_DETECTOR, PUBLISHED_BY_NAME
 from scoring.faces.crops import sample_faces
@@ -173,7 +173,7 @@ class EfficientNetDetector:
     @torch.inference_mode()
     def outputs(self, model: FrameModel, faces: np.ndarray) -> torch.Tensor:
         """The network's raw outputs for N x S x S x 3 RGB faces already at its input size."""
-        with torch.autocast(self.device.type, torch.bfloat16, enabled=self.precision == torch.bfloat16):
+        with serving_autocast(self.device, self.precision):
             chunks = [model.network(self.normalise(faces[i : i + self.batch_size], model)) for i in range(0, len(faces), self.batch_size)]
         return torch.cat(chunks).float().cpu()
 

@@ -18,7 +18,6 @@ this module returns; nothing is written to disk.
 from __future__ import annotations
 
 import math
-import os
 import time
 from collections import deque
 from concurrent.futures import Executor, Future, ThreadPoolExecutor
@@ -35,9 +34,9 @@ FPS = 25
 AUDIO_RATE = 16000
 DURATION_TOLERANCE_S = 0.5  # container rounding: a "60 s" recording may last 60.04 s
 SAMPLES_PER_FRAME = AUDIO_RATE // FPS  # 640
-# Two conversion threads halved the decode stage's colour conversion on 2 cores; more would only
-# compete with the other requests' workers on a larger machine.
-CONVERSION_THREADS = min(2, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1))
+# Two conversion threads halved the decode stage's colour conversion on 2 cores (on one they take
+# turns, as a serial decode would); more would only compete with other workers on a larger machine.
+CONVERSION_THREADS = 2
 CONVERSIONS_IN_FLIGHT = 16
 
 

@@ -26,7 +26,7 @@ from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 
 from scoring import torch_env  # noqa: E402
 from scoring.efficientnet import networks  # noqa: E402
-from scoring.efficientnet.inference import for_inference  # noqa: E402
+from scoring.efficientnet.inference import for_inference, serving_autocast  # noqa: E402
 from scoring.efficientnet.layouts import load_checkpoint  # noqa: E402
 from scoring.efficientnet.profiles import PROFILES  # noqa: E402
 from scoring.settings import BUNDLED_EFFICIENTNET_WEIGHTS  # noqa: E402
@@ -61,7 +61,7 @@ def measure(network: torch.nn.Module, size: int, faces: int, repeats: int, preci
     """(seconds per face, GFLOP per face)."""
     network = for_inference(network.eval(), precision).to(memory_format=torch.channels_last)
     batch = torch.rand(faces, 3, size, size).contiguous(memory_format=torch.channels_last)
-    with torch.inference_mode(), torch.autocast("cpu", torch.bfloat16, enabled=precision == torch.bfloat16):
+    with torch.inference_mode(), serving_autocast(torch.device("cpu"), precision):
         with FlopCounterMode(display=False) as counter:
             network(batch[:1])
         network(batch)

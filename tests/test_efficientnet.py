@@ -17,9 +17,8 @@ from scoring import torch_env  # noqa: F401
 from scoring.efficientnet.layouts import load_checkpoint
 from scoring.errors import CannotScore
 from scoring.faces.crops import sample_faces
-from scoring.faces.stage import build_tracker
 from scoring.faces.tracking import TrackingResult, interpolate
-from scoring.settings import BUNDLED_EFFICIENTNET_WEIGHTS, FaceSettings
+from scoring.settings import BUNDLED_EFFICIENTNET_WEIGHTS
 from scoring.timing import Stopwatch
 from scoring.weights.checkpoints import WeightsError
 from tests import media
@@ -229,12 +228,12 @@ def test_faces_fall_back_to_detections_and_refuse_without_faces():
     assert raised.value.code == "no_face"
 
 
-def test_the_bundled_model_in_bfloat16_scores_shared_faces_as_in_float32():
+def test_the_bundled_model_in_bfloat16_scores_shared_faces_as_in_float32(tracker):
     """Reduced precision is the default where the CPU runs it natively, so it must not move a verdict:
     on real faces the bundled model's video score stays within 0.01 of float32 (measured: 0.004 at most)."""
     clip = shared(MEDIA / "wav2lip_pair" / "REAL_video_8s.mp4")
     decoded = decode_video(clip)
-    tracking = build_tracker(FaceSettings(face_detector="mtcnn"), torch.device("cpu"))[0].track(decoded.frames)
+    tracking = tracker.track(decoded.frames)
     scores = [
         EfficientNetDetector(BUNDLED_EFFICIENTNET_WEIGHTS, "cpu", precision=precision).measure(decoded, tracking, None, Stopwatch()).report
         for precision in (torch.float32, torch.bfloat16)

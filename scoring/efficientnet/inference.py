@@ -37,18 +37,22 @@ BATCHNORM_AFTER = (
 
 
 def for_inference(network: nn.Module, precision: torch.dtype) -> nn.Module:
-    """`network` (in eval mode) rebuilt in place for inference at `precision`; returns it."""
-    for module in list(network.modules()):
+    """`network` (in eval mode) rebuilt in place for inference at `precision`, to run under
+    `serving_autocast`; returns it."""
+    for module in list(network.modules()):  # a list: folding replaces modules
         _fold_efficientnet_batchnorm(module)
     for module in network.modules():
         _pad_inside_convolution(module)
         if isinstance(module, EfficientNet):
             module.set_swish(memory_efficient=False)
-    if precision != torch.float32:
-        for module in network.modules():
-            if isinstance(module, (nn.Conv2d, nn.Linear)):  # what autocast runs at reduced precision
-                module.to(precision)
+        if precision != torch.float32 and isinstance(module, (nn.Conv2d, nn.Linear)):  # what autocast runs at reduced precision
+            module.to(precision)
     return network
+
+
+def serving_autocast(device: torch.device, precision: torch.dtype) -> torch.autocast:
+    """The context a network rebuilt for `precision` runs in: autocast to it, off for float32."""
+    return torch.autocast(device.type, precision, enabled=precision != torch.float32)
 
 
 def _fold_efficientnet_batchnorm(module: nn.Module) -> None:
