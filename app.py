@@ -22,7 +22,7 @@ from flask import Flask, jsonify, request, send_from_directory
 from flask_cors import CORS
 from werkzeug.exceptions import HTTPException
 
-from efficientnet_detector import EfficientNetDetector
+from scoring.efficientnet.detector import EfficientNetDetector
 from scoring import torch_env
 from scoring.detectors import Detectors
 from scoring.errors import HTTP_ERROR_CODES, Code, ServiceError

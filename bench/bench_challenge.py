@@ -23,7 +23,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from frame_extractor import AUDIO_RATE, decode_video  # noqa: E402
+from scoring.video import AUDIO_RATE, decode_video  # noqa: E402
 from scoring.liveness.speech import PhraseVerifier  # noqa: E402
 from scoring.liveness.tokens import VOCABULARY  # noqa: E402
 from tests.media import grid_sentence, video_with_speech  # noqa: E402

@@ -21,7 +21,7 @@ sys.path.insert(0, str(ROOT))
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from efficientnet_detector import EfficientNetDetector  # noqa: E402
+from scoring.efficientnet.detector import EfficientNetDetector  # noqa: E402
 from scoring import torch_env  # noqa: E402
 from scoring.settings import load_settings  # noqa: E402
 

@@ -28,7 +28,7 @@ import numpy as np  # noqa: E402
 import requests  # noqa: E402
 import torch  # noqa: E402
 
-from frame_extractor import decode_video  # noqa: E402
+from scoring.video import decode_video  # noqa: E402
 from scoring import torch_env  # noqa: E402,F401
 from scoring.efficientnet.networks import PolimiNet  # noqa: E402
 from scoring.local_server import gunicorn_server  # noqa: E402

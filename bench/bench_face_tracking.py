@@ -24,7 +24,7 @@ sys.path.insert(0, str(ROOT))
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from frame_extractor import decode_video  # noqa: E402
+from scoring.video import decode_video  # noqa: E402
 from scoring import torch_env  # noqa: E402
 from scoring.faces.detection import MTCNNDetector  # noqa: E402
 from scoring.faces.tracking import FaceTrack, FaceTracker  # noqa: E402

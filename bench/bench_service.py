@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from app import create_app  # noqa: E402
-from test_ensemble import collect  # noqa: E402
+from scoring.client import collect  # noqa: E402
 
 
 def peak_rss_gb() -> float:

@@ -29,13 +29,13 @@ import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from frame_extractor import decode_video  # noqa: E402
+from scoring.video import decode_video  # noqa: E402
 from scoring import torch_env  # noqa: E402
 from scoring.faces.detection import load_s3fd_net  # noqa: E402
 from scoring.faces.s3fd import S3FD  # noqa: E402
 from scoring.settings import load_settings  # noqa: E402
 from scoring.timing import Stopwatch  # noqa: E402
-from syncnet_wrapper import SyncNetWrapper  # noqa: E402
+from scoring.syncnet.detector import SyncNetWrapper  # noqa: E402
 from tests.weights import probe_syncnet_state, random_s3fd_state, save_state  # noqa: E402
 
 MEDIA = ROOT.parent / "shared" / "media"

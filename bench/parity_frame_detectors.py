@@ -37,8 +37,8 @@ sys.path.insert(0, str(ROOT))
 
 import numpy as np  # noqa: E402
 
-from efficientnet_detector import EfficientNetDetector  # noqa: E402
-from frame_extractor import decode_video  # noqa: E402
+from scoring.efficientnet.detector import EfficientNetDetector  # noqa: E402
+from scoring.video import decode_video  # noqa: E402
 from scoring.efficientnet.profiles import square_region  # noqa: E402
 from scoring.faces.crops import sample_faces  # noqa: E402
 from scoring.faces.stage import build_tracker  # noqa: E402

@@ -38,7 +38,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from scipy import signal  # noqa: E402
 
-from frame_extractor import decode_video  # noqa: E402
+from scoring.video import decode_video  # noqa: E402
 from scoring import torch_env  # noqa: E402
 from scoring.faces.detection import load_s3fd_net  # noqa: E402
 from scoring.faces.s3fd import S3FD  # noqa: E402

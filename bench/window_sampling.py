@@ -25,12 +25,12 @@ sys.path.insert(0, str(ROOT))
 import torch  # noqa: E402
 from bench_syncnet import branch  # noqa: E402  (this folder is on the path when run as a script)
 
-from frame_extractor import decode_video, uniform_indices  # noqa: E402
+from scoring.video import decode_video, uniform_indices  # noqa: E402
 from scoring import torch_env  # noqa: E402
 from scoring.faces.stage import build_tracker  # noqa: E402
 from scoring.timing import Stopwatch  # noqa: E402
 from syncnet_python.sync import summarise  # noqa: E402
-from syncnet_wrapper import SyncNetWrapper  # noqa: E402
+from scoring.syncnet.detector import SyncNetWrapper  # noqa: E402
 from tests.weights import probe_syncnet_state, save_state  # noqa: E402
 
 MEDIA = ROOT.parent / "shared" / "media"

@@ -15,7 +15,7 @@ from typing import ClassVar, Protocol
 
 import torch
 
-from frame_extractor import DecodedVideo
+from scoring.video import DecodedVideo
 from scoring.faces.tracking import FaceTrack, TrackingResult
 from scoring.settings import Settings
 from scoring.timing import Stopwatch

@@ -16,14 +16,14 @@ from typing import Generic, TypeVar
 
 import torch
 
-from efficientnet_detector import EfficientNetDetector
+from scoring.efficientnet.detector import EfficientNetDetector
 from scoring.contract import Detector
 from scoring.faces.stage import build_tracker
 from scoring.faces.tracking import FaceTracker
 from scoring.settings import Settings
 from scoring.weights.checkpoints import WeightsError
 from scoring.weights.files import S3FD, OfficialFile, describe, sha256_of
-from syncnet_wrapper import SyncNetWrapper
+from scoring.syncnet.detector import SyncNetWrapper
 
 T = TypeVar("T")
 

@@ -14,7 +14,7 @@ import av
 import cv2
 import numpy as np
 
-import test_ensemble
+from scoring import client
 from scoring.local_server import PROJECT_ROOT, gunicorn_server
 
 PHOTO = PROJECT_ROOT / "docs" / "sample" / "eileen_collins_nasa.jpg"
@@ -48,7 +48,7 @@ def main() -> int:
         print("starting the service (gunicorn) ...", flush=True)
         with gunicorn_server() as url:
             print(f"service up at {url}; scoring {clip.name}\n", flush=True)
-            return test_ensemble.main([str(clip), "--url", url, "--session-id", "bundled-sample"])
+            return client.main([str(clip), "--url", url, "--session-id", "bundled-sample"])
 
 
 if __name__ == "__main__":

@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from frame_extractor import DecodedVideo, DecodeLimits, decode_video
+from scoring.video import DecodedVideo, DecodeLimits, decode_video
 from scoring import torch_env
 from scoring.admission import Admission
 from scoring.contract import Measurement

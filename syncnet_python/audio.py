@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import python_speech_features
 
-from frame_extractor import AUDIO_RATE
+from scoring.video import AUDIO_RATE
 
 MFCC_PER_VIDEO_FRAME = 4  # 100 Hz MFCC against 25 fps video
 

@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 from scipy.signal import medfilt
 
-from frame_extractor import SAMPLES_PER_FRAME, uniform_indices
+from scoring.video import SAMPLES_PER_FRAME, uniform_indices
 from scoring.timing import Stopwatch
 from syncnet_python.audio import MFCC_PER_VIDEO_FRAME, mfcc
 from syncnet_python.model import LIP_FRAMES, MFCC_FRAMES, SyncNetV2, audio_stream, lip_stream

@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from frame_extractor import SAMPLES_PER_FRAME
+from scoring.video import SAMPLES_PER_FRAME
 from scoring.timing import Stopwatch
 from syncnet_python.audio import mfcc
 from syncnet_python.crops import SyncNetCropper

@@ -291,7 +291,7 @@ def test_unexpected_failure_is_a_json_500_and_the_app_recovers(api, clips, monke
 
 
 def test_without_the_published_detector_the_default_is_the_committed_model(tmp_path):
-    from efficientnet_detector import EfficientNetDetector
+    from scoring.efficientnet.detector import EfficientNetDetector
     from scoring.settings import BUNDLED_EFFICIENTNET_WEIGHTS, Settings
 
     assert Settings.from_env({"MODELS_DIR": str(tmp_path)}).efficientnet.weights == (BUNDLED_EFFICIENTNET_WEIGHTS,)

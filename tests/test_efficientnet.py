@@ -11,8 +11,8 @@ import torch
 from PIL import Image
 from torch import nn
 
-from efficientnet_detector import EfficientNetDetector, aggregate
-from frame_extractor import decode_video
+from scoring.efficientnet.detector import EfficientNetDetector, aggregate
+from scoring.video import decode_video
 from scoring import torch_env  # noqa: F401
 from scoring.efficientnet.layouts import load_checkpoint
 from scoring.errors import CannotScore

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from frame_extractor import decode_video
+from scoring.video import decode_video
 from scoring.faces.detection import MTCNN_SCALE, MTCNNDetector, create_face_detector, load_s3fd_net
 from scoring.faces.s3fd import S3FD, S3FDNet, decode_boxes, prior_boxes, select_faces
 from scoring.faces.scenes import detect_scenes

@@ -6,7 +6,7 @@ import av
 import numpy as np
 import pytest
 
-from frame_extractor import FPS, DecodeLimits, FrameExtractor, decode_video, uniform_indices
+from scoring.video import FPS, DecodeLimits, FrameExtractor, decode_video, uniform_indices
 from scoring.errors import ServiceError
 from tests import media
 from tests.conftest import MEDIA, shared

@@ -12,7 +12,7 @@ import pytest
 import requests
 import torch
 
-import test_ensemble
+from scoring import client
 from scoring.local_server import gunicorn_server
 from scoring.settings import EfficientNetSettings
 from tests.conftest import MEDIA, service_env, shared
@@ -63,17 +63,17 @@ def test_gunicorn_keeps_serving_after_bad_input(service, tmp_path):
 def test_cli_client_prints_results_and_exit_codes(service, tmp_path, capsys):
     url, _ = service
     clip = shared(MEDIA / "talking" / "grid_sbwe5n.mpg")
-    assert test_ensemble.main([str(clip), "--url", url]) == 0
+    assert client.main([str(clip), "--url", url]) == 0
     text = capsys.readouterr().out
     assert "Combined score:" in text and "SyncNet:" in text and "EfficientNet:" in text and "Risk:" in text
     bogus = tmp_path / "bad.mp4"
     bogus.write_text("nope")
-    assert test_ensemble.main([str(clip), str(bogus), "--url", url, "--json"]) == 1
+    assert client.main([str(clip), str(bogus), "--url", url, "--json"]) == 1
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert [line["status"] for line in lines] == [200, 415]
     assert lines[0]["file"] == str(clip) and 0 <= lines[0]["response"]["combined_score"] <= 1
     assert lines[1]["response"]["error"] == "not_a_video"
-    assert test_ensemble.main([str(clip), "--url", "http://127.0.0.1:9"]) == 1
+    assert client.main([str(clip), "--url", "http://127.0.0.1:9"]) == 1
 
 
 def read_like_the_design_document(url: str, clip) -> dict:

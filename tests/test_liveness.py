@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from app import create_app
-from frame_extractor import decode_video
+from scoring.video import decode_video
 from scoring.errors import ServiceError
 from scoring.liveness.speech import PhraseVerifier, required_words
 from scoring.liveness.tokens import VOCABULARY, ChallengeBook

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from frame_extractor import decode_video
+from scoring.video import decode_video
 from scoring.local_server import gunicorn_server
 from tests.conftest import MEDIA, service_env, shared, system_program
 

@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from scipy.signal import medfilt
 
-from frame_extractor import SAMPLES_PER_FRAME, decode_video, uniform_indices
+from scoring.video import SAMPLES_PER_FRAME, decode_video, uniform_indices
 from scoring.errors import CannotScore
 from scoring.settings import FaceSettings, Settings, SyncNetSettings
 from scoring.weights.checkpoints import WeightsError, require_official
@@ -19,7 +19,7 @@ from scoring.weights.files import SYNCNET_V2
 from syncnet_python.crops import SyncNetCropper
 from syncnet_python.model import audio_stream, lip_stream, load_syncnet_v2
 from syncnet_python.sync import SyncNetScorer, distance_matrix, is_decisive, summarise, usable_windows
-from syncnet_wrapper import UNSETTLED_SCORE, SyncNetWrapper, sync_score
+from scoring.syncnet.detector import UNSETTLED_SCORE, SyncNetWrapper, sync_score
 from tests import media, weights
 from tests.conftest import MEDIA, shared
 from tests.sync_probe import DELAYS, VSHIFT, TrackProbe, main_track
@@ -268,7 +268,7 @@ def test_one_second_clip_is_scored(wrapper, tmp_path):
 
 
 def test_command_line_prints_offset_and_tracks(weights_dir, tmp_path, capsys):
-    from syncnet_wrapper import main
+    from scoring.syncnet.detector import main
 
     clip = media.synced_talking_clip(tmp_path / "t.mkv", seconds=3, audio_lead_frames=1, audio_codec="pcm_s16le")
     probe_file = str(weights_dir / "syncnet_probe.model")
@@ -284,7 +284,7 @@ def test_command_line_prints_offset_and_tracks(weights_dir, tmp_path, capsys):
 
 
 def test_command_line_on_precropped_faces(weights_dir, capsys):
-    from syncnet_wrapper import main
+    from scoring.syncnet.detector import main
 
     clip = shared(MEDIA / "syncnet_example.avi")
     assert main([str(clip), "--precropped", "--weights", str(weights_dir / "syncnet_random.model"), "--allow-unverified", "--json"]) == 0
@@ -293,7 +293,7 @@ def test_command_line_on_precropped_faces(weights_dir, capsys):
 
 
 def test_the_design_documents_ensemble_call_gives_the_service_response(wrapper):
-    from efficientnet_detector import EfficientNetDetector
+    from scoring.efficientnet.detector import EfficientNetDetector
     from scoring.settings import BUNDLED_EFFICIENTNET_WEIGHTS
 
     clip = shared(MEDIA / "talking" / "grid_bbaf2n.mpg")

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from frame_extractor import decode_video
+from scoring.video import decode_video
 from scoring.settings import SyncNetSettings
 from syncnet_python.sync import summarise
 from tests.conftest import TALKING_CLIPS, shared

@@ -35,7 +35,7 @@ from scoring.errors import ServiceError
 from scoring.fusion import LIKELY_REAL_ABOVE
 from scoring.service import ScoringService
 from scoring.settings import load_settings
-from test_ensemble import VIDEO_SUFFIXES, collect
+from scoring.client import VIDEO_SUFFIXES, collect
 from training import metrics
 
 SCORES = ("combined", "syncnet", "efficientnet")

@@ -45,7 +45,7 @@ from PIL import Image, ImageFilter
 from torch import nn
 from tqdm import tqdm
 
-from frame_extractor import decode_video
+from scoring.video import decode_video
 from scoring import torch_env
 from scoring.efficientnet.layouts import sidecar_of, sidecar_path
 from scoring.efficientnet.profiles import IMAGENET, Profile, square_profile
@@ -53,7 +53,7 @@ from scoring.errors import ServiceError
 from scoring.faces.crops import sample_faces
 from scoring.faces.stage import build_tracker
 from scoring.settings import Settings, load_settings
-from test_ensemble import collect
+from scoring.client import collect
 from training import metrics
 
 LABELS = {"REAL": 1, "FAKE": 0}  # 1 = real, matching metrics.py

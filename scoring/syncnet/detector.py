@@ -27,7 +27,7 @@ from pathlib import Path
 
 import torch
 
-from frame_extractor import SAMPLES_PER_FRAME, DecodedVideo, DecodeLimits, decode_video
+from scoring.video import SAMPLES_PER_FRAME, DecodedVideo, DecodeLimits, decode_video
 from scoring import torch_env
 from scoring.contract import Measurement
 from scoring.errors import CannotScore, Code, ServiceError

@@ -27,7 +27,7 @@ import torch
 from PIL import Image
 from torch import nn
 
-from frame_extractor import DecodedVideo
+from scoring.video import DecodedVideo
 from scoring.contract import Measurement
 from scoring.efficientnet.inference import for_inference, serving_autocast
 from scoring.efficientnet.layouts import CheckpointSpec, load_checkpoint
