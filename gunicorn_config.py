@@ -10,10 +10,12 @@ import os
 import secrets
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from scoring import allocator
+from scoring.settings import SettingsError, load_settings
+from scoring.uploads import sweep, upload_area
 
-from scoring.settings import SettingsError, load_settings  # noqa: E402  (needs the project on sys.path)
-from scoring.uploads import sweep, upload_area  # noqa: E402
+# In the master, before any thread allocates: the workers it forks keep the setting.
+allocator.keep_freed_memory()
 
 try:
     settings = load_settings()

@@ -15,10 +15,10 @@ from typing import ClassVar, Protocol
 
 import torch
 
-from scoring.video import DecodedVideo
 from scoring.faces.tracking import FaceTrack, TrackingResult
 from scoring.settings import Settings
 from scoring.timing import Stopwatch
+from scoring.video import DecodedVideo
 from scoring.weights.files import OfficialFile
 
 

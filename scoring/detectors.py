@@ -16,19 +16,19 @@ from typing import Generic, TypeVar
 
 import torch
 
-from scoring.efficientnet.detector import EfficientNetDetector
 from scoring.contract import Detector
+from scoring.efficientnet.detector import FrameDetector
 from scoring.faces.stage import build_tracker
 from scoring.faces.tracking import FaceTracker
 from scoring.settings import Settings
+from scoring.syncnet.detector import SyncNetDetector
 from scoring.weights.checkpoints import WeightsError
 from scoring.weights.files import S3FD, OfficialFile, describe, sha256_of
-from scoring.syncnet.detector import SyncNetWrapper
 
 T = TypeVar("T")
 
 # SyncNet first: it picks the speaking face, which the frame classifier then judges too.
-DETECTOR_TYPES: tuple[type[Detector], ...] = (SyncNetWrapper, EfficientNetDetector)
+DETECTOR_TYPES: tuple[type[Detector], ...] = (SyncNetDetector, FrameDetector)
 
 
 class LazyModel(Generic[T]):

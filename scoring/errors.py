@@ -1,7 +1,7 @@
 """The service's error vocabulary: every code the API answers with, and its HTTP status.
 
 Pipeline code raises `ServiceError(Code.NOT_A_VIDEO, "...")`; the code decides the status, so a
-raise site cannot pair a code with the wrong one. `app.py` turns the error into
+raise site cannot pair a code with the wrong one. `scoring.web.errors` turns the error into
 `{"error": code, "message": ...}`.
 """
 

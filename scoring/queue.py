@@ -31,6 +31,7 @@ from rq.job import Job, JobStatus
 from rq.registry import StartedJobRegistry
 from rq.worker import WorkerStatus
 
+from scoring import allocator
 from scoring.errors import Code, ServiceError
 from scoring.settings import Settings, load_settings
 from scoring.uploads import request_dir, upload_area
@@ -205,6 +206,7 @@ class ScoringWorker(SimpleWorker):
 
 
 def main() -> int:
+    allocator.keep_freed_memory()
     settings = load_settings()
     if not settings.redis_url:
         print("REDIS_URL is not set: queue mode is off (set it, in the environment or .env, for the web service and the workers)")

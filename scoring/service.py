@@ -12,20 +12,24 @@ from __future__ import annotations
 
 import logging
 import time
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 
-from scoring.video import DecodedVideo, DecodeLimits, decode_video
-from scoring import torch_env
+import torch
+
+from scoring import __version__, torch_env
 from scoring.admission import Admission
 from scoring.contract import Measurement
 from scoring.detectors import Detectors
+from scoring.efficientnet.detector import FrameDetector
 from scoring.errors import CannotScore, Code, DetectorFailed, DetectorUnavailable, ServiceError
 from scoring.faces.tracking import FaceTrack, TrackingResult
 from scoring.fusion import fuse, verdict, with_failed_challenge
 from scoring.liveness.speech import PhraseVerifier
 from scoring.settings import Settings
 from scoring.timing import Stopwatch
+from scoring.video import DecodedVideo, DecodeLimits, decode_video
 
 log = logging.getLogger("deepfake_scoring")
 
@@ -53,6 +57,11 @@ class ScoringService:
         self.limits = DecodeLimits(settings.max_duration_s, settings.max_source_side, settings.frame_max_side)
         self.phrases = PhraseVerifier()
 
+    def admitted(self) -> AbstractContextManager:
+        """A place in this worker for one request, running or waiting, or 503 server_busy at once:
+        taken before the request's upload is read, so a full worker refuses without reading it."""
+        return self.admission.ticket()
+
     def score(self, video_path: Path, session_id: str | None = None, phrase: str | None = None) -> dict:
         """The response for one video; with `phrase` (a redeemed challenge), also whether it was said."""
         started = time.perf_counter()
@@ -64,6 +73,41 @@ class ScoringService:
         response["processing_time_ms"] = round((time.perf_counter() - started) * 1000)
         response["timings_ms"] = watch.milliseconds()
         return response
+
+    def health(self, queue=None) -> dict:
+        """The design document's fields (`status`, `detectors` as booleans, `config`), our details beside
+        them. `queue` (a scoring.queue.JobQueue, in queue mode) adds the Redis queue's state."""
+        settings, detectors = self.settings, self.detectors
+        states = detectors.status()
+        available = {name: state["available"] for name, state in states.items()}
+        queue_state = queue.health() if queue is not None else None
+        return {
+            **({"queue": queue_state} if queue_state is not None else {}),
+            "status": _health_status(available, queue_state),
+            "service": settings.service_name,
+            "version": __version__,
+            "detectors": available,
+            "detector_details": states,
+            "face_detector": detectors.face_detector_status(),
+            "jobs": self.admission.summary(),
+            "config": {
+                "max_video_size_mb": settings.max_upload_mb,
+                "processing_timeout": settings.processing_timeout_s,
+                "max_upload_mb": settings.max_upload_mb,
+                "max_duration_s": settings.max_duration_s,
+                "min_duration_s": settings.min_duration_s,
+                "processing_timeout_s": settings.processing_timeout_s,
+                "fusion_weights": settings.fusion_weights,
+                "syncnet_mode": settings.syncnet.mode,
+                "syncnet_fast_max_windows": settings.syncnet.fast_max_windows,
+                "syncnet_precision": torch_env.precision_name(settings.syncnet.stream_precision, detectors.device),
+                "efficientnet_precision": torch_env.precision_name(settings.efficientnet.precision, detectors.device),
+                "frame_detector": FrameDetector.configuration(settings),
+                "device": str(detectors.device),
+                "torch_threads": torch.get_num_threads(),
+                "video_path_requests": bool(settings.allowed_video_dirs),
+            },
+        }
 
     def _score(self, video_path: Path, watch: Stopwatch, phrase: str | None) -> dict:
         models = self.detectors.models
@@ -177,3 +221,14 @@ def _no_score_error(outcomes: dict[str, Outcome]) -> Exception:
         return ServiceError(Code.DETECTOR_FAILED, f"no detector could score this video ({reasons})")
     code = Code.NO_FACE if {Code.NO_FACE, Code.NO_FACE_TRACK} & set(judged) else judged[0]
     return ServiceError(code, f"no detector could score this video ({reasons})")
+
+
+def _health_status(available: dict[str, bool], queue: dict | None) -> str:
+    """healthy: every detector; degraded: some, or queue mode without a live worker; unavailable:
+    none, or queue mode without its Redis."""
+    status = "healthy" if all(available.values()) else ("degraded" if any(available.values()) else "unavailable")
+    if queue is None:
+        return status
+    if not queue["reachable"]:
+        return "unavailable"
+    return "degraded" if queue["workers"] == 0 and status == "healthy" else status

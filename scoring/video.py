@@ -18,10 +18,9 @@ this module returns; nothing is written to disk.
 from __future__ import annotations
 
 import math
-import time
 from collections import deque
 from concurrent.futures import Executor, Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import av
@@ -57,9 +56,6 @@ class DecodedVideo:
     container: str
     video_codec: str
     audio_codec: str | None
-    decode_seconds: float = 0.0
-    skipped_packets: int = 0
-    notes: list[str] = field(default_factory=list)
 
     fps = FPS
 
@@ -240,7 +236,6 @@ class _AudioCollector:
 
 def decode_video(path: str | Path, limits: DecodeLimits = DecodeLimits(), watch: Stopwatch | None = None) -> DecodedVideo:
     """Decode `path` once. Raises ServiceError: 415 (not a video), 413 (too long or large), 504 (deadline)."""
-    started = time.perf_counter()
     watch = watch or Stopwatch()
     with _open(Path(path)) as container:
         if not container.streams.video:
@@ -269,7 +264,7 @@ def decode_video(path: str | Path, limits: DecodeLimits = DecodeLimits(), watch:
                 max_frames=int((limits.max_duration_s + DURATION_TOLERANCE_S) * FPS),
                 converter=converter,
             )
-            skipped = _demux(container, video, audio, resampler, collector, watch)
+            _demux(container, video, audio, resampler, collector, watch)
             frames = resampler.finish()
         if not frames:
             raise ServiceError(Code.NOT_A_VIDEO, "no video frame could be decoded (corrupt or truncated file?)")
@@ -283,15 +278,12 @@ def decode_video(path: str | Path, limits: DecodeLimits = DecodeLimits(), watch:
             container=container.format.name,
             video_codec=video.codec_context.name,
             audio_codec=audio.codec_context.name if audio is not None else None,
-            decode_seconds=time.perf_counter() - started,
-            skipped_packets=skipped,
         )
 
 
-def _demux(container, video, audio, resampler: _FrameResampler, collector: _AudioCollector | None, watch: Stopwatch) -> int:
-    """Decode both streams in one pass; returns how many damaged packets were skipped."""
+def _demux(container, video, audio, resampler: _FrameResampler, collector: _AudioCollector | None, watch: Stopwatch) -> None:
+    """Decode both streams in one pass, skipping damaged packets."""
     streams = [video] + ([audio] if audio is not None else [])
-    skipped = 0
     try:
         for index, packet in enumerate(container.demux(*streams)):
             if index % 64 == 0:
@@ -299,7 +291,6 @@ def _demux(container, video, audio, resampler: _FrameResampler, collector: _Audi
             try:
                 decoded = packet.decode()
             except (av.InvalidDataError, av.FFmpegError):
-                skipped += 1
                 continue
             for frame in decoded:
                 if packet.stream is video:
@@ -309,34 +300,5 @@ def _demux(container, video, audio, resampler: _FrameResampler, collector: _Audi
     except (av.InvalidDataError, av.FFmpegError) as exc:
         if not resampler.started:
             raise ServiceError(Code.NOT_A_VIDEO, f"not a decodable video: {decoder_reason(exc)}") from None
-        skipped += 1
-    return skipped
+        # A damaged tail after decodable frames: what was decoded is the video.
 
-
-class FrameExtractor:
-    """Uniformly sampled RGB frames of a video, for the frame classifier.
-
-    `FrameExtractor(max_frames=20, uniform_sampling=True).extract_frames(path)` decodes once and
-    returns up to `max_frames` frames spread evenly over the clip (or the first ones when
-    `uniform_sampling` is False).
-    """
-
-    def __init__(self, max_frames: int = 20, uniform_sampling: bool = True, limits: DecodeLimits = DecodeLimits()):
-        if max_frames < 1:
-            raise ValueError("max_frames must be at least 1")
-        self.max_frames = max_frames
-        self.uniform_sampling = uniform_sampling
-        self.limits = limits
-
-    def sample_indices(self, total_frames: int) -> np.ndarray:
-        if self.uniform_sampling:
-            return uniform_indices(total_frames, self.max_frames)
-        return np.arange(min(total_frames, self.max_frames), dtype=np.int64)
-
-    def sample(self, decoded: DecodedVideo) -> tuple[np.ndarray, list[np.ndarray]]:
-        """Indices and RGB frames sampled from an already decoded video."""
-        indices = self.sample_indices(decoded.num_frames)
-        return indices, decoded.rgb_frames(indices)
-
-    def extract_frames(self, video_path: str | Path) -> list[np.ndarray]:
-        return self.sample(decode_video(video_path, self.limits))[1]

@@ -10,8 +10,9 @@ from __future__ import annotations
 import numpy as np
 import python_speech_features
 
-from scoring.video import AUDIO_RATE
-
+AUDIO_RATE = 16000  # SyncNet was trained on 16 kHz mono audio ...
+VIDEO_FPS = 25  # ... against 25 fps video
+SAMPLES_PER_FRAME = AUDIO_RATE // VIDEO_FPS  # 640
 MFCC_PER_VIDEO_FRAME = 4  # 100 Hz MFCC against 25 fps video
 
 

@@ -11,28 +11,28 @@ import cv2
 import numpy as np
 from scipy.signal import medfilt
 
-from scoring.faces.crops import padded_region
-from scoring.faces.tracking import FaceTrack
-
 SYNCNET_CROP = 224
 SMOOTHING_TAPS = 13
 PAD_VALUE = 110
 
 
 class SyncNetCropper:
-    """224x224 BGR mouth-and-face crops of a track, with the reference's smoothing and geometry."""
+    """224x224 BGR mouth-and-face crops of a face track, with the reference's smoothing and geometry.
 
-    def __init__(self, frames: list[np.ndarray], track: FaceTrack, crop_scale: float = 0.40):
+    `boxes` holds the track's face box (x1, y1, x2, y2, ...) on each of its frames, the first of
+    them `frames[first_frame]`.
+    """
+
+    def __init__(self, frames: list[np.ndarray], boxes: np.ndarray, first_frame: int = 0, crop_scale: float = 0.40):
         self.frames = frames
-        self.track = track
+        self.first_frame = first_frame
         self.crop_scale = crop_scale
-        boxes = track.boxes
         self.half_size = medfilt(np.maximum(boxes[:, 3] - boxes[:, 1], boxes[:, 2] - boxes[:, 0]) / 2, SMOOTHING_TAPS)
         self.centre_y = medfilt((boxes[:, 1] + boxes[:, 3]) / 2, SMOOTHING_TAPS)
         self.centre_x = medfilt((boxes[:, 0] + boxes[:, 2]) / 2, SMOOTHING_TAPS)
 
     def crop(self, index: int) -> np.ndarray:
-        frame = self.frames[self.track.start + index]
+        frame = self.frames[self.first_frame + index]
         height, width = frame.shape[:2]
         cs, bs = self.crop_scale, self.half_size[index]
         pad = int(bs * (1 + 2 * cs))
@@ -42,11 +42,24 @@ class SyncNetCropper:
         left, right = int(mx - bs * (1 + cs)), int(mx + bs * (1 + cs))
         top, left = max(top, 0), max(left, 0)
         bottom, right = min(bottom, height + 2 * pad), min(right, width + 2 * pad)
-        region = padded_region(frame, top - pad, bottom - pad, left - pad, right - pad, (PAD_VALUE,) * 3)
-        return cv2.resize(region, (SYNCNET_CROP, SYNCNET_CROP))
+        return cv2.resize(_grey_padded(frame, top - pad, bottom - pad, left - pad, right - pad), (SYNCNET_CROP, SYNCNET_CROP))
 
     def __call__(self, indices: np.ndarray) -> np.ndarray:
         return np.stack([self.crop(int(i)) for i in indices])
+
+
+def _grey_padded(frame: np.ndarray, top: int, bottom: int, left: int, right: int) -> np.ndarray:
+    """frame[top:bottom, left:right] on a PAD_VALUE canvas, so the part outside the frame is grey
+    (what the reference gets by padding the whole frame first, without copying the whole frame)."""
+    canvas = np.full((max(bottom - top, 1), max(right - left, 1), 3), PAD_VALUE, dtype=frame.dtype)
+    height, width = frame.shape[:2]
+    inside_top, inside_left = max(top, 0), max(left, 0)
+    inside_bottom, inside_right = min(bottom, height), min(right, width)
+    if inside_bottom > inside_top and inside_right > inside_left:
+        canvas[inside_top - top : inside_bottom - top, inside_left - left : inside_right - left] = frame[
+            inside_top:inside_bottom, inside_left:inside_right
+        ]
+    return canvas
 
 
 def whole_frame_crops(frames: list[np.ndarray]):

@@ -1,4 +1,5 @@
-"""Shared fixtures: generated official-format weights, test settings, the app and its client.
+"""Shared fixtures: generated official-format weights, test settings, then the app and its client
+(`classifier` -> `app` -> `client`, the chain the HTTP tests use).
 
 Real third-party media and data are read from ../shared (never copied into the repo); tests that
 need them skip with a reason when it is absent.
@@ -7,18 +8,22 @@ need them skip with a reason when it is absent.
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import shutil
 from pathlib import Path
 
 import pytest
 import torch
+from flask import Flask
 
+from app import create_app
 from scoring import torch_env
 from scoring.faces.stage import build_tracker
 from scoring.settings import FaceSettings, Settings
-from syncnet_python.model import load_syncnet_v2
-from syncnet_python.sync import SyncNetScorer
+from scoring.syncnet.inference import load_syncnet_v2
+from scoring.syncnet.scorer import SyncNetScorer
+from scoring.torchvision_ops import prepare_torchvision
 from tests import weights
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -32,6 +37,7 @@ TALKING_CLIPS = sorted((MEDIA / "talking").glob("*.m*")) + [MEDIA / "syncnet_exa
 PARALLEL_PROCESSES = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
 TORCH_THREADS = torch_env.default_thread_count(PARALLEL_PROCESSES)
 torch_env.configure_threads(TORCH_THREADS)
+prepare_torchvision()  # before any test imports torchvision, facenet-pytorch or timm
 
 
 def system_program(*names: str, package: str) -> str:
@@ -103,3 +109,33 @@ def tracker():
 @pytest.fixture(scope="session")
 def upload_dir(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("uploads")
+
+
+@pytest.fixture(scope="session")
+def classifier(tmp_path_factory) -> Path:
+    """A seeded EfficientNet-B0 frame classifier in the efficientnet_pytorch layout (plumbing only)."""
+    from efficientnet_pytorch import EfficientNet
+
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("classifier") / "effb0_test.pt"
+    torch.save(EfficientNet.from_name("efficientnet-b0", num_classes=2).state_dict(), path)
+    path.with_name(path.name + ".json").write_text(json.dumps({"class_order": ["real", "fake"], "input_size": 96}))
+    return path
+
+
+def app_settings(weights_dir: Path, upload_dir: Path, classifier: Path, **changes) -> Settings:
+    """`make_settings` with the generated classifier as the frame detector."""
+    base = make_settings(weights_dir, upload_dir)
+    efficientnet = dataclasses.replace(base.efficientnet, weights=(classifier,))
+    return dataclasses.replace(base, efficientnet=efficientnet, **changes)
+
+
+@pytest.fixture(scope="module")
+def app(weights_dir, upload_dir, classifier) -> Flask:
+    return create_app(app_settings(weights_dir, upload_dir, classifier))
+
+
+@pytest.fixture()
+def client(app, upload_dir):
+    yield app.test_client()
+    assert list(upload_dir.iterdir()) == [], "an upload was left in the temp directory"

@@ -8,11 +8,12 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from scoring.video import SAMPLES_PER_FRAME
+from scoring.syncnet.scorer import SyncNetScorer
 from scoring.timing import Stopwatch
+from scoring.video import SAMPLES_PER_FRAME
 from syncnet_python.audio import mfcc
 from syncnet_python.crops import SyncNetCropper
-from syncnet_python.sync import SyncNetScorer, distance_matrix, mfcc_windows, summarise, usable_windows
+from syncnet_python.sync import distance_matrix, mfcc_windows, summarise, usable_windows
 
 VSHIFT = 15
 DELAYS = range(-10, 11)
@@ -41,7 +42,7 @@ class TrackProbe:
 
     def __init__(self, scorer: SyncNetScorer, decoded, track):
         self.scorer = scorer
-        self.cropper = SyncNetCropper(decoded.frames, track)
+        self.cropper = SyncNetCropper(decoded.frames, track.boxes, track.start)
         self.length = track.length
         self.pcm = decoded.audio[track.start * SAMPLES_PER_FRAME : track.end * SAMPLES_PER_FRAME]
         self.windows = usable_windows(track.length, self.pcm.size)

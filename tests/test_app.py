@@ -18,40 +18,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 from app import create_app
 from scoring.settings import EfficientNetSettings
 from tests import media
-from tests.conftest import MEDIA, make_settings, shared
-
-
-@pytest.fixture(scope="module")
-def classifier(tmp_path_factory):
-    from efficientnet_pytorch import EfficientNet
-
-    torch.manual_seed(0)
-    path = tmp_path_factory.mktemp("classifier") / "effb0_test.pt"
-    torch.save(EfficientNet.from_name("efficientnet-b0", num_classes=2).state_dict(), path)
-    path.with_name(path.name + ".json").write_text(json.dumps({"class_order": ["real", "fake"], "input_size": 96}))
-    return path
-
-
-def settings_for(weights_dir, upload_dir, classifier, **changes):
-    base = make_settings(weights_dir, upload_dir)
-    efficientnet = dataclasses.replace(base.efficientnet, weights=(classifier,))
-    return dataclasses.replace(base, efficientnet=efficientnet, **changes)
-
-
-@pytest.fixture(scope="module")
-def api(weights_dir, upload_dir, classifier):
-    return create_app(settings_for(weights_dir, upload_dir, classifier))
-
-
-@pytest.fixture()
-def client(api, upload_dir):
-    yield api.test_client()
-    assert list(upload_dir.iterdir()) == [], "an upload was left in the temp directory"
+from tests.conftest import MEDIA, app_settings, make_settings, shared
 
 
 @pytest.fixture(scope="module")
@@ -83,7 +54,7 @@ def assert_still_serving(client):
 
 
 def test_health_answers_without_loading_a_model(weights_dir, upload_dir, classifier):
-    fresh = create_app(settings_for(weights_dir, upload_dir, classifier)).test_client()
+    fresh = create_app(app_settings(weights_dir, upload_dir, classifier)).test_client()
     body = fresh.get("/health").get_json()
     assert body["service"] == "deepfake-scoring" and body["version"]
     assert body["status"] == "healthy" and body["detectors"] == {"syncnet": True, "efficientnet": True}
@@ -195,7 +166,7 @@ def test_method_and_route_errors_are_json(client):
 
 
 def test_oversized_upload_is_413(weights_dir, upload_dir, classifier, clips):
-    small = create_app(settings_for(weights_dir, upload_dir, classifier, max_upload_mb=0.01)).test_client()
+    small = create_app(app_settings(weights_dir, upload_dir, classifier, max_upload_mb=0.01)).test_client()
     assert_error(upload(small, clips["talking"]), 413, "file_too_large")
     assert_still_serving(small)
     assert list(upload_dir.iterdir()) == []
@@ -214,7 +185,7 @@ def test_video_path_inside_allowed_dirs(weights_dir, upload_dir, classifier, cli
     outside = tmp_path / "secret.mp4"
     outside.write_bytes(clips["mute"].read_bytes())
     (allowed / "link.mp4").symlink_to(outside)
-    app = create_app(settings_for(weights_dir, upload_dir, classifier, allowed_video_dirs=(allowed,))).test_client()
+    app = create_app(app_settings(weights_dir, upload_dir, classifier, allowed_video_dirs=(allowed,))).test_client()
     ok = app.post("/score", json={"video_path": str(allowed / "clip.mp4"), "session_id": "s1"})
     assert ok.status_code == 200 and ok.get_json()["session_id"] == "s1"
     assert_error(app.post("/score", json={"video_path": str(allowed / ".." / "secret.mp4")}), 403, "path_not_allowed")
@@ -225,15 +196,15 @@ def test_video_path_inside_allowed_dirs(weights_dir, upload_dir, classifier, cli
 
 
 def test_processing_timeout_is_504_and_the_worker_goes_on(weights_dir, upload_dir, classifier, clips):
-    slow = create_app(settings_for(weights_dir, upload_dir, classifier, processing_timeout_s=1e-6)).test_client()
+    slow = create_app(app_settings(weights_dir, upload_dir, classifier, processing_timeout_s=1e-6)).test_client()
     assert_error(upload(slow, clips["talking"]), 504, "processing_timeout")
     assert_still_serving(slow)
     assert list(upload_dir.iterdir()) == []
 
 
 def test_busy_worker_answers_503(weights_dir, upload_dir, classifier, clips):
-    app = create_app(settings_for(weights_dir, upload_dir, classifier, queue_timeout_s=0.05))
-    service = app.extensions["scoring"]
+    app = create_app(app_settings(weights_dir, upload_dir, classifier, queue_timeout_s=0.05))
+    service = app.extensions["scoring"].service
     entered, release = threading.Event(), threading.Event()
 
     def hold_slot():
@@ -266,7 +237,7 @@ def test_no_detector_available_is_503_and_unofficial_syncnet_is_degraded(weights
 
 
 def test_unofficial_syncnet_weights_are_not_used_by_default(weights_dir, upload_dir, classifier, clips):
-    strict = create_app(settings_for(weights_dir, upload_dir, classifier, allow_unverified_weights=False)).test_client()
+    strict = create_app(app_settings(weights_dir, upload_dir, classifier, allow_unverified_weights=False)).test_client()
     health = strict.get("/health").get_json()
     assert health["status"] == "degraded" and health["detectors"]["syncnet"] is False
     body = upload(strict, clips["talking"]).get_json()
@@ -275,9 +246,9 @@ def test_unofficial_syncnet_weights_are_not_used_by_default(weights_dir, upload_
     assert body["weights"] == {"syncnet": 0.0, "efficientnet": 1.0}
 
 
-def test_unexpected_failure_is_a_json_500_and_the_app_recovers(api, clips, monkeypatch):
-    client = api.test_client()
-    service = api.extensions["scoring"]
+def test_unexpected_failure_is_a_json_500_and_the_app_recovers(app, clips, monkeypatch):
+    client = app.test_client()
+    service = app.extensions["scoring"].service
 
     def explode(*args, **kwargs):
         raise RuntimeError("secret internal detail")
@@ -291,7 +262,7 @@ def test_unexpected_failure_is_a_json_500_and_the_app_recovers(api, clips, monke
 
 
 def test_without_the_published_detector_the_default_is_the_committed_model(tmp_path):
-    from scoring.efficientnet.detector import EfficientNetDetector
+    from efficientnet_detector import EfficientNetDetector
     from scoring.settings import BUNDLED_EFFICIENTNET_WEIGHTS, Settings
 
     assert Settings.from_env({"MODELS_DIR": str(tmp_path)}).efficientnet.weights == (BUNDLED_EFFICIENTNET_WEIGHTS,)
@@ -299,12 +270,12 @@ def test_without_the_published_detector_the_default_is_the_committed_model(tmp_p
     assert detector.is_bundled_fallback and detector.spec.profile.name == "square"
     assert detector.spec.family == "efficientnet_pytorch" and detector.spec.variant == "b0"
     assert detector.spec.sources["class_order"].startswith("sidecar")
-    scores = detector.real_probabilities([np.zeros((detector.input_size,) * 2 + (3,), np.uint8)])
-    assert 0 <= scores[0] <= 1
+    face = np.zeros((detector.spec.profile.input_size,) * 2 + (3,), np.uint8)
+    assert 0 <= detector.predict_image(face)["score"] <= 1
 
 
 def test_cors_answers_listed_origins_only(weights_dir, upload_dir, classifier):
-    api = create_app(settings_for(weights_dir, upload_dir, classifier, cors_origins=("https://front.example",))).test_client()
+    api = create_app(app_settings(weights_dir, upload_dir, classifier, cors_origins=("https://front.example",))).test_client()
     preflight = {"Access-Control-Request-Method": "POST", "Access-Control-Request-Headers": "Authorization, Content-Type"}
     allowed = api.options("/score", headers={"Origin": "https://front.example", **preflight})
     assert allowed.headers["Access-Control-Allow-Origin"] == "https://front.example"
@@ -312,13 +283,13 @@ def test_cors_answers_listed_origins_only(weights_dir, upload_dir, classifier):
     other = api.options("/score", headers={"Origin": "https://evil.example", **preflight})
     assert "Access-Control-Allow-Origin" not in other.headers
     assert api.get("/health", headers={"Origin": "https://front.example"}).headers["Access-Control-Allow-Origin"] == "https://front.example"
-    closed = create_app(settings_for(weights_dir, upload_dir, classifier)).test_client()
+    closed = create_app(app_settings(weights_dir, upload_dir, classifier)).test_client()
     assert "Access-Control-Allow-Origin" not in closed.options("/score", headers={"Origin": "https://front.example", **preflight}).headers
 
 
 def test_a_detector_that_breaks_falls_back_to_the_other(weights_dir, upload_dir, classifier, clips, monkeypatch):
-    api = create_app(settings_for(weights_dir, upload_dir, classifier))
-    detector = api.extensions["scoring"].detectors.models["efficientnet"].get()
+    api = create_app(app_settings(weights_dir, upload_dir, classifier))
+    detector = api.extensions["scoring"].service.detectors.models["efficientnet"].get()
 
     def broken(*args, **kwargs):
         raise RuntimeError("CUDA out of memory")
@@ -333,12 +304,12 @@ def test_a_detector_that_breaks_falls_back_to_the_other(weights_dir, upload_dir,
 
 
 def test_when_every_detector_breaks_the_answer_says_so(weights_dir, upload_dir, classifier, clips, monkeypatch):
-    api = create_app(settings_for(weights_dir, upload_dir, classifier))
+    api = create_app(app_settings(weights_dir, upload_dir, classifier))
 
     def broken(*args, **kwargs):
         raise RuntimeError("CUDA out of memory")
 
-    for lazy in api.extensions["scoring"].detectors.models.values():
+    for lazy in api.extensions["scoring"].service.detectors.models.values():
         monkeypatch.setattr(lazy.get(), "measure", broken)
     response = upload(api.test_client(), clips["talking"])
     assert_error(response, 500, "detector_failed")
@@ -346,8 +317,8 @@ def test_when_every_detector_breaks_the_answer_says_so(weights_dir, upload_dir, 
 
 
 def test_a_full_queue_answers_503_with_retry_after_before_reading_the_upload(weights_dir, upload_dir, classifier, clips):
-    app = create_app(settings_for(weights_dir, upload_dir, classifier, max_queued_jobs=0))
-    admission = app.extensions["scoring"].admission
+    app = create_app(app_settings(weights_dir, upload_dir, classifier, max_queued_jobs=0))
+    admission = app.extensions["scoring"].service.admission
     with admission.ticket():  # the one place of this worker is taken
         response = upload(app.test_client(), clips["mute"])
         assert_error(response, 503, "server_busy")
@@ -359,7 +330,7 @@ def test_a_full_queue_answers_503_with_retry_after_before_reading_the_upload(wei
 def test_a_full_disk_answers_507_and_leaves_nothing(weights_dir, upload_dir, classifier, clips, monkeypatch):
     from werkzeug.datastructures import FileStorage
 
-    app = create_app(settings_for(weights_dir, upload_dir, classifier))
+    app = create_app(app_settings(weights_dir, upload_dir, classifier))
     real_save = FileStorage.save
 
     def save_half_then_fill_the_disk(self, target, *args, **kwargs):
@@ -379,14 +350,14 @@ def test_uploads_left_by_dead_workers_are_swept_at_start(weights_dir, upload_dir
     (orphan / "sub").mkdir(parents=True)
     mine = upload_dir / f"score-{os.getpid()}-live"
     mine.mkdir()
-    create_app(settings_for(weights_dir, upload_dir, classifier))
+    create_app(app_settings(weights_dir, upload_dir, classifier))
     assert not orphan.exists() and mine.exists()
     mine.rmdir()
 
 
 def test_api_keys_guard_scoring_but_not_health(weights_dir, upload_dir, classifier, clips):
     key = "k3y-0123456789abcdef"
-    api = create_app(settings_for(weights_dir, upload_dir, classifier, api_keys=("other-key-0123456789", key))).test_client()
+    api = create_app(app_settings(weights_dir, upload_dir, classifier, api_keys=("other-key-0123456789", key))).test_client()
     refused = upload(api, clips["mute"])
     assert_error(refused, 401, "unauthorized")
     assert refused.headers["WWW-Authenticate"].startswith("Bearer")

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from scoring.efficientnet.detector import EfficientNetDetector
+from efficientnet_detector import EfficientNetDetector
 from scoring.calibration import PlattScaling
 from scoring.weights.checkpoints import WeightsError
 from training import calibrate, metrics

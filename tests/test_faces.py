@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 import torch
 
-from scoring.video import decode_video
 from scoring.faces.detection import MTCNN_SCALE, MTCNNDetector, create_face_detector, load_s3fd_net
+from scoring.faces.nms import box_nms
 from scoring.faces.s3fd import S3FD, S3FDNet, decode_boxes, prior_boxes, select_faces
 from scoring.faces.scenes import detect_scenes
-from scoring.faces.tracking import FaceTrack, FaceTracker, interpolate, link_detections
-from scoring.torch_env import box_nms
+from scoring.faces.tracking import FaceTracker, interpolate, link_detections
+from scoring.video import decode_video
 from scoring.weights.checkpoints import WeightsError
 from syncnet_python.crops import SyncNetCropper
 from tests import media, weights
@@ -253,8 +253,7 @@ def test_syncnet_crops_match_the_reference_geometry(position):
     frame = rng.integers(0, 255, (240, 320, 3), dtype=np.uint8)
     cx, cy = position
     boxes = np.tile([cx - 45.3, cy - 40.2, cx + 45.3, cy + 50.8], (13, 1))
-    track = FaceTrack(start=0, boxes=boxes, scores=np.ones(13), scene=(0, 13))
-    cropper = SyncNetCropper([frame] * 13, track)
+    cropper = SyncNetCropper([frame] * 13, boxes)
     s = float(cropper.half_size[6])
     expected = reference_crop(frame, s, float(cropper.centre_x[6]), float(cropper.centre_y[6]))
     np.testing.assert_array_equal(cropper.crop(6), expected)
@@ -264,6 +263,6 @@ def test_crop_smoothing_is_the_reference_median_filter():
     sizes = np.array([100.0] * 20)
     sizes[10] = 300  # one detection glitch
     boxes = np.stack([np.zeros(20), np.zeros(20), sizes, sizes], 1)
-    cropper = SyncNetCropper([np.zeros((10, 10, 3), np.uint8)] * 20, FaceTrack(0, boxes, np.ones(20), (0, 20)))
+    cropper = SyncNetCropper([np.zeros((10, 10, 3), np.uint8)] * 20, boxes)
     assert cropper.half_size[10] == 50  # glitch removed
     assert cropper.half_size[0] == 50  # 13-tap, zero-padded: still the median at the edge

@@ -16,8 +16,7 @@ import pytest
 import torch
 from torch import nn
 
-from scoring.efficientnet.detector import EfficientNetDetector
-from scoring import torch_env  # noqa: F401
+from efficientnet_detector import EfficientNetDetector
 from scoring.efficientnet import layouts, published
 from scoring.efficientnet.profiles import PROFILES, area_or_linear, isotropic_centred, polimi_region, square_region, thirds_region
 from scoring.settings import BUNDLED_EFFICIENTNET_WEIGHTS, PROFILE_NAMES, Settings

@@ -6,8 +6,9 @@ import av
 import numpy as np
 import pytest
 
-from scoring.video import FPS, DecodeLimits, FrameExtractor, decode_video, uniform_indices
+from frame_extractor import FrameExtractor
 from scoring.errors import ServiceError
+from scoring.video import FPS, DecodeLimits, decode_video, uniform_indices
 from tests import media
 from tests.conftest import MEDIA, shared
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 
 from app import create_app
-from scoring.video import decode_video
 from scoring.errors import ServiceError
 from scoring.liveness.speech import PhraseVerifier, required_words
 from scoring.liveness.tokens import VOCABULARY, ChallengeBook
 from scoring.settings import Settings
+from scoring.video import decode_video
 from tests import media
 from tests.conftest import MEDIA, make_settings, shared, system_program
 
@@ -94,5 +94,5 @@ def test_score_with_a_challenge_reports_it_and_a_failed_one_is_at_least_high_ris
 
 def test_a_token_from_one_worker_is_accepted_by_another_with_the_same_secret(weights_dir, upload_dir):
     one = create_app(make_settings(weights_dir, upload_dir, challenge_secret="k" * 24)).test_client()
-    two = create_app(Settings.from_env({"CHALLENGE_SECRET": "k" * 24})).extensions["challenges"]
+    two = create_app(Settings.from_env({"CHALLENGE_SECRET": "k" * 24})).extensions["scoring"].challenges
     assert two.redeem(one.get("/challenge").get_json()["challenge"])

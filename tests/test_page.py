@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from scoring.video import decode_video
 from scoring.local_server import gunicorn_server
+from scoring.video import decode_video
 from tests.conftest import MEDIA, service_env, shared, system_program
 
 

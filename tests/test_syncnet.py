@@ -11,15 +11,17 @@ import torch
 import torch.nn.functional as F
 from scipy.signal import medfilt
 
-from scoring.video import SAMPLES_PER_FRAME, decode_video, uniform_indices
 from scoring.errors import CannotScore
 from scoring.settings import FaceSettings, Settings, SyncNetSettings
+from scoring.syncnet.detector import UNSETTLED_SCORE, sync_score
+from scoring.syncnet.inference import audio_stream, lip_stream, load_syncnet_v2
+from scoring.syncnet.scorer import SyncNetScorer
+from scoring.video import SAMPLES_PER_FRAME, decode_video, uniform_indices
 from scoring.weights.checkpoints import WeightsError, require_official
 from scoring.weights.files import SYNCNET_V2
 from syncnet_python.crops import SyncNetCropper
-from syncnet_python.model import audio_stream, lip_stream, load_syncnet_v2
-from syncnet_python.sync import SyncNetScorer, distance_matrix, is_decisive, summarise, usable_windows
-from scoring.syncnet.detector import UNSETTLED_SCORE, SyncNetWrapper, sync_score
+from syncnet_python.sync import distance_matrix, is_decisive, summarise, usable_windows
+from syncnet_wrapper import SyncNetWrapper
 from tests import media, weights
 from tests.conftest import MEDIA, shared
 from tests.sync_probe import DELAYS, VSHIFT, TrackProbe, main_track
@@ -151,7 +153,7 @@ def generated_clip(tmp_path_factory):
 def test_generated_speech_has_its_offset_at_zero_through_the_whole_pipeline(probe, tracker, generated_clip):
     track = main_track(tracker, generated_clip)
     measured = probe.measure(
-        SyncNetCropper(generated_clip.frames, track), track.length, TrackProbe(probe, generated_clip, track).pcm, VSHIFT
+        SyncNetCropper(generated_clip.frames, track.boxes, track.start), track.length, TrackProbe(probe, generated_clip, track).pcm, VSHIFT
     )
     assert measured.offset == 0
     assert measured.confidence > 0
@@ -182,7 +184,7 @@ def test_a_bfloat16_lip_stream_keeps_a_clear_offset_and_its_confidence(probe, pr
     offset and moves the confidence by less than 0.05. (On flat curves it may not: see the README,
     which is why float32 is the default.)"""
     track = main_track(tracker, generated_clip)
-    cropper, pcm = SyncNetCropper(generated_clip.frames, track), TrackProbe(probe, generated_clip, track).pcm
+    cropper, pcm = SyncNetCropper(generated_clip.frames, track.boxes, track.start), TrackProbe(probe, generated_clip, track).pcm
     exact, reduced = (scorer.measure(cropper, track.length, pcm, VSHIFT) for scorer in (probe, probe_bfloat16))
     assert reduced.windows_used == exact.windows_used and reduced.offset == exact.offset == 0
     assert abs(reduced.confidence - exact.confidence) <= 0.05
@@ -192,7 +194,7 @@ def test_fast_mode_uses_a_bounded_subset_when_the_curve_is_decisive(probe, track
     fast_windows = SyncNetSettings().fast_max_windows
     clip = decode_video(media.synced_talking_clip(tmp_path / "long.mkv", seconds=12, longest_hold=1, audio_codec="pcm_s16le"))
     track = main_track(tracker, clip)
-    cropper = SyncNetCropper(clip.frames, track)
+    cropper = SyncNetCropper(clip.frames, track.boxes, track.start)
     pcm = clip.audio[track.start * SAMPLES_PER_FRAME : track.end * SAMPLES_PER_FRAME]
     fast = probe.measure(cropper, track.length, pcm, VSHIFT, fast_windows)
     assert fast.windows_used == fast_windows and fast.available_windows > 250
@@ -268,7 +270,7 @@ def test_one_second_clip_is_scored(wrapper, tmp_path):
 
 
 def test_command_line_prints_offset_and_tracks(weights_dir, tmp_path, capsys):
-    from scoring.syncnet.detector import main
+    from syncnet_wrapper import main
 
     clip = media.synced_talking_clip(tmp_path / "t.mkv", seconds=3, audio_lead_frames=1, audio_codec="pcm_s16le")
     probe_file = str(weights_dir / "syncnet_probe.model")
@@ -284,7 +286,7 @@ def test_command_line_prints_offset_and_tracks(weights_dir, tmp_path, capsys):
 
 
 def test_command_line_on_precropped_faces(weights_dir, capsys):
-    from scoring.syncnet.detector import main
+    from syncnet_wrapper import main
 
     clip = shared(MEDIA / "syncnet_example.avi")
     assert main([str(clip), "--precropped", "--weights", str(weights_dir / "syncnet_random.model"), "--allow-unverified", "--json"]) == 0
@@ -293,7 +295,7 @@ def test_command_line_on_precropped_faces(weights_dir, capsys):
 
 
 def test_the_design_documents_ensemble_call_gives_the_service_response(wrapper):
-    from scoring.efficientnet.detector import EfficientNetDetector
+    from efficientnet_detector import EfficientNetDetector
     from scoring.settings import BUNDLED_EFFICIENTNET_WEIGHTS
 
     clip = shared(MEDIA / "talking" / "grid_bbaf2n.mpg")

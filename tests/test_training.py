@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from scoring.efficientnet.detector import EfficientNetDetector
+from efficientnet_detector import EfficientNetDetector
 from tests import media
 from tests.conftest import FFPP, MEDIA, shared
 from training import evaluate, train_efficientnet, train_spectrum, transfer_report

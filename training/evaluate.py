@@ -30,12 +30,12 @@ import numpy as np
 from tqdm import tqdm
 
 from scoring import torch_env
+from scoring.client import VIDEO_SUFFIXES, collect
 from scoring.detectors import Detectors
 from scoring.errors import ServiceError
 from scoring.fusion import LIKELY_REAL_ABOVE
 from scoring.service import ScoringService
 from scoring.settings import load_settings
-from scoring.client import VIDEO_SUFFIXES, collect
 from training import metrics
 
 SCORES = ("combined", "syncnet", "efficientnet")

@@ -45,15 +45,16 @@ from PIL import Image, ImageFilter
 from torch import nn
 from tqdm import tqdm
 
-from scoring.video import decode_video
 from scoring import torch_env
+from scoring.client import collect
 from scoring.efficientnet.layouts import sidecar_of, sidecar_path
 from scoring.efficientnet.profiles import IMAGENET, Profile, square_profile
 from scoring.errors import ServiceError
 from scoring.faces.crops import sample_faces
 from scoring.faces.stage import build_tracker
 from scoring.settings import Settings, load_settings
-from scoring.client import collect
+from scoring.torchvision_ops import prepare_torchvision
+from scoring.video import decode_video
 from training import metrics
 
 LABELS = {"REAL": 1, "FAKE": 0}  # 1 = real, matching metrics.py
@@ -180,6 +181,7 @@ class TrainSet(torch.utils.data.Dataset):
         self.input_size = input_size
         self.sbi = sbi
         self.seed = seed
+        prepare_torchvision()
         import torchvision.transforms as T
 
         self.geometry = T.Compose([T.RandomResizedCrop(input_size, scale=(0.7, 1.0), ratio=(0.9, 1.1)), T.RandomHorizontalFlip()])

@@ -1,6 +1,6 @@
 """The frame-classifier half of the ensemble: does the face look generated?
 
-`EfficientNetDetector(model_path, device)` loads any file `scoring.efficientnet.layouts` recognises
+`FrameDetector(model_path, device)` loads any file `scoring.efficientnet.layouts` recognises
 (the published detectors of polimi-ispl, selimsef, SelfBlendedImages, DeepfakeBench and
 DeepfakeDetector, and the project's own), each with its authors' preprocessing profile
 (`scoring.efficientnet.profiles`). Several files form an ensemble: each scores the same frames
@@ -24,10 +24,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image
 from torch import nn
 
-from scoring.video import DecodedVideo
 from scoring.contract import Measurement
 from scoring.efficientnet.inference import for_inference, serving_autocast
 from scoring.efficientnet.layouts import CheckpointSpec, load_checkpoint
@@ -37,6 +35,7 @@ from scoring.faces.tracking import FaceTrack, TrackingResult
 from scoring.settings import BUNDLED_EFFICIENTNET_WEIGHTS, Settings
 from scoring.timing import Stopwatch
 from scoring.torch_env import dtype_name, resolve_precision
+from scoring.video import DecodedVideo
 from scoring.weights.checkpoints import WeightsError
 from scoring.weights.files import OfficialFile
 
@@ -86,7 +85,7 @@ class FrameModel:
         return {"file": self.path.name, **self.spec.summary()}
 
 
-class EfficientNetDetector:
+class FrameDetector:
     name = "efficientnet"
     title = "EfficientNet"
     always_reported = False  # null when it did not run, as in the design document
@@ -125,7 +124,7 @@ class EfficientNetDetector:
         return FrameModel(path, network, spec)
 
     @classmethod
-    def from_settings(cls, settings: Settings, device: torch.device) -> "EfficientNetDetector":
+    def from_settings(cls, settings: Settings, device: torch.device) -> "FrameDetector":
         e = settings.efficientnet
         precision = resolve_precision(e.precision, torch.device(device))
         return cls(e.weights, device, e.overrides, e.batch_size, e.num_frames, settings.allow_unverified_weights, precision, e.max_frames)
@@ -155,17 +154,8 @@ class EfficientNetDetector:
         return self.models[0].spec
 
     @property
-    def input_size(self) -> int:
-        return self.spec.profile.input_size
-
-    @property
     def is_bundled_fallback(self) -> bool:
         return is_bundled_fallback(self.paths)
-
-    @staticmethod
-    def faces_for(model: FrameModel, images: list) -> np.ndarray:
-        """Face images (PIL images or RGB uint8 arrays, any size) resized as `model`'s profile says."""
-        return np.stack([model.profile.resize_face(_rgb_array(image)) for image in images])
 
     def normalise(self, faces: np.ndarray, model: FrameModel) -> torch.Tensor:
         return model.profile.normalise(torch.from_numpy(faces).to(self.device).permute(0, 3, 1, 2))
@@ -199,22 +189,6 @@ class EfficientNetDetector:
             entry.update(raw_score=round(raw, 4), calibration=model.spec.calibration.method)
         return entry
 
-    def real_probabilities(self, images: list) -> np.ndarray:
-        """P(real) per face image (any size), from the first file."""
-        model = self.models[0]
-        return model.profile.real_probability(self.outputs(model, self.faces_for(model, images))).numpy()
-
-    def predict_frames(self, frames: list) -> dict:
-        """P(real) per face image (PIL or RGB array, any size; each model resizes it its way) and the verdict."""
-        if len(frames) == 0:
-            raise ValueError("no frames to classify")
-        return self.judge([self.faces_for(model, frames) for model in self.models])
-
-    def predict_image(self, image) -> dict:
-        """One face image (PIL or RGB array, any size): is_real, score (P(real)), confidence, probabilities."""
-        result = self.predict_frames([image])
-        return {k: result[k] for k in ("is_real", "score", "confidence", "probabilities")}
-
     def measure(self, video: DecodedVideo, tracking: TrackingResult, track: FaceTrack | None, watch: Stopwatch) -> Measurement:
         """Faces along `track` (else the longest track, else single detections); raises CannotScore without a face."""
         with watch.stage("classifier_crops"):
@@ -236,9 +210,3 @@ class EfficientNetDetector:
             "precision": dtype_name(self.precision),
         }
 
-
-def _rgb_array(image) -> np.ndarray:
-    array = np.asarray(image.convert("RGB")) if isinstance(image, Image.Image) else np.asarray(image)
-    if array.ndim != 3 or array.shape[2] != 3 or array.dtype != np.uint8:
-        raise ValueError(f"expected an RGB image (H x W x 3, uint8), got shape {array.shape} {array.dtype}")
-    return array

@@ -37,6 +37,7 @@ from scoring.calibration import PlattScaling
 from scoring.efficientnet import networks
 from scoring.efficientnet.profiles import IMAGENET, NORMALISATIONS, PROFILES, Profile, square_profile
 from scoring.efficientnet.published import PUBLISHED, PublishedDetector
+from scoring.torchvision_ops import prepare_torchvision
 from scoring.weights.checkpoints import WeightsError, load_strict, read_checkpoint
 from scoring.weights.files import sha256_of
 
@@ -291,6 +292,7 @@ def build_model(spec: CheckpointSpec) -> nn.Module:
         model = networks.efficientnet_pytorch(spec.variant, spec.num_outputs, image_size=spec.profile.input_size)
         model._fc = _head_module(spec.head_key, "_fc", model._fc.in_features, spec.num_outputs, model._global_params.dropout_rate)
         return model
+    prepare_torchvision()
     import torchvision
 
     model = getattr(torchvision.models, f"efficientnet_{spec.variant}")(weights=None, num_classes=spec.num_outputs)

@@ -20,7 +20,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from scoring import torch_env  # noqa: F401  (torchvision import fix; timm imports torchvision)
+from scoring.torchvision_ops import prepare_torchvision
 
 # The attention map of EfficientNetAutoAtt sits after this MBConv block of B4 (56 channels).
 ATTENTION_BLOCK = 9
@@ -86,6 +86,7 @@ class SelimsefNet(nn.Module):
 
     def __init__(self, variant: str):
         super().__init__()
+        prepare_torchvision()  # timm imports torchvision
         import timm
 
         self.encoder = timm.create_model(TIMM_NAMES[variant], pretrained=False)

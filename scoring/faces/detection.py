@@ -14,8 +14,8 @@ import cv2
 import numpy as np
 import torch
 
-from scoring import torch_env  # noqa: F401  (makes torchvision, used by facenet-pytorch, importable)
 from scoring.faces.s3fd import S3FD, S3FDNet
+from scoring.torchvision_ops import prepare_torchvision
 from scoring.weights.checkpoints import WeightsError, load_strict, read_checkpoint, require_official, tensor_state
 from scoring.weights.files import S3FD as S3FD_OFFICIAL
 
@@ -42,6 +42,7 @@ class MTCNNDetector:
     name = "mtcnn"
 
     def __init__(self, device: torch.device, scale: float = MTCNN_SCALE, threshold: float = 0.9, batch_size: int = 16):
+        prepare_torchvision()  # facenet-pytorch imports torchvision
         from facenet_pytorch import MTCNN
 
         self.mtcnn = MTCNN(keep_all=True, device=device, post_process=False, select_largest=False)

@@ -1,8 +1,7 @@
 """The SyncNet half of the ensemble: does the mouth move with the voice?
 
-`SyncNetWrapper.process_video(path)` decodes, tracks faces and measures every track;
-`measure(decoded, tracking)` (the detector contract of `scoring.contract`) does the last step on
-work the service already shares with the frame classifier. Fast mode shares `fast_max_windows`
+`SyncNetDetector.measure(decoded, tracking)` (the detector contract of `scoring.contract`) measures
+every face track on the decode and the tracks the service shares with the frame classifier. Fast mode shares `fast_max_windows`
 evenly spaced lip windows among the tracks (exact mode embeds them all), so a request's cost is
 bounded whatever the weights; the speaker is the track with the highest confidence.
 
@@ -17,31 +16,26 @@ critic can score as high as real video, so this score alone never clears a video
 
 from __future__ import annotations
 
-import argparse
-import dataclasses
-import json
 import math
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
-from scoring.video import SAMPLES_PER_FRAME, DecodedVideo, DecodeLimits, decode_video
-from scoring import torch_env
 from scoring.contract import Measurement
-from scoring.errors import CannotScore, Code, ServiceError
-from scoring.faces.stage import build_tracker
-from scoring.faces.tracking import FaceTrack, FaceTracker, TrackingResult
-from scoring.settings import FaceSettings, Settings, SyncNetSettings, load_settings
+from scoring.errors import CannotScore, Code
+from scoring.faces.tracking import FaceTrack, TrackingResult
+from scoring.settings import FaceSettings, Settings, SyncNetSettings
+from scoring.syncnet.inference import load_syncnet_v2
+from scoring.syncnet.scorer import SyncNetScorer
 from scoring.timing import Stopwatch
 from scoring.torch_env import dtype_name, resolve_precision
-from scoring.weights.checkpoints import WeightsError, require_official
+from scoring.video import SAMPLES_PER_FRAME, DecodedVideo
+from scoring.weights.checkpoints import require_official
 from scoring.weights.files import SYNCNET_V2, OfficialFile
 from syncnet_python.audio import is_silent
-from syncnet_python.crops import SyncNetCropper, whole_frame_crops
-from syncnet_python.model import load_syncnet_v2
-from syncnet_python.sync import SyncMeasurement, SyncNetScorer
+from syncnet_python.crops import SyncNetCropper
+from syncnet_python.sync import SyncMeasurement
 
 FRAME_MS = 40
 UNSETTLED_SCORE = 0.5
@@ -80,7 +74,7 @@ class TrackMeasurement:
         return report
 
 
-class SyncNetWrapper:
+class SyncNetDetector:
     name = "syncnet"
     title = "SyncNet"
     always_reported = True  # the document's clients read result['syncnet']['score'] even when it did not run
@@ -90,10 +84,9 @@ class SyncNetWrapper:
         self.settings = settings
         self.faces = faces
         self.allow_unverified_weights = allow_unverified_weights
-        self._tracker: FaceTracker | None = None
 
     @classmethod
-    def from_settings(cls, settings: Settings, device: torch.device) -> "SyncNetWrapper":
+    def from_settings(cls, settings: Settings, device: torch.device) -> "SyncNetDetector":
         """Load the weights strictly; raises scoring.weights.checkpoints.WeightsError when they are absent or wrong.
 
         Unless `allow_unverified_weights`, only the byte-exact official syncnet_v2.model is accepted.
@@ -135,7 +128,7 @@ class SyncNetWrapper:
         return measured
 
     def cropper(self, decoded: DecodedVideo, track: FaceTrack) -> SyncNetCropper:
-        return SyncNetCropper(decoded.frames, track, self.settings.crop_scale)
+        return SyncNetCropper(decoded.frames, track.boxes, track.start, self.settings.crop_scale)
 
     def measure(
         self, video: DecodedVideo, tracking: TrackingResult, track: FaceTrack | None = None, watch: Stopwatch | None = None
@@ -177,40 +170,6 @@ class SyncNetWrapper:
     def describe(self) -> dict:
         return {"precision": dtype_name(self.scorer.precision)}
 
-    def process_video(
-        self, path: str | Path, reference: str | None = None, limits: DecodeLimits = DecodeLimits(), watch: Stopwatch | None = None
-    ) -> dict:
-        """Decode, track and measure one video on its own (the design document's API, the CLI and benchmarks).
-
-        `reference` (the caller's id for the video, e.g. a session id) is echoed in the result.
-        """
-        watch = watch or Stopwatch()
-        with watch.stage("decode"):
-            decoded = decode_video(path, limits, watch)
-        tracking = self.tracker().track(decoded.frames, watch)
-        return {**self.measure(decoded, tracking, None, watch).report, "reference": reference}
-
-    def process_video_ensemble(self, video_path: str | Path, reference: str | None = None, efficientnet_detector=None) -> dict:
-        """The design document's ensemble call: the service's own pipeline and response for one video,
-        with this SyncNet and `efficientnet_detector` (an EfficientNetDetector, or None: SyncNet alone)."""
-        # Imported here: the service imports this module to build its detectors.
-        from scoring.detectors import Detectors
-        from scoring.service import ScoringService
-
-        settings = load_settings().replace(syncnet=self.settings, faces=self.faces, allow_unverified_weights=self.allow_unverified_weights)
-        if efficientnet_detector is not None:
-            settings = settings.replace(efficientnet=dataclasses.replace(settings.efficientnet, weights=efficientnet_detector.paths))
-        models = {self.name: self, "efficientnet": efficientnet_detector}
-        detectors = Detectors.given(settings, self.scorer.device, models, self.tracker())
-        return ScoringService(settings, detectors).score(Path(video_path), reference)
-
-    def tracker(self) -> FaceTracker:
-        if self._tracker is None:
-            self._tracker, _ = build_tracker(
-                self.faces, self.scorer.device, self.allow_unverified_weights, every_frame=self.settings.mode == "exact"
-            )
-        return self._tracker
-
 
 def no_track_message(tracking: TrackingResult, settings: FaceSettings) -> str:
     if tracking.detected_frames == 0:
@@ -220,87 +179,3 @@ def no_track_message(tracking: TrackingResult, settings: FaceSettings) -> str:
     return f"faces were seen but none was tracked for {settings.min_track_frames} frames at more than {settings.min_face_size} px"
 
 
-CLI_HELP = """`python -m syncnet_wrapper VIDEO [--json]`: audio-visual offset, min dist, confidence and tracks.
-
-`--precropped` skips face detection and treats every whole frame as the face crop, as the
-reference's demo does with its already-cropped example clip.
-"""
-
-
-def run(args) -> dict:
-    settings = load_settings()
-    sync_settings = dataclasses.replace(
-        settings.syncnet,
-        **{k: v for k, v in {"weights": args.weights, "mode": args.mode, "vshift": args.vshift}.items() if v is not None},
-    )
-    settings = settings.replace(syncnet=sync_settings, allow_unverified_weights=args.allow_unverified or settings.allow_unverified_weights)
-    torch_env.configure_threads(args.threads or torch_env.default_thread_count(1))
-    wrapper = SyncNetWrapper.from_settings(settings, torch_env.resolve_device(args.device or settings.device))
-    watch = Stopwatch()
-    limits = DecodeLimits(settings.max_duration_s, settings.max_source_side, settings.frame_max_side)
-    if not args.precropped:
-        result = wrapper.process_video(args.video, limits=limits, watch=watch)
-    else:
-        with watch.stage("decode"):
-            decoded = decode_video(args.video, limits)
-        if not decoded.has_audio:
-            raise SystemExit("the video has no audio track")
-        m = wrapper.scorer.measure(
-            whole_frame_crops(decoded.frames), decoded.num_frames, decoded.audio, sync_settings.vshift, wrapper.window_budget(1), watch
-        )
-        if m is None:
-            raise SystemExit("the clip is shorter than one 5-frame window")
-        result = {
-            "offset_frames": m.offset,
-            "min_dist": m.min_dist,
-            "confidence": m.confidence,
-            "mode": sync_settings.mode,
-            "settled": m.decisive,
-            "windows_used": m.windows_used,
-            "windows_available": m.available_windows,
-            "framewise_confidence": [round(float(v), 3) for v in m.framewise_confidence],
-        }
-    result["timings_ms"] = watch.milliseconds()
-    return result
-
-
-def print_text(result: dict) -> None:
-    print(f"AV offset:  {result['offset_frames']}")
-    print(f"Min dist:   {result['min_dist']:.3f}")
-    print(f"Confidence: {result['confidence']:.3f}")
-    if "speaker_track" in result:
-        tracks = [result["speaker_track"]] + result["other_tracks"]
-        print(f"Tracks ({result['face_detector']}):")
-        for i, t in enumerate(tracks):
-            label = "speaker" if i == 0 else "other  "
-            scores = f"offset {t['offset_frames']:+d}, conf {t['confidence']:.3f}" if "offset_frames" in t else t["skipped"]
-            print(f"  {label} frames {t['start_frame']}-{t['end_frame']}, face {t['face_size_px']:.0f} px: {scores}")
-    print("Stage times (ms): " + ", ".join(f"{k} {v:.0f}" for k, v in result["timings_ms"].items()))
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m syncnet_wrapper", description=CLI_HELP)
-    parser.add_argument("video", type=Path)
-    parser.add_argument("--json", action="store_true", help="print the result as JSON")
-    parser.add_argument("--weights", type=Path, help="SyncNet v2 weights (default: SYNCNET_WEIGHTS or models/)")
-    parser.add_argument("--mode", choices=("fast", "exact"), help="fast: a subset of lip windows; exact: all")
-    parser.add_argument("--vshift", type=int, help="largest offset searched, in frames (default 15)")
-    parser.add_argument("--precropped", action="store_true", help="frames are already face crops (no detection)")
-    parser.add_argument("--allow-unverified", action="store_true", help="accept weights that are not the official files")
-    parser.add_argument("--device", help="cpu, cuda, or auto")
-    parser.add_argument("--threads", type=int, help="torch threads (default: all cores)")
-    args = parser.parse_args(argv)
-    try:
-        result = run(args)
-    except (WeightsError, ServiceError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    if args.json:
-        print(json.dumps(result, indent=2))
-    else:
-        print_text(result)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

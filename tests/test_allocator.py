@@ -6,9 +6,9 @@ import platform
 
 import pytest
 
-from scoring import torch_env
+from scoring import allocator
 
 
 @pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="mallopt is glibc's")
 def test_glibc_accepts_every_allocator_setting():
-    assert torch_env.keep_freed_memory()
+    assert allocator.keep_freed_memory()

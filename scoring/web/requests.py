@@ -1,0 +1,103 @@
+"""What a scoring request carries: the video (an upload, or an allowed server path), its session id
+and the phrase of its challenge token."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from flask import request
+
+from scoring.errors import Code, ServiceError
+from scoring.liveness.tokens import ChallengeBook
+from scoring.settings import Settings
+from scoring.uploads import request_dir
+
+MAX_SESSION_ID = 256
+
+
+@dataclass(frozen=True)
+class VideoRequest:
+    path: Path
+    session_id: str | None
+    phrase: str | None  # of the request's challenge token, used up now
+
+
+@contextmanager
+def video_of_request(settings: Settings, uploads: Path, challenges: ChallengeBook) -> Iterator[VideoRequest]:
+    """The request's video as a file (an allowed server path, or the upload in a private directory
+    removed afterwards), its session_id, and the phrase of its challenge token."""
+    if request.mimetype == "application/json":
+        path, session_id = _json_video_path(settings)
+        yield VideoRequest(path, session_id, challenged_phrase(challenges, request.get_json().get("challenge")))
+        return
+    if request.mimetype != "multipart/form-data":
+        raise ServiceError(Code.MISSING_VIDEO, "send the video as multipart/form-data in the field 'video', or JSON {\"video_path\": ...}")
+    session_id = _session_id(request.form.get("session_id"))
+    upload = request.files.get("video")
+    if upload is None:
+        raise ServiceError(Code.MISSING_VIDEO, "no 'video' field in the upload")
+    phrase = challenged_phrase(challenges, request.form.get("challenge"))
+    with request_dir(uploads) as workdir:
+        target = workdir / ("upload" + _safe_suffix(upload.filename))
+        upload.save(target)
+        if target.stat().st_size == 0:
+            raise ServiceError(Code.EMPTY_UPLOAD, "the uploaded video is empty")
+        yield VideoRequest(target, session_id, phrase)
+
+
+def challenged_phrase(challenges: ChallengeBook, token) -> str | None:
+    """The phrase of the request's challenge token (used up now), or None when it carries none."""
+    if token is None or token == "":
+        return None
+    if not isinstance(token, str):
+        raise ServiceError(Code.INVALID_CHALLENGE, "the challenge must be the token string from GET /challenge")
+    return challenges.redeem(token)
+
+
+def _session_id(value) -> str | None:
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str) or len(value) > MAX_SESSION_ID or any(ord(c) < 32 for c in value):
+        raise ServiceError(Code.INVALID_SESSION_ID, f"session_id must be text of at most {MAX_SESSION_ID} printable characters")
+    return value
+
+
+def _safe_suffix(filename: str | None) -> str:
+    """The upload's extension if it is plain (helps FFmpeg pick a demuxer); never its name."""
+    suffix = Path(filename or "").suffix.lower()
+    return suffix if re.fullmatch(r"\.[a-z0-9]{1,5}", suffix) else ""
+
+
+def _json_video_path(settings: Settings) -> tuple[Path, str | None]:
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        raise ServiceError(Code.INVALID_JSON, "the JSON body must be an object with 'video_path'")
+    session_id = _session_id(body.get("session_id"))
+    raw = body.get("video_path")
+    if not isinstance(raw, str) or not raw.strip():
+        raise ServiceError(Code.MISSING_VIDEO, "'video_path' must be a non-empty string")
+    if not settings.allowed_video_dirs:
+        raise ServiceError(
+            Code.PATH_NOT_ALLOWED,
+            "reading videos from server paths is disabled; upload the file as multipart 'video', "
+            "or list permitted directories in ALLOWED_VIDEO_DIRS (separated by ':') to enable it",
+        )
+    path = allowed_path(raw, settings.allowed_video_dirs)
+    if path.stat().st_size > settings.max_upload_bytes:
+        raise ServiceError(Code.FILE_TOO_LARGE, f"the file exceeds the limit of {settings.max_upload_mb:g} MB")
+    return path, session_id
+
+
+def allowed_path(raw: str, allowed_dirs: tuple[Path, ...]) -> Path:
+    """The real path of `raw` if it lies inside one of `allowed_dirs` after resolving symlinks and '..'."""
+    candidate = Path(raw).expanduser().resolve()
+    roots = [directory.expanduser().resolve() for directory in allowed_dirs]
+    if not any(candidate.is_relative_to(root) for root in roots):
+        raise ServiceError(Code.PATH_NOT_ALLOWED, "video_path is outside the directories listed in ALLOWED_VIDEO_DIRS")
+    if not candidate.is_file():
+        raise ServiceError(Code.VIDEO_NOT_FOUND, "video_path does not name a file")
+    return candidate

@@ -1,0 +1,28 @@
+"""`POST /score`: one video in, the verdict out (in queue mode a worker scores it while this waits)."""
+
+from __future__ import annotations
+
+from flask import Blueprint, jsonify
+
+from scoring.web import ScoringAPI, current
+from scoring.web.auth import protected
+from scoring.web.requests import video_of_request
+
+bp = protected(Blueprint("scoring", __name__))
+
+
+@bp.post("/score")
+def score():
+    api = current()
+    with api.service.admitted():
+        if api.jobs is None:
+            with video_of_request(api.settings, api.uploads, api.challenges) as video:
+                return jsonify(api.service.score(video.path, video.session_id, video.phrase))
+        status, body = api.jobs.wait(submit(api), api.settings.processing_timeout_s)
+    return jsonify(body), status
+
+
+def submit(api: ScoringAPI) -> str:
+    """Hand the request's video to the queue; its job id."""
+    with video_of_request(api.settings, api.uploads, api.challenges) as video:
+        return api.jobs.submit(video.path, video.session_id, video.phrase)
