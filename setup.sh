@@ -27,7 +27,7 @@ fi
 PY="$VENV/bin/python"
 
 stamp="$VENV/.requirements.sha256"
-wanted="$(cat requirements.txt "$0" | sha256sum | cut -d' ' -f1)"
+wanted="$(cat requirements.txt pyproject.toml "$0" | sha256sum | cut -d' ' -f1)"
 if [ "$(cat "$stamp" 2>/dev/null)" != "$wanted" ]; then
   say "installing pinned requirements (CPU-only torch)"
   "$PY" -m pip install --quiet --upgrade pip
@@ -48,6 +48,9 @@ PYCODE
   fi
   "$PY" -m pip install --quiet "${torch_index[@]}" "$(grep -E '^torch==' requirements.txt)"
   "$PY" -m pip install --quiet "${torch_index[@]}" -r requirements.txt
+  # The project itself (pyproject.toml), editable and without dependencies: its packages then import
+  # from anywhere (benchmarks, tools, gunicorn) without touching sys.path.
+  "$PY" -m pip install --quiet --no-deps --no-build-isolation -e .
   if "$PY" -m pip list 2>/dev/null | grep -qiE '^nvidia-'; then
     echo "   warning: CUDA packages were installed; the CPU build of torch was expected" >&2
   fi
@@ -58,10 +61,11 @@ fi
 
 say "checking the installation"
 "$PY" - <<'PYCODE'
-from scoring import torch_env
+from scoring.torchvision_ops import prepare_torchvision
+native_box_ops = prepare_torchvision()
 import torch, torchvision, cv2, av, scenedetect, facenet_pytorch, efficientnet_pytorch, python_speech_features
 print(f"   torch {torch.__version__} (CUDA {'yes' if torch.cuda.is_available() else 'no'}), torchvision {torchvision.__version__}"
-      f" ({'native' if torch_env.prepare_torchvision() else 'pure-torch'} box ops), PyAV {av.__version__} (FFmpeg {av.ffmpeg_version_info}),"
+      f" ({'native' if native_box_ops else 'pure-torch'} box ops), PyAV {av.__version__} (FFmpeg {av.ffmpeg_version_info}),"
       f" OpenCV {cv2.__version__}, PySceneDetect {scenedetect.__version__}")
 PYCODE
 

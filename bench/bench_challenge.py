@@ -20,14 +20,12 @@ import tempfile
 import time
 from pathlib import Path
 
+from scoring.liveness.speech import PhraseVerifier
+from scoring.liveness.tokens import VOCABULARY
+from scoring.video import AUDIO_RATE, decode_video
+from tests.media import grid_sentence, video_with_speech
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from scoring.video import AUDIO_RATE, decode_video  # noqa: E402
-from scoring.liveness.speech import PhraseVerifier  # noqa: E402
-from scoring.liveness.tokens import VOCABULARY  # noqa: E402
-from tests.media import grid_sentence, video_with_speech  # noqa: E402
-
 TALKING = ROOT.parent / "shared" / "media" / "talking"
 
 

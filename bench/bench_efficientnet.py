@@ -15,16 +15,14 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
+import torch
+
+from efficientnet_detector import EfficientNetDetector
+from scoring import torch_env
+from scoring.settings import load_settings
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-
-from scoring.efficientnet.detector import EfficientNetDetector  # noqa: E402
-from scoring import torch_env  # noqa: E402
-from scoring.settings import load_settings  # noqa: E402
-
 
 def time_crops(detector: EfficientNetDetector, count: int = 20, runs: int = 7) -> float:
     rng = np.random.default_rng(0)

@@ -21,21 +21,18 @@ import sys
 import tempfile
 from pathlib import Path
 
+import numpy as np
+import requests
+import torch
+
+from scoring.efficientnet.networks import PolimiNet
+from scoring.local_server import gunicorn_server
+from scoring.settings import BUNDLED_EFFICIENTNET_WEIGHTS
+from scoring.video import decode_video
+from tests import media
+from tests.weights import random_syncnet_state, save_state
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-import numpy as np  # noqa: E402
-import requests  # noqa: E402
-import torch  # noqa: E402
-
-from scoring.video import decode_video  # noqa: E402
-from scoring import torch_env  # noqa: E402,F401
-from scoring.efficientnet.networks import PolimiNet  # noqa: E402
-from scoring.local_server import gunicorn_server  # noqa: E402
-from scoring.settings import BUNDLED_EFFICIENTNET_WEIGHTS  # noqa: E402
-from tests import media  # noqa: E402
-from tests.weights import random_syncnet_state, save_state  # noqa: E402
-
 SOURCE = ROOT.parent / "shared" / "media" / "talking" / "ankurbhatia24_test_video_crop.mp4"
 WIDTH, HEIGHT, FPS, RATE = 640, 480, 25, 16000
 

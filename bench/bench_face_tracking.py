@@ -18,18 +18,16 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
+import torch
+
+from scoring import torch_env
+from scoring.faces.detection import MTCNNDetector
+from scoring.faces.tracking import FaceTrack, FaceTracker
+from scoring.settings import FaceSettings
+from scoring.video import decode_video
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-
-from scoring.video import decode_video  # noqa: E402
-from scoring import torch_env  # noqa: E402
-from scoring.faces.detection import MTCNNDetector  # noqa: E402
-from scoring.faces.tracking import FaceTrack, FaceTracker  # noqa: E402
-from scoring.settings import FaceSettings  # noqa: E402
-
 MEDIA = ROOT.parent / "shared" / "media"
 
 

@@ -18,19 +18,17 @@ import sys
 import time
 from pathlib import Path
 
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+from scoring import torch_env
+from scoring.efficientnet import networks
+from scoring.efficientnet.inference import for_inference, serving_autocast
+from scoring.efficientnet.layouts import load_checkpoint
+from scoring.efficientnet.profiles import PROFILES
+from scoring.settings import BUNDLED_EFFICIENTNET_WEIGHTS
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-import torch  # noqa: E402
-from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
-
-from scoring import torch_env  # noqa: E402
-from scoring.efficientnet import networks  # noqa: E402
-from scoring.efficientnet.inference import for_inference, serving_autocast  # noqa: E402
-from scoring.efficientnet.layouts import load_checkpoint  # noqa: E402
-from scoring.efficientnet.profiles import PROFILES  # noqa: E402
-from scoring.settings import BUNDLED_EFFICIENTNET_WEIGHTS  # noqa: E402
-
 
 def _torchvision_b0():
     import torchvision

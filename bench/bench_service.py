@@ -13,12 +13,10 @@ import resource
 import sys
 from pathlib import Path
 
+from app import create_app
+from scoring.client import collect
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from app import create_app  # noqa: E402
-from scoring.client import collect  # noqa: E402
-
 
 def peak_rss_gb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6  # Linux reports KiB

@@ -21,23 +21,21 @@ import tempfile
 import time
 from pathlib import Path
 
+import av
+import cv2
+import numpy as np
+import torch
+
+from scoring import torch_env
+from scoring.faces.detection import load_s3fd_net
+from scoring.faces.s3fd import S3FD
+from scoring.settings import load_settings
+from scoring.timing import Stopwatch
+from scoring.video import decode_video
+from syncnet_wrapper import SyncNetWrapper
+from tests.weights import probe_syncnet_state, random_s3fd_state, save_state
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-import av  # noqa: E402
-import cv2  # noqa: E402
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-
-from scoring.video import decode_video  # noqa: E402
-from scoring import torch_env  # noqa: E402
-from scoring.faces.detection import load_s3fd_net  # noqa: E402
-from scoring.faces.s3fd import S3FD  # noqa: E402
-from scoring.settings import load_settings  # noqa: E402
-from scoring.timing import Stopwatch  # noqa: E402
-from scoring.syncnet.detector import SyncNetWrapper  # noqa: E402
-from tests.weights import probe_syncnet_state, random_s3fd_state, save_state  # noqa: E402
-
 MEDIA = ROOT.parent / "shared" / "media"
 STAGES = ("decode", "scenes", "face_detection", "tracking", "crops", "mfcc", "audio_embeddings", "lip_embeddings", "distances")
 

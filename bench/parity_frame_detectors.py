@@ -32,18 +32,16 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
+
+from efficientnet_detector import EfficientNetDetector
+from scoring.efficientnet.profiles import square_region
+from scoring.faces.crops import sample_faces
+from scoring.faces.stage import build_tracker
+from scoring.settings import load_settings
+from scoring.video import decode_video
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-import numpy as np  # noqa: E402
-
-from scoring.efficientnet.detector import EfficientNetDetector  # noqa: E402
-from scoring.video import decode_video  # noqa: E402
-from scoring.efficientnet.profiles import square_region  # noqa: E402
-from scoring.faces.crops import sample_faces  # noqa: E402
-from scoring.faces.stage import build_tracker  # noqa: E402
-from scoring.settings import load_settings  # noqa: E402
-
 SHARED_MEDIA = ROOT.parent / "shared" / "media"
 CLIPS = [
     "talking/akash_video_8s.mp4",

@@ -30,23 +30,21 @@ import types
 import warnings
 from pathlib import Path
 
+import cv2
+import numpy as np
+import torch
+from scipy import signal
+
+from scoring import torch_env
+from scoring.faces.detection import load_s3fd_net
+from scoring.faces.s3fd import S3FD
+from scoring.syncnet.inference import load_syncnet_v2
+from scoring.syncnet.scorer import SyncNetScorer
+from scoring.video import decode_video
+from syncnet_python.crops import whole_frame_crops
+from tests.weights import random_s3fd_state, random_syncnet_state, save_state
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-import cv2  # noqa: E402
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-from scipy import signal  # noqa: E402
-
-from scoring.video import decode_video  # noqa: E402
-from scoring import torch_env  # noqa: E402
-from scoring.faces.detection import load_s3fd_net  # noqa: E402
-from scoring.faces.s3fd import S3FD  # noqa: E402
-from syncnet_python.crops import whole_frame_crops  # noqa: E402
-from syncnet_python.model import load_syncnet_v2  # noqa: E402
-from syncnet_python.sync import SyncNetScorer  # noqa: E402
-from tests.weights import random_s3fd_state, random_syncnet_state, save_state  # noqa: E402
-
 SHARED_MEDIA = ROOT.parent / "shared" / "media"
 S3FD_CLIPS = ["syncnet_example.avi", "talking/akash_video_8s.mp4", "talking/grid_bbaf2n.mpg", "talking/ankurbhatia24_test_video_crop.mp4"]
 S3FD_THRESHOLDS = (0.3, 0.45, 0.5)

@@ -3,7 +3,7 @@
     python bench/reference_frame_detectors.py FAMILY --repo DIR --inputs faces.npz --weights OUT --outputs result.npz
 
 Runs in its own process with the author's repository (a scratch checkout outside this project)
-first on sys.path; from this project it imports only `scoring.torch_env` (the fix that lets this
+first on sys.path; from this project it imports only `scoring.torchvision_ops` (the fix that lets this
 machine's torchvision wheel import next to the CPU torch) and the test suite's weight randomiser
 `tests.weights.calibrate_batchnorm`. It builds the author's model class with
 seeded random weights (BatchNorm statistics measured on these faces and the head scaled so the probabilities
@@ -33,9 +33,10 @@ import torch
 from PIL import Image
 from torch import nn
 
-sys.path.append(str(Path(__file__).resolve().parents[1]))
-from scoring import torch_env  # noqa: E402,F401  (torchvision import fix, before any author's code)
-from tests.weights import calibrate_batchnorm  # noqa: E402
+from scoring.torchvision_ops import prepare_torchvision
+from tests.weights import calibrate_batchnorm
+
+prepare_torchvision()  # before any author's code imports torchvision
 
 SEED = 1234
 TARGET_LOGIT_STD = 1.5
@@ -164,6 +165,7 @@ def selimsef(repo: Path, frames, boxes, clips, weights: Path) -> dict:
     import kernel_utils
     from facenet_pytorch.models.mtcnn import MTCNN
     from timm.models.efficientnet import tf_efficientnet_b7_ns
+
     from training.zoo import classifiers
 
     classifiers.encoder_params["tf_efficientnet_b7_ns"]["init_op"] = partial(tf_efficientnet_b7_ns, pretrained=False, drop_path_rate=0.2)

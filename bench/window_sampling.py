@@ -19,20 +19,18 @@ import sys
 import tempfile
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-import torch  # noqa: E402
+import torch
 from bench_syncnet import branch  # noqa: E402  (this folder is on the path when run as a script)
 
-from scoring.video import decode_video, uniform_indices  # noqa: E402
-from scoring import torch_env  # noqa: E402
-from scoring.faces.stage import build_tracker  # noqa: E402
-from scoring.timing import Stopwatch  # noqa: E402
-from syncnet_python.sync import summarise  # noqa: E402
-from scoring.syncnet.detector import SyncNetWrapper  # noqa: E402
-from tests.weights import probe_syncnet_state, save_state  # noqa: E402
+from scoring import torch_env
+from scoring.faces.stage import build_tracker
+from scoring.timing import Stopwatch
+from scoring.video import decode_video, uniform_indices
+from syncnet_python.sync import summarise
+from syncnet_wrapper import SyncNetWrapper
+from tests.weights import probe_syncnet_state, save_state
 
+ROOT = Path(__file__).resolve().parents[1]
 MEDIA = ROOT.parent / "shared" / "media"
 
 

@@ -1,0 +1,96 @@
+"""The building's rules, read from the source tree with ast: layers point down, no import circle, ruff is clean.
+
+- The top-level modules are the design document's front doors: they import `scoring/`, and nothing
+  under `scoring/`, `syncnet_python/` or `training/` imports them.
+- `syncnet_python/` is SyncNet itself, a leaf library: it imports nothing from `scoring/`.
+- No two modules of the project import each other, directly or round a longer circle (imports
+  inside functions count: a circle that only closes at run time is still a circle).
+"""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+LAYERED_PACKAGES = ("scoring", "syncnet_python", "training")
+FRONT_DOORS = {path.stem for path in ROOT.glob("*.py")}
+
+
+def module_name(path: Path) -> str:
+    parts = path.relative_to(ROOT).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def project_modules() -> dict[str, Path]:
+    files = [*ROOT.glob("*.py"), *(p for package in (*LAYERED_PACKAGES, "tests") for p in (ROOT / package).rglob("*.py"))]
+    return {module_name(path): path for path in files}
+
+
+def imported_modules(path: Path, known: set[str]) -> set[str]:
+    """The project modules `path` imports, wherever in the file (`from a import b` counts as a.b when
+    a.b is a module, else as a)."""
+    package = module_name(path).rpartition(".")[0] if path.name != "__init__.py" else module_name(path)
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                base = ".".join(package.split(".")[: len(package.split(".")) - node.level + 1] + ([base] if base else []))
+            found |= {f"{base}.{alias.name}" if f"{base}.{alias.name}" in known else base for alias in node.names}
+    return {name for name in found if name in known}
+
+
+@pytest.fixture(scope="module")
+def graph() -> dict[str, set[str]]:
+    modules = project_modules()
+    return {name: imported_modules(path, set(modules)) for name, path in modules.items()}
+
+
+def test_the_graph_sees_the_project(graph):
+    """Guards the other tests: a parser that found no edges would pass them all."""
+    assert "scoring.service" in graph["app"]
+    assert "scoring.syncnet.detector" in graph["syncnet_wrapper"]
+    assert "syncnet_python.model" in graph["scoring.syncnet.inference"]
+
+
+def test_packages_never_import_a_front_door(graph):
+    offenders = {
+        (name, target) for name, targets in graph.items() if name.split(".")[0] in LAYERED_PACKAGES for target in targets if target in FRONT_DOORS
+    }
+    assert offenders == set()
+
+
+def test_syncnet_python_is_a_leaf_library(graph):
+    offenders = {(name, target) for name, targets in graph.items() if name.startswith("syncnet_python") for target in targets}
+    assert {(name, target) for name, target in offenders if not target.startswith("syncnet_python")} == set()
+
+
+def test_no_import_circle(graph):
+    circles = []
+    state: dict[str, str] = {}
+
+    def visit(name: str, path: list[str]) -> None:
+        state[name] = "open"
+        for target in sorted(graph.get(name, ())):
+            if state.get(target) == "open":
+                circles.append(path[path.index(target) :] + [target])
+            elif target not in state:
+                visit(target, path + [target])
+        state[name] = "done"
+
+    for name in sorted(graph):
+        if name not in state:
+            visit(name, [name])
+    assert circles == []
+
+
+def test_ruff_is_clean():
+    result = subprocess.run([sys.executable, "-m", "ruff", "check", "--no-cache", str(ROOT)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
