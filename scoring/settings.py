@@ -22,8 +22,9 @@ from scoring.efficientnet.published import DEFAULT_FRAME_DETECTOR, PROFILE_NAMES
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 DOTENV_FILE = PROJECT_ROOT / ".env"
 DEFAULT_MODELS_DIR = PROJECT_ROOT / "models"
-# The frame classifier trained here: the fallback wherever setup could not install the published one.
-BUNDLED_EFFICIENTNET_WEIGHTS = DEFAULT_MODELS_DIR / "efficientnet" / "effb0_ffpp_scratch.pt"
+# The frame classifier trained here (a linear probe on the packaged CLIP encoder's features): the
+# fallback wherever setup could not install the published one.
+BUNDLED_FRAME_DETECTOR = DEFAULT_MODELS_DIR / "clip" / "clip_vitb16_probe.pt"
 SYNCNET_FILE_NAME = "syncnet_v2.model"
 S3FD_FILE_NAME = "sfd_face.pth"
 
@@ -67,7 +68,7 @@ class SyncNetSettings:
 class EfficientNetSettings:
     # One file, or several averaged as an ensemble; empty: the branch is off.
     # Default (from_env): the published detector setup installs into MODELS_DIR, else the bundled model.
-    weights: tuple[Path, ...] = (BUNDLED_EFFICIENTNET_WEIGHTS,)
+    weights: tuple[Path, ...] = (BUNDLED_FRAME_DETECTOR,)
     batch_size: int = 8  # faces per forward pass: B4 at 224 px keeps every activation under glibc's 32 MB mmap threshold
     precision: str = "auto"  # float32 | bfloat16 | auto (bfloat16 where native)
     # Overrides of the file's profile (None: its sidecar, else its authors' profile).
@@ -211,7 +212,7 @@ def _weight_files(value: str) -> tuple[Path, ...] | None:
 def default_frame_detector(models_dir: Path) -> tuple[Path, ...]:
     """The published frame detector where setup installed it, else the bundled model."""
     published = models_dir / DEFAULT_FRAME_DETECTOR.file.name
-    return (published if published.is_file() else BUNDLED_EFFICIENTNET_WEIGHTS,)
+    return (published if published.is_file() else BUNDLED_FRAME_DETECTOR,)
 
 
 def _optional_path(value: str) -> Path | None:

@@ -7,6 +7,7 @@ need them skip with a reason when it is absent.
 
 from __future__ import annotations
 
+import csv
 import dataclasses
 import json
 import os
@@ -139,3 +140,26 @@ def app(weights_dir, upload_dir, classifier) -> Flask:
 def client(app, upload_dir):
     yield app.test_client()
     assert list(upload_dir.iterdir()) == [], "an upload was left in the temp directory"
+
+
+def write_labels(path, rows) -> None:
+    with path.open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+@pytest.fixture
+def tiny_labels(tmp_path):
+    """Six genuine and six Deepfakes FF++ crops to train on; a genuine GRID clip and the Wav2Lip fake to validate on."""
+    rows = []
+    for label, folder in (("REAL", "train/real/youtube"), ("FAKE", "train/fake/Deepfakes")):
+        for path in sorted((shared(FFPP) / "crops" / "tranthuhoai3786" / folder).glob("*.jpg"))[:6]:
+            rows.append({"path": str(path), "label": label, "kind": "image", "split_group": "crops:train"})
+    rows.append({"path": str(shared(MEDIA / "talking" / "grid_bbaf2n.mpg")), "label": "REAL", "kind": "video", "split_group": "val"})
+    rows.append(
+        {"path": str(MEDIA / "wav2lip_pair" / "FAKE_wav2lip_result_voice.mp4"), "label": "FAKE", "kind": "video", "split_group": "val"}
+    )
+    labels = tmp_path / "labels.csv"
+    write_labels(labels, rows)
+    return labels

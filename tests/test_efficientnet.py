@@ -17,7 +17,7 @@ from scoring.efficientnet.layouts import load_checkpoint
 from scoring.errors import CannotScore
 from scoring.faces.crops import sample_faces
 from scoring.faces.tracking import TrackingResult, interpolate
-from scoring.settings import BUNDLED_EFFICIENTNET_WEIGHTS
+from scoring.settings import BUNDLED_FRAME_DETECTOR
 from scoring.timing import Stopwatch
 from scoring.video import decode_video
 from scoring.weights.checkpoints import WeightsError
@@ -242,7 +242,7 @@ def test_the_bundled_model_in_bfloat16_scores_shared_faces_as_in_float32(tracker
     decoded = decode_video(clip)
     tracking = tracker.track(decoded.frames)
     scores = [
-        EfficientNetDetector(BUNDLED_EFFICIENTNET_WEIGHTS, "cpu", precision=precision).measure(decoded, tracking, None, Stopwatch()).report
+        EfficientNetDetector(BUNDLED_FRAME_DETECTOR, "cpu", precision=precision).measure(decoded, tracking, None, Stopwatch()).report
         for precision in (torch.float32, torch.bfloat16)
     ]
     assert scores[1]["score"] == pytest.approx(scores[0]["score"], abs=0.01)

@@ -19,7 +19,7 @@ from torch import nn
 from efficientnet_detector import EfficientNetDetector
 from scoring.efficientnet import layouts, published
 from scoring.efficientnet.profiles import PROFILES, area_or_linear, isotropic_centred, polimi_region, square_region, thirds_region
-from scoring.settings import BUNDLED_EFFICIENTNET_WEIGHTS, PROFILE_NAMES, Settings
+from scoring.settings import BUNDLED_FRAME_DETECTOR, PROFILE_NAMES, Settings
 from scoring.weights.checkpoints import WeightsError
 from scoring.weights.files import OfficialFile, provision
 from tests.weights import calibrate_batchnorm
@@ -291,12 +291,12 @@ def test_polimi_video_score_is_the_sigmoid_of_the_mean_logit():
 
 def test_settings_name_every_profile_and_default_to_the_bundled_model_offline(tmp_path):
     assert set(PROFILE_NAMES) == set(PROFILES)
-    assert Settings.from_env({"MODELS_DIR": str(tmp_path)}).efficientnet.weights == (BUNDLED_EFFICIENTNET_WEIGHTS,)
+    assert Settings.from_env({"MODELS_DIR": str(tmp_path)}).efficientnet.weights == (BUNDLED_FRAME_DETECTOR,)
     (tmp_path / published.DEFAULT_FRAME_DETECTOR.file.name).write_bytes(b"installed by setup")
     installed = Settings.from_env({"MODELS_DIR": str(tmp_path)}).efficientnet.weights
     assert installed == (tmp_path / published.DEFAULT_FRAME_DETECTOR.file.name,)
-    both = Settings.from_env({"EFFICIENTNET_WEIGHTS": f"{BUNDLED_EFFICIENTNET_WEIGHTS},{installed[0]}"}).efficientnet.weights
-    assert both == (BUNDLED_EFFICIENTNET_WEIGHTS, installed[0])
+    both = Settings.from_env({"EFFICIENTNET_WEIGHTS": f"{BUNDLED_FRAME_DETECTOR},{installed[0]}"}).efficientnet.weights
+    assert both == (BUNDLED_FRAME_DETECTOR, installed[0])
 
 
 def test_provisioning_checks_the_digest_and_installs_an_unverified_file_only_when_allowed(tmp_path):

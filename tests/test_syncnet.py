@@ -296,10 +296,10 @@ def test_command_line_on_precropped_faces(weights_dir, capsys):
 
 def test_the_design_documents_ensemble_call_gives_the_service_response(wrapper):
     from efficientnet_detector import EfficientNetDetector
-    from scoring.settings import BUNDLED_EFFICIENTNET_WEIGHTS
+    from scoring.settings import BUNDLED_FRAME_DETECTOR
 
     clip = shared(MEDIA / "talking" / "grid_bbaf2n.mpg")
-    detector = EfficientNetDetector(BUNDLED_EFFICIENTNET_WEIGHTS, "cpu")
+    detector = EfficientNetDetector(BUNDLED_FRAME_DETECTOR, "cpu")
     both = wrapper.process_video_ensemble(clip, "ref-1", efficientnet_detector=detector)
     assert both["session_id"] == "ref-1" and both["weights"] == {"syncnet": 0.4, "efficientnet": 0.6}
     assert both["combined_score"] == pytest.approx(0.4 * both["syncnet"]["score"] + 0.6 * both["efficientnet"]["score"], abs=2e-4)

@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import csv
 import json
 from pathlib import Path
 
 import cv2
 import numpy as np
-import pytest
 import torch
 
 from efficientnet_detector import EfficientNetDetector
 from tests import media
-from tests.conftest import FFPP, MEDIA, shared
+from tests.conftest import MEDIA, shared, write_labels
 from training import evaluate, train_efficientnet, train_spectrum, transfer_report
 
 
@@ -71,29 +69,6 @@ def test_evaluation_reports_per_source_and_writes_an_roc(tmp_path, weights_dir, 
     # Genuine videos only (what a genuine person gets): a report, and no diagram that would need both classes.
     assert evaluate.main(["--labels", str(labels), "--groups", "other", "--roc", str(tmp_path / "genuine.png")]) == 0
     assert "no reliability diagram" in capsys.readouterr().out and not (tmp_path / "genuine_reliability.png").exists()
-
-
-def write_labels(path, rows) -> None:
-    with path.open("w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
-
-
-@pytest.fixture
-def tiny_labels(tmp_path):
-    """Six genuine and six Deepfakes FF++ crops to train on; a genuine GRID clip and the Wav2Lip fake to validate on."""
-    rows = []
-    for label, folder in (("REAL", "train/real/youtube"), ("FAKE", "train/fake/Deepfakes")):
-        for path in sorted((shared(FFPP) / "crops" / "tranthuhoai3786" / folder).glob("*.jpg"))[:6]:
-            rows.append({"path": str(path), "label": label, "kind": "image", "split_group": "crops:train"})
-    rows.append({"path": str(shared(MEDIA / "talking" / "grid_bbaf2n.mpg")), "label": "REAL", "kind": "video", "split_group": "val"})
-    rows.append(
-        {"path": str(MEDIA / "wav2lip_pair" / "FAKE_wav2lip_result_voice.mp4"), "label": "FAKE", "kind": "video", "split_group": "val"}
-    )
-    labels = tmp_path / "labels.csv"
-    write_labels(labels, rows)
-    return labels
 
 
 TINY_DATA = ["--val-groups", "val", "--input-size", "64", "--cache-size", "72", "--val-frames", "4", "--workers", "0", "--no-cache"]
@@ -185,10 +160,13 @@ def test_tiny_spectrum_run_reports_the_held_out_videos(tmp_path, tiny_labels):
     metrics_file(tmp_path / "perfect", [0.1, 0.9, 0.2, 0.8, 0.3, 0.7])
     metrics_file(tmp_path / "reversed", [0.9, 0.1, 0.8, 0.2, 0.7, 0.3])
     table = tmp_path / "table.md"
-    assert transfer_report.main([f"good={tmp_path / 'perfect'}", f"bad={tmp_path / 'reversed'}", "--out", str(table)]) == 0
+    families = [f"good={tmp_path / 'perfect'}", f"bad={tmp_path / 'reversed'}"]
+    assert transfer_report.main([*families, "--combine", "both=good+bad", "--out", str(table)]) == 0
     lines = table.read_text().splitlines()
-    good, bad = (next(line for line in lines if f"| {name} |" in line).split(" | ") for name in ("good", "bad"))
+    good, bad, both = (next(line for line in lines if f"| {name} |" in line).split(" | ") for name in ("good", "bad", "both"))
     assert good[2:5] == ["3/3", "1.000", "1.000"] and bad[2:5] == ["3/3", "0.000", "0.000"]
+    assert both[2:4] == ["3/3", "0.500"]  # the mean of a perfect and a reversed ranking ranks nothing
+    assert good[-1].rstrip(" |").count("/") == 3  # genuine videos' risk levels: LOW/MEDIUM/HIGH/CRITICAL
 
 
 def test_a_folder_of_videos_is_labelled_by_its_folder_names(tmp_path):

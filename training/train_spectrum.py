@@ -17,14 +17,14 @@ EER, accuracy and Brier scores.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 
 import torch
 from torch import nn
 
-from training.train_efficientnet import CLASS_ORDER, TrainSet, add_data_arguments, evaluate, prepare
+from training.linear_probe import fit_linear_head, probe_main, write_report
+from training.train_efficientnet import CLASS_ORDER, TrainSet, add_data_arguments, prepare
 
 DEFAULT_NAME = "spectrum_ffpp"
 
@@ -68,24 +68,6 @@ def augmented_spectra(
     return torch.cat(features), torch.cat(targets)
 
 
-def fit_head(model: SpectrumClassifier, features: torch.Tensor, targets: torch.Tensor, weight_decay: float, steps: int) -> float:
-    """Class-balanced logistic regression, full batch."""
-    model.feature_mean.copy_(features.mean(0))
-    model.feature_std.copy_(features.std(0) + 1e-6)
-    standardised = (features - model.feature_mean) / model.feature_std
-    counts = torch.bincount(targets, minlength=len(CLASS_ORDER)).float()
-    criterion = nn.CrossEntropyLoss(weight=counts.sum() / (len(CLASS_ORDER) * counts.clamp(min=1)))
-    optimizer = torch.optim.LBFGS(model.head.parameters(), lr=0.5, max_iter=steps, line_search_fn="strong_wolfe")
-
-    def closure():
-        optimizer.zero_grad()
-        loss = criterion(model.head(standardised), targets) + weight_decay * model.head.weight.square().sum()
-        loss.backward()
-        return loss
-
-    return optimizer.step(closure).item()
-
-
 def train(args) -> dict:
     data = prepare(args)
     started = time.time()
@@ -94,22 +76,10 @@ def train(args) -> dict:
     features, targets = augmented_spectra(
         model, TrainSet(data.train, args.input_size, args.sbi, args.seed), args.passes, profile, args.workers
     )
-    loss = fit_head(model, features, targets, args.weight_decay, args.steps)
+    loss = fit_linear_head(model.head, model.feature_mean, model.feature_std, features, targets, args.weight_decay, args.steps)
     model.eval()
-    report = {
-        "command": " ".join(sys.argv),
-        "family": "spectrum (radial log power spectrum + logistic regression)",
-        "validation_groups": sorted(data.val_groups),
-        "held_out_method": args.hold_out_method,
-        "train_features": int(targets.numel()),
-        "train_loss": loss,
-        "seconds": round(time.time() - started, 1),
-        "settings": {k: str(v) for k, v in vars(args).items()},
-        "selected_by": "a single fit (nothing to select)",
-        "best": evaluate(model, data.validation, profile) if data.validation else None,
-    }
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / f"{args.name}.metrics.json").write_text(json.dumps(report, indent=2))
+    family = "spectrum (radial log power spectrum + logistic regression)"
+    report = write_report(args, "training.train_spectrum", family, data, model, profile, targets, loss, started)
     return report
 
 
@@ -119,12 +89,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     add_data_arguments(parser, name=DEFAULT_NAME, input_size=128, cache_size=144)
     parser.add_argument("--passes", type=int, default=2, help="augmented copies of each training crop")
-    parser.add_argument("--weight-decay", type=float, default=1e-3)
-    parser.add_argument("--steps", type=int, default=200, help="L-BFGS iterations")
-    args = parser.parse_args(argv)
-    report = train(args)
-    print(json.dumps({"validation": report["best"]["video"] if report["best"] else None, "seconds": report["seconds"]}, indent=2))
-    return 0
+    return probe_main(parser, train, argv)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """Which model family transfers: one table of the held-out splits, per family, before and after.
 
-    python -m training.transfer_report cnn=DIR spectrum=DIR [--before models/efficientnet/effb0_ffpp_scratch.pt] [--out table.md]
+    python -m training.transfer_report cnn=DIR clip=DIR [--before models/efficientnet/effb0_ffpp_scratch.pt] [--media media.csv] [--out table.md]
 
 Each DIR holds one `<split>.metrics.json` per split, written by `training.train_efficientnet` or
 `training.train_spectrum` with `--val-groups` and, for the manipulation splits, `--hold-out-method`.
@@ -11,7 +11,13 @@ Per split and family: video-level AUC, accuracy at 0.5, Brier and balanced Brier
 fake videos weighing half each) of the raw P(real), and the balanced Brier score after Platt scaling
 fitted leave-one-group-out (each group calibrated by a fit on the others). `--before` scores the
 same held-out videos with an existing checkpoint, for the "before" row; that checkpoint may have
-trained on the held-out manipulation, which the table says.
+trained on the held-out manipulation, which the table says. The last column counts the genuine
+videos' risk levels (the frame classifier alone) from the calibrated scores.
+
+`--media CSV` (rows: path, label, kind video, split_group) adds footage no family trained on: each
+family's `identity.pt` (and `--before`) scores it, calibrated by a Platt fit on that family's
+identity-split videos, as a deployment would be. `--combine NAME=A+B` adds a row for the mean of
+families A's and B's video scores (an ensemble of the two), wherever both scored the same videos.
 """
 
 from __future__ import annotations
@@ -19,18 +25,31 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from scoring.calibration import PlattScaling
 from scoring.efficientnet.layouts import load_checkpoint
+from scoring.fusion import RISK_LEVELS, risk_level
 from scoring.settings import load_settings
 from training import metrics
 from training.calibrate import leave_one_group_out
 from training.train_efficientnet import VideoFaces, build_samples, evaluate, read_rows, split_rows
 
-COLUMNS = ("videos (genuine/fake)", "AUC", "accuracy", "Brier", "balanced Brier", "balanced Brier, calibrated (LOGO)")
+COLUMNS = (
+    "videos (genuine/fake)",
+    "AUC",
+    "accuracy",
+    "Brier",
+    "balanced Brier",
+    "balanced Brier, calibrated (LOGO)",
+    "genuine LOW/MEDIUM/HIGH/CRITICAL, calibrated",
+)
+MEDIA_SPLIT = "unseen media"
+RISK_NAMES = [level for _, level in RISK_LEVELS] + ["CRITICAL"]
 
 
 def held_out_videos(report: dict) -> list[dict]:
@@ -38,35 +57,67 @@ def held_out_videos(report: dict) -> list[dict]:
     return report["best"]["videos"]
 
 
-def row(videos: list[dict]) -> dict:
+def row(videos: list[dict], calibration: PlattScaling | None = None) -> dict:
+    """The table's cells; calibrated leave-one-group-out, or by `calibration` where one is given."""
     labels = np.array([v["label"] == 1 for v in videos])
     scores = np.array([v["score"] for v in videos])
     groups = np.array([v["group"] for v in videos])
-    summary = metrics.summary(labels, scores)
-    calibrated = leave_one_group_out(labels, scores, groups)
-    return {**summary, "balanced_brier_calibrated": metrics.balanced_brier(labels, calibrated)}
+    calibrated = calibration(scores) if calibration is not None else leave_one_group_out(labels, scores, groups)
+    levels = Counter(risk_level(float(s)) for s in calibrated[labels])
+    return {
+        **metrics.summary(labels, scores),
+        "balanced_brier_calibrated": metrics.balanced_brier(labels, calibrated),
+        "genuine_risk_levels": "/".join(str(levels.get(level, 0)) for level in RISK_NAMES),
+    }
+
+
+def mean_scores(first: list[dict], second: list[dict]) -> list[dict]:
+    """Per video, the mean of two families' scores (the videos both scored)."""
+    other = {v["video"]: v["score"] for v in second}
+    return [{**v, "score": (v["score"] + other[v["video"]]) / 2} for v in first if v["video"] in other]
+
+
+def platt_fit(videos: list[dict]) -> PlattScaling:
+    return PlattScaling.fit(np.array([v["label"] == 1 for v in videos]), np.array([v["score"] for v in videos]))
+
+
+def checkpoint_scores(checkpoint: Path, rows: list[dict], root: Path, settings: dict, desc: str) -> list[dict]:
+    """Per-video scores of `checkpoint` on `rows`, from the same crops the families were tested on."""
+    network, spec = load_checkpoint(checkpoint)
+    video_faces = VideoFaces(float(settings["margin"]), torch.device("cpu"), load_settings())
+    cache = None if settings.get("no_cache") == "True" else Path(settings["cache_dir"])
+    samples = build_samples(rows, root, spec.profile.input_size, int(settings["val_frames"]), video_faces, cache, desc)
+    return evaluate(network.eval(), samples, spec.profile)["videos"]
 
 
 def score_before(checkpoint: Path, reports: dict[str, dict], data: Path) -> dict[str, list[dict]]:
     """The existing checkpoint's scores on each split's held-out videos (the same crops the families were tested on)."""
-    settings = next(iter(reports.values()))["settings"]
     rows = read_rows(data / "labels.csv")
-    network, spec = load_checkpoint(checkpoint)
-    video_faces = VideoFaces(float(settings["margin"]), torch.device("cpu"), load_settings())
-    cache = None if settings.get("no_cache") == "True" else Path(settings["cache_dir"])
     before = {}
     for split, report in reports.items():
         _, val_rows = split_rows(rows, set(report["validation_groups"]), report.get("held_out_method"))
-        samples = build_samples(val_rows, data, spec.profile.input_size, int(settings["val_frames"]), video_faces, cache, split)
-        before[split] = evaluate(network.eval(), samples, spec.profile)["videos"]
+        before[split] = checkpoint_scores(checkpoint, val_rows, data, report["settings"], split)
     return before
+
+
+def media_videos(checkpoint: Path, media: Path, settings: dict) -> list[dict]:
+    """`checkpoint`'s per-video scores on the unseen footage of `media`."""
+    return checkpoint_scores(checkpoint, read_rows(media), media.parent, settings, MEDIA_SPLIT)
 
 
 def markdown(table: dict[str, dict[str, dict]]) -> str:
     lines = ["| split | model | " + " | ".join(COLUMNS) + " |", "|---" * (len(COLUMNS) + 2) + "|"]
     for split, families in table.items():
         for family, r in families.items():
-            cells = [f"{r['real']}/{r['fake']}", r["auc"], r["accuracy"], r["brier"], r["balanced_brier"], r["balanced_brier_calibrated"]]
+            cells = [
+                f"{r['real']}/{r['fake']}",
+                r["auc"],
+                r["accuracy"],
+                r["brier"],
+                r["balanced_brier"],
+                r["balanced_brier_calibrated"],
+                r["genuine_risk_levels"],
+            ]
             lines.append(f"| {split} | {family} | " + " | ".join(c if isinstance(c, str) else f"{c:.3f}" for c in cells) + " |")
     return "\n".join(lines)
 
@@ -78,22 +129,42 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("families", nargs="+", help="NAME=DIR: a family's folder of <split>.metrics.json")
     parser.add_argument("--before", type=Path, help="an existing checkpoint to score on the same held-out videos")
     parser.add_argument("--data", type=Path, default=Path("../shared/datasets/ffpp"), help="folder with labels.csv")
+    parser.add_argument("--media", type=Path, help="labels CSV of footage no family trained on (scored by each identity.pt)")
+    parser.add_argument("--combine", nargs="*", default=[], metavar="NAME=A+B", help="a row for the mean of two families' video scores")
     parser.add_argument("--out", type=Path, help="write the markdown table here as well")
     args = parser.parse_args(argv)
 
     reports: dict[str, dict[str, dict]] = {}
+    folders: dict[str, Path] = {}
     for entry in args.families:
         name, _, folder = entry.partition("=")
         if not folder:
             parser.error(f"{entry!r}: expected NAME=DIR")
+        folders[name] = Path(folder)
         for path in sorted(Path(folder).glob("*.metrics.json")):
             reports.setdefault(path.name.removesuffix(".metrics.json"), {})[name] = json.loads(path.read_text())
     if not reports:
         parser.error("no <split>.metrics.json found")
-    table = {split: {family: row(held_out_videos(r)) for family, r in by_family.items()} for split, by_family in reports.items()}
-    if args.before:
-        for split, videos in score_before(args.before, {s: next(iter(f.values())) for s, f in reports.items()}, args.data).items():
-            table[split] = {f"before ({args.before.name})": row(videos), **table[split]}
+    scores = {split: {family: held_out_videos(r) for family, r in by_family.items()} for split, by_family in reports.items()}
+    if args.media:
+        identity = reports["identity"]
+        scores[MEDIA_SPLIT] = {name: media_videos(folders[name] / "identity.pt", args.media, r["settings"]) for name, r in identity.items()}
+    before = score_before(args.before, {s: next(iter(f.values())) for s, f in reports.items()}, args.data) if args.before else {}
+    if args.before and args.media:
+        before[MEDIA_SPLIT] = media_videos(args.before, args.media, next(iter(reports["identity"].values()))["settings"])
+    for split, videos in before.items():
+        scores[split] = {f"before ({args.before.name})": videos, **scores[split]}
+    for entry in args.combine:
+        name, _, pair = entry.partition("=")
+        first, _, second = pair.partition("+")
+        for split, by_family in scores.items():
+            if first in by_family and second in by_family:
+                by_family[name] = mean_scores(by_family[first], by_family[second])
+    table = {}
+    for split, by_family in scores.items():
+        # Unseen footage is calibrated as a deployment would be: by a fit on the same model's identity-split videos.
+        fits = {family: platt_fit(scores["identity"][family]) for family in by_family} if split == MEDIA_SPLIT else {}
+        table[split] = {family: row(videos, fits.get(family)) for family, videos in by_family.items()}
     text = markdown(table)
     print(text)
     if args.out:

@@ -32,7 +32,7 @@ from scoring.efficientnet.layouts import CheckpointSpec, load_checkpoint
 from scoring.efficientnet.published import DEFAULT_FRAME_DETECTOR, PUBLISHED_BY_NAME
 from scoring.faces.crops import sample_faces
 from scoring.faces.tracking import FaceTrack, TrackingResult
-from scoring.settings import BUNDLED_EFFICIENTNET_WEIGHTS, Settings
+from scoring.settings import BUNDLED_FRAME_DETECTOR, Settings
 from scoring.timing import Stopwatch
 from scoring.torch_env import dtype_name, resolve_precision
 from scoring.video import DecodedVideo
@@ -68,7 +68,7 @@ def published_file(path: Path) -> OfficialFile | None:
 
 
 def is_bundled_fallback(files: tuple[Path, ...]) -> bool:
-    return tuple(files) == (BUNDLED_EFFICIENTNET_WEIGHTS,)
+    return tuple(files) == (BUNDLED_FRAME_DETECTOR,)
 
 
 @dataclass
@@ -119,7 +119,7 @@ class FrameDetector:
             raise WeightsError(
                 f"{path.name} is named as a published release but its sha256 differs; set ALLOW_UNVERIFIED_WEIGHTS=1 to use it anyway"
             )
-        network, spec = load_checkpoint(path, overrides)
+        network, spec = load_checkpoint(path, overrides, allow_unverified)
         network = for_inference(network, self.precision).to(self.device).to(memory_format=torch.channels_last)
         return FrameModel(path, network, spec)
 
@@ -185,6 +185,8 @@ class FrameDetector:
     @staticmethod
     def _model_entry(model: FrameModel, score: float, raw: float) -> dict:
         entry = {"file": model.path.name, "architecture": model.spec.architecture, "profile": model.profile.name, "score": round(score, 4)}
+        if model.spec.encoder is not None:
+            entry["encoder"] = model.spec.encoder.summary()
         if model.spec.calibration is not None:
             entry.update(raw_score=round(raw, 4), calibration=model.spec.calibration.method)
         return entry

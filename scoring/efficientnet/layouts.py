@@ -6,7 +6,8 @@ A file is placed by what it holds, never by its name:
    its authors' profile;
 2. otherwise its keys name the family (`scoring.efficientnet.networks`): polimi-ispl (with or
    without attention, siamese-tuned or not), selimsef, SelfBlendedImages, DeepfakeBench, each
-   with its authors' profile;
+   with its authors' profile; or the project's CLIP probe (`scoring.clip`), whose encoder is the
+   packaged file `scoring.clip.encoder` checks;
 3. otherwise a plain EfficientNet of `efficientnet_pytorch` (`_conv_stem`, `_blocks`, `_fc`) or
    torchvision (`features.*`, `classifier.*`), B0-B7 from the head width and block count, one
    linear head (alone or after a dropout) with 1 or 2 outputs. torchvision files get the profile of
@@ -34,8 +35,10 @@ import torch
 from torch import nn
 
 from scoring.calibration import PlattScaling
+from scoring.clip.encoder import CLIP_VIT_B16_INT8, ClipEncoder, PackagedFile, encoder_file
+from scoring.clip.probe import ClipProbe
 from scoring.efficientnet import networks
-from scoring.efficientnet.profiles import IMAGENET, NORMALISATIONS, PROFILES, Profile, square_profile
+from scoring.efficientnet.profiles import IMAGENET, NORMALISATIONS, PROFILES, Profile, clip_profile, square_profile
 from scoring.efficientnet.published import PUBLISHED, PublishedDetector
 from scoring.torchvision_ops import prepare_torchvision
 from scoring.weights.checkpoints import WeightsError, load_strict, read_checkpoint
@@ -56,12 +59,12 @@ VARIANTS = {
 }
 DEFAULT_MARGIN = 0.15
 DEFAULT_FRAMES = 20
-GENERIC_CLASS_ORDER = {"torchvision": ("real", "fake"), "efficientnet_pytorch": ("fake", "real")}
+GENERIC_CLASS_ORDER = {"torchvision": ("real", "fake"), "efficientnet_pytorch": ("fake", "real"), "torchvision-mobilenet_v2": ("real", "fake")}
 
 
 @dataclass
 class CheckpointSpec:
-    family: str  # polimi | polimi-st | selimsef | sbi | deepfakebench | efficientnet_pytorch | torchvision
+    family: str  # polimi | polimi-st | selimsef | sbi | deepfakebench | clip | efficientnet_pytorch | torchvision
     architecture: str
     variant: str
     num_outputs: int
@@ -70,6 +73,7 @@ class CheckpointSpec:
     published: PublishedDetector | None = None
     calibration: PlattScaling | None = None  # raw P(real) -> P(genuine), fitted on held-out videos
     sources: dict[str, str] = field(default_factory=dict)
+    encoder: PackagedFile | None = None  # the CLIP probe's packaged encoder
 
     def summary(self) -> dict:
         return {
@@ -81,6 +85,7 @@ class CheckpointSpec:
             "profile": self.profile.summary(),
             "calibration": self.calibration.to_json() if self.calibration else None,
             "sources": dict(self.sources),
+            **({"encoder": self.encoder.summary()} if self.encoder else {}),
         }
 
 
@@ -140,6 +145,8 @@ def _published_family(state: dict[str, torch.Tensor]) -> tuple[str, str, str, in
         return "sbi", "SBI Detector (efficientnet-b4)", "b4", 2
     if "backbone.efficientnet._conv_head.weight" in state and "backbone.last_layer.weight" in state:
         return "deepfakebench", "DeepfakeBench EfficientDetector (efficientnet-b4)", "b4", 2
+    if "clip_head.weight" in state:
+        return "clip", "CLIP ViT-B/16 image tower (INT8, ONNX Runtime) + linear probe", "vit-b16", 2
     return None
 
 
@@ -149,6 +156,9 @@ def _plain_family(state: dict[str, torch.Tensor]) -> tuple[str, str, str, int]:
         variant = _variant(state, "_conv_head.weight", r"_blocks\.\d+\.", 2, "efficientnet_pytorch EfficientNet")
         head_key, outputs = _head(state, ("_fc", "_fc.1", "_fc.0"))
         return "efficientnet_pytorch", head_key, variant, outputs
+    if "features.18.0.weight" in state and "features.1.conv.0.0.weight" in state:
+        head_key, outputs = _head(state, ("classifier.1", "classifier", "classifier.0"))
+        return "torchvision-mobilenet_v2", head_key, "v2", outputs
     if "features.0.0.weight" in state and "features.8.0.weight" in state:
         variant = _variant(state, "features.8.0.weight", r"features\.[1-7]\.\d+\.", 3, "torchvision EfficientNet")
         head_key, outputs = _head(state, ("classifier.1", "classifier", "classifier.0"))
@@ -165,14 +175,16 @@ def identify(state: dict[str, torch.Tensor], published: PublishedDetector | None
     found = _published_family(state)
     if found is not None:
         family, architecture, variant, outputs = found
-        profile = PROFILES["polimi" if family.startswith("polimi") else family]
+        profile = clip_profile(DEFAULT_MARGIN, DEFAULT_FRAMES) if family == "clip" else PROFILES["polimi" if family.startswith("polimi") else family]
         spec = CheckpointSpec(family, architecture, variant, outputs, profile, published=published)
+        if family == "clip":
+            spec.encoder = CLIP_VIT_B16_INT8
         spec.sources["profile"] = "published file (sha256)" if published else f"the {family} layout"
         return spec
     library, head_key, variant, outputs = _plain_family(state)
     if outputs not in (1, 2):
         raise WeightsError(f"the classifier head has {outputs} outputs; a real/fake classifier has 1 or 2")
-    architecture = f"{library} efficientnet-{variant}"
+    architecture = "torchvision mobilenet_v2" if library == "torchvision-mobilenet_v2" else f"{library} efficientnet-{variant}"
     if library == "torchvision":
         spec = CheckpointSpec(library, architecture, variant, outputs, PROFILES["deepfakedetector"], head_key)
         spec.sources["profile"] = "default for torchvision checkpoints (DeepfakeDetector best_model-v3)"
@@ -278,7 +290,10 @@ def apply_settings(spec: CheckpointSpec, weights: Path, overrides: Mapping[str, 
     return spec
 
 
-def build_model(spec: CheckpointSpec) -> nn.Module:
+def build_model(spec: CheckpointSpec, allow_unverified: bool = False) -> nn.Module:
+    """The network a file of `spec` loads into; the CLIP probe's encoder is checked (sha256) and opened here."""
+    if spec.family == "clip":
+        return ClipProbe(ClipEncoder(encoder_file(spec.encoder, allow_unverified), threads=torch.get_num_threads()))
     if spec.family in ("polimi", "polimi-st"):
         attention = "Att" in spec.architecture
         return networks.PolimiNet(attention) if spec.family == "polimi" else networks.PolimiSiameseNet(attention)
@@ -295,6 +310,10 @@ def build_model(spec: CheckpointSpec) -> nn.Module:
     prepare_torchvision()
     import torchvision
 
+    if spec.family == "torchvision-mobilenet_v2":
+        model = torchvision.models.mobilenet_v2(weights=None, num_classes=spec.num_outputs)
+        model.classifier = _head_module(spec.head_key, "classifier", model.classifier[-1].in_features, spec.num_outputs, model.classifier[0].p)
+        return model
     model = getattr(torchvision.models, f"efficientnet_{spec.variant}")(weights=None, num_classes=spec.num_outputs)
     features = model.classifier[-1].in_features
     model.classifier = _head_module(spec.head_key, "classifier", features, spec.num_outputs, model.classifier[0].p)
@@ -310,12 +329,16 @@ def _head_module(head_key: str, attribute: str, features: int, outputs: int, dro
     return nn.Sequential(nn.Dropout(dropout), linear) if index == 1 else nn.Sequential(linear)
 
 
-def load_checkpoint(weights: Path, overrides: Mapping[str, object] | None = None) -> tuple[nn.Module, CheckpointSpec]:
-    """Model with the file loaded strictly, in eval mode, and its spec (family, profile, where each setting came from)."""
+def load_checkpoint(
+    weights: Path, overrides: Mapping[str, object] | None = None, allow_unverified: bool = False
+) -> tuple[nn.Module, CheckpointSpec]:
+    """Model with the file loaded strictly, in eval mode, and its spec (family, profile, where each setting came from).
+
+    `allow_unverified` accepts a packaged encoder whose sha256 differs from the pinned one."""
     weights = Path(weights)
     state = unwrap(read_checkpoint(weights))
     spec = apply_settings(identify(state, PUBLISHED.get(sha256_of(weights))), weights, overrides or {})
-    model = build_model(spec)
+    model = build_model(spec, allow_unverified)
     state = {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
     load_strict(model, state, f"{spec.architecture} ({weights.name})")
     return model.eval(), spec

@@ -11,6 +11,7 @@ so every file is read with the profile of the family it belongs to:
 | deepfakebench-256        | dlib landmarks, aligned   | (ours) square of 1.3 x the longer side                     | stretched, bicubic (their loader)             | 256   | mean = std = 0.5 | softmax[1] = P(fake) | mean                       |
 | deepfakedetector-224     | (whole frames)            | (ours) square of 1.3 x the longer side                     | PIL bilinear                                  | 224   | ImageNet      | softmax[0] = P(real) | mean                          |
 | square (project, generic)| the face stage            | square of (1 + 2 x margin) x the longer side, zero-padded | area down, bilinear up                        | sidecar | sidecar     | sidecar          | mean                           |
+| clip-224 (project)       | the face stage            | square of (1 + 2 x margin) x the longer side, zero-padded | area down, bilinear up                        | 224   | CLIP's        | softmax[0] = P(real) | mean                       |
 
 Our box always comes from the face stage (S3FD, else MTCNN): where the authors ran another
 detector, the region rule is applied to our box. `bench/parity_frame_detectors.py` measures what
@@ -27,12 +28,15 @@ import numpy as np
 import torch
 from PIL import Image
 
+from scoring.clip.encoder import CLIP_MEAN, CLIP_STD
+from scoring.clip.encoder import INPUT_SIZE as CLIP_SIZE
 from scoring.faces.crops import padded_region
 
 IMAGENET = ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
 HALF = ((0.5, 0.5, 0.5), (0.5, 0.5, 0.5))
 UNIT = ((0.0, 0.0, 0.0), (1.0, 1.0, 1.0))
-NORMALISATIONS = {"imagenet": IMAGENET, "half": HALF, "unit": UNIT}
+CLIP = (CLIP_MEAN, CLIP_STD)
+NORMALISATIONS = {"imagenet": IMAGENET, "half": HALF, "unit": UNIT, "clip": CLIP}
 POLIMI_SIZE = 224
 CONFIDENT_FAKE, CONFIDENT_REAL = 0.8, 0.2  # selimsef's confident_strategy thresholds on P(fake)
 
@@ -246,6 +250,11 @@ PROFILES = {
         "deepfakedetector-224", "square", "pil_bilinear", 224, IMAGENET, ("real", "fake"), "mean", 10, margin=0.15, face_box="none"
     ),
 }
+
+
+def clip_profile(margin: float, frames: int) -> Profile:
+    """The CLIP probe's faces: the project's square crop at CLIP's input size, with CLIP's normalisation."""
+    return Profile("clip-224", "square", "area_or_linear", CLIP_SIZE, CLIP, ("real", "fake"), "mean", frames, margin)
 
 
 def square_profile(class_order: tuple[str, ...], input_size: int, normalisation, margin: float, frames: int) -> Profile:

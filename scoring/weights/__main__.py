@@ -15,11 +15,11 @@ import json
 import sys
 
 from scoring.efficientnet.published import DEFAULT_FRAME_DETECTOR
-from scoring.settings import BUNDLED_EFFICIENTNET_WEIGHTS, PROJECT_ROOT, Settings, SettingsError, load_settings
+from scoring.settings import BUNDLED_FRAME_DETECTOR, PROJECT_ROOT, Settings, SettingsError, load_settings
 from scoring.weights.files import OFFICIAL_FILES, OfficialFile, describe, provision
 
 SETUP_FILES = (*OFFICIAL_FILES, DEFAULT_FRAME_DETECTOR.file)
-FALLBACK = f"the service scores frames with the bundled {BUNDLED_EFFICIENTNET_WEIGHTS.relative_to(PROJECT_ROOT)} (fallback)"
+FALLBACK = f"the service scores frames with the bundled {BUNDLED_FRAME_DETECTOR.relative_to(PROJECT_ROOT)} (fallback)"
 
 
 def provision_all(settings: Settings, files: tuple[OfficialFile, ...] = SETUP_FILES) -> list[tuple[bool, str]]:

