@@ -177,7 +177,8 @@ function describeSyncnet(sync) {
 
 function describeFrames(frames, degraded) {
   if (!frames) return "did not run: " + (degraded && degraded.efficientnet ? degraded.efficientnet.message : "no result");
-  return frames.score.toFixed(3) + " P(real) over " + frames.num_frames + " face crops (consistency " + frames.consistency.toFixed(2) + ")";
+  const by = frames.detector ? ", by " + frames.detector : "";
+  return frames.score.toFixed(3) + " P(real) over " + frames.num_frames + " face crops (consistency " + frames.consistency.toFixed(2) + ")" + by;
 }
 
 function showResult(body) {
@@ -190,7 +191,7 @@ function showResult(body) {
   const detectors = $("detectors");
   detectors.replaceChildren();
   row(detectors, "SyncNet (lip sync)", describeSyncnet(body.syncnet));
-  row(detectors, "EfficientNet (face frames)", describeFrames(body.efficientnet, body.degraded));
+  row(detectors, "Face frames", describeFrames(body.efficientnet, body.degraded));
   if (body.challenge) {
     const c = body.challenge;
     row(detectors, "Spoken phrase", (c.passed ? "said: " : "NOT said: ") + "\u201c" + c.phrase + "\u201d (" + c.matched_words + " of " + c.total_words + " words heard)");
