@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import itertools
+import threading
+import time
 
 import cv2
 import numpy as np
 import pytest
 import torch
 
+from scoring.errors import Code, ServiceError
 from scoring.faces.detection import MTCNN_SCALE, MTCNNDetector, create_face_detector, load_s3fd_net
 from scoring.faces.nms import box_nms
 from scoring.faces.s3fd import S3FD, S3FDNet, decode_boxes, prior_boxes, select_faces
 from scoring.faces.scenes import detect_scenes
-from scoring.faces.tracking import FaceTracker, interpolate, link_detections
+from scoring.faces.tracking import DETECTION_BATCH, FaceTracker, interpolate, link_detections
+from scoring.timing import Stopwatch
 from scoring.video import decode_video
 from scoring.weights.checkpoints import WeightsError
 from syncnet_python.crops import SyncNetCropper
@@ -223,6 +227,40 @@ def test_tracker_detects_on_a_stride_and_never_tracks_across_a_cut():
     assert set(detector.searched) == set(range(0, 50, 6)) | {49} | set(range(50, 90, 6)) | {89}
     assert [(t.start, t.end) for t in result.tracks] == [(0, 50), (50, 90)]
     np.testing.assert_allclose(result.tracks[0].boxes[:, 0], 50 + np.arange(50))
+
+
+class OverlapCheckingDetector(ScriptedDetector):
+    """Its first batch waits until the second has started, so it only finishes when batches run side by side."""
+
+    def __init__(self, faces_by_frame):
+        super().__init__(faces_by_frame)
+        self.second_started = threading.Event()
+        self.overlapped = False
+        self.batches = []
+
+    def detect(self, frames):
+        self.batches.append([int(f[0, 0, 0]) for f in frames])
+        if len(self.batches) == 2:
+            self.second_started.set()
+        if int(frames[0][0, 0, 0]) == 0:
+            self.overlapped = self.second_started.wait(timeout=10)
+        return super().detect(frames)
+
+
+def test_detection_batches_run_side_by_side_and_each_frame_keeps_its_faces():
+    detector = OverlapCheckingDetector(lambda i: np.stack([box(50 + i, 40)]))
+    result = FaceTracker(detector, stride=1, min_track_frames=20, min_face_size=50).track(indexed_frames(70))
+    assert detector.overlapped
+    assert sorted(detector.batches) == [list(range(b, min(b + DETECTION_BATCH, 70))) for b in range(0, 70, DETECTION_BATCH)]
+    assert [(t.start, t.end) for t in result.tracks] == [(0, 70)]
+    np.testing.assert_allclose(result.tracks[0].boxes[:, 0], 50 + np.arange(70))
+
+
+def test_a_deadline_passed_during_face_detection_answers_processing_timeout():
+    detector = ScriptedDetector(lambda i: np.stack([box(50, 40)]))
+    with pytest.raises(ServiceError) as raised:
+        FaceTracker(detector).track(indexed_frames(70), Stopwatch(deadline=time.monotonic() - 1))
+    assert raised.value.code == Code.PROCESSING_TIMEOUT and detector.searched == []
 
 
 def test_tracker_drops_short_tracks_and_small_faces():

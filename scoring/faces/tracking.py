@@ -10,6 +10,7 @@ any stride; and each track takes at most one face per frame (the best overlap).
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -19,6 +20,11 @@ from scoring.faces.scenes import detect_scenes
 from scoring.timing import Stopwatch
 
 IOU_THRESHOLD = 0.5
+DETECTION_BATCH = 16
+# Two batches are searched side by side: the detectors' many small tensors leave a core idle
+# (MTCNN on 42 frames of the 10 s benchmark clip, 2 cores: 834 ms one batch after another, 692 ms
+# two at a time). Each batch is the same as before, so the boxes are identical.
+BATCHES_SIDE_BY_SIDE = 2
 
 
 @dataclass
@@ -141,11 +147,15 @@ class FaceTracker:
         long_scenes = [s for s in scenes if s[1] - s[0] >= self.min_track_frames]
         schedule = sorted({f for scene in long_scenes for f in detection_schedule(scene, self.stride)})
         detections: dict[int, np.ndarray] = {}
-        with watch.stage("face_detection"):
-            for begin in range(0, len(schedule), 16):
+        with watch.stage("face_detection"), ThreadPoolExecutor(BATCHES_SIDE_BY_SIDE, thread_name_prefix="face-detection") as searchers:
+            batches = [schedule[begin : begin + DETECTION_BATCH] for begin in range(0, len(schedule), DETECTION_BATCH)]
+
+            def detect(batch: list[int]) -> list[tuple[int, np.ndarray]]:
                 watch.check()
-                chunk = schedule[begin : begin + 16]
-                detections.update(zip(chunk, self.detector.detect([frames[i] for i in chunk])))
+                return list(zip(batch, self.detector.detect([frames[i] for i in batch])))
+
+            for found in searchers.map(detect, batches):
+                detections.update(found)
         tracks = []
         with watch.stage("tracking"):
             for scene in long_scenes:
