@@ -22,7 +22,7 @@ from scoring.liveness.tokens import ChallengeBook
 from scoring.service import ScoringService
 from scoring.settings import Settings, load_settings
 from scoring.uploads import sweep, upload_area
-from scoring.web import ScoringAPI, challenge, health, jobs, page
+from scoring.web import ScoringAPI, challenge, health, images, jobs, page
 from scoring.web import scoring as scoring_routes
 from scoring.web.errors import register_error_handlers
 
@@ -50,6 +50,8 @@ def create_app(test_config: Settings | None = None) -> Flask:
     app.register_blueprint(challenge.bp)
     if settings.redis_url:
         app.register_blueprint(jobs.bp)
+    else:  # in queue mode the web processes hold no models, and photos are not queued yet
+        app.register_blueprint(images.bp)
     if settings.page_enabled:
         app.register_blueprint(page.bp)
     register_error_handlers(app)

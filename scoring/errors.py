@@ -25,6 +25,8 @@ class Code(str, Enum):
     # 400: malformed requests
     BAD_REQUEST = "bad_request", 400
     MISSING_VIDEO = "missing_video", 400
+    MISSING_IMAGE = "missing_image", 400
+    TOO_MANY_IMAGES = "too_many_images", 400
     EMPTY_UPLOAD = "empty_upload", 400
     INVALID_JSON = "invalid_json", 400
     INVALID_SESSION_ID = "invalid_session_id", 400
@@ -48,9 +50,10 @@ class Code(str, Enum):
     FILE_TOO_LARGE = "file_too_large", 413
     VIDEO_TOO_LONG = "video_too_long", 413
     RESOLUTION_TOO_LARGE = "resolution_too_large", 413
-    # 415: not a video
+    # 415: not a video, not an image
     UNSUPPORTED_MEDIA = "unsupported_media", 415
     NOT_A_VIDEO = "not_a_video", 415
+    NOT_AN_IMAGE = "not_an_image", 415
     NO_VIDEO_STREAM = "no_video_stream", 415
     # 422: the video, or (CannotScore) what one detector needs from it
     VIDEO_TOO_SHORT = "video_too_short", 422

@@ -3,16 +3,42 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import asdict, dataclass
 
-RISK_LEVELS = ((0.8, "LOW"), (0.6, "MEDIUM"), (0.4, "HIGH"))
-LIKELY_REAL_ABOVE = 0.6
+RISK_NAMES = ("LOW", "MEDIUM", "HIGH", "CRITICAL")
 
 
-def risk_level(score: float) -> str:
-    for floor, level in RISK_LEVELS:
-        if score >= floor:
-            return level
-    return "CRITICAL"
+@dataclass(frozen=True)
+class Thresholds:
+    """Where each risk level begins and above which a clip is likely real (the design document's
+    cut-offs by default; a deployment moves them to pick its own trade-off between false accepts
+    and false rejects: RISK_LOW_MIN, RISK_MEDIUM_MIN, RISK_HIGH_MIN, LIKELY_REAL_ABOVE)."""
+
+    low: float = 0.8
+    medium: float = 0.6
+    high: float = 0.4
+    likely_real: float = 0.6
+
+    def risk_level(self, score: float) -> str:
+        for floor, level in zip((self.low, self.medium, self.high), RISK_NAMES):
+            if score >= floor:
+                return level
+        return "CRITICAL"
+
+    def verdict(self, combined: float) -> dict:
+        return {
+            "combined_score": combined,
+            "risk_level": self.risk_level(combined),
+            "is_likely_real": combined > self.likely_real,
+        }
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
+# The design document's cut-offs: the model cards and training reports count risk levels with these,
+# so their tables do not move with a deployment's settings.
+DOCUMENT_THRESHOLDS = Thresholds()
 
 
 def fuse(scores: Mapping[str, float | None], weights: Mapping[str, float]) -> tuple[float, dict[str, float]]:
@@ -33,18 +59,8 @@ def fuse(scores: Mapping[str, float | None], weights: Mapping[str, float]) -> tu
     return round(combined, 4), applied
 
 
-def verdict(combined: float) -> dict:
-    return {
-        "combined_score": combined,
-        "risk_level": risk_level(combined),
-        "is_likely_real": combined > LIKELY_REAL_ABOVE,
-    }
-
-
 def with_failed_challenge(judged: dict) -> dict:
     """A person who did not say the phrase is at least HIGH risk, whatever the detectors think;
     the fused score itself is left as the detectors made it."""
-    capped = RISK_LEVELS.index((0.4, "HIGH"))
-    lowest_allowed = [level for _, level in RISK_LEVELS[capped:]] + ["CRITICAL"]
-    level = judged["risk_level"] if judged["risk_level"] in lowest_allowed else "HIGH"
+    level = judged["risk_level"] if judged["risk_level"] in ("HIGH", "CRITICAL") else "HIGH"
     return {**judged, "risk_level": level, "is_likely_real": False, "risk_note": "the spoken phrase did not match the challenge"}

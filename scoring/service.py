@@ -3,7 +3,8 @@
 The stages follow a model-serving handler: admission (`scoring.admission`: a bounded number of
 jobs per worker, a bounded number waiting, the rest 503 at once), preprocessing (decode, face tracks),
 inference (SyncNet on the tracks and audio, EfficientNet on crops of the same tracks) and
-postprocessing (fusion, the response). Every detector goes through the same steps
+postprocessing (fusion, the response). A still image (`score_image`) takes the same path with one
+face and the frame classifier alone. Every detector goes through the same steps
 (`scoring.contract`); one that is unavailable or cannot judge this video is reported in `degraded` and the other detector's score stands alone; with no score at
 all the request fails with the reason, never with a made-up number.
 """
@@ -24,14 +25,16 @@ from scoring.contract import Measurement
 from scoring.detectors import Detectors
 from scoring.efficientnet.detector import FrameDetector
 from scoring.errors import CannotScore, Code, DetectorFailed, DetectorUnavailable, ServiceError
-from scoring.faces.tracking import FaceTrack, TrackingResult
-from scoring.fusion import fuse, verdict, with_failed_challenge
+from scoring.faces.tracking import FaceTrack, FaceTracker, TrackingResult
+from scoring.fusion import fuse, with_failed_challenge
+from scoring.images import decode_image
 from scoring.liveness.speech import PhraseVerifier
 from scoring.settings import Settings
 from scoring.timing import Stopwatch
 from scoring.video import DecodedVideo, DecodeLimits, decode_video
 
 log = logging.getLogger("deepfake_scoring")
+STILL_IMAGE_HAS_NO_LIP_SYNC = "a still image has no lip movement or sound: lip sync is measured on videos only"
 
 
 @dataclass
@@ -64,11 +67,30 @@ class ScoringService:
 
     def score(self, video_path: Path, session_id: str | None = None, phrase: str | None = None) -> dict:
         """The response for one video; with `phrase` (a redeemed challenge), also whether it was said."""
+        return self._answer(session_id, lambda watch: self._score(video_path, watch, phrase))
+
+    def score_image(self, data: bytes, session_id: str | None = None) -> dict:
+        """The response for one still image: its largest face judged by the frame classifier."""
+        return self._answer(session_id, lambda watch: self._score_image(data, watch))
+
+    def score_images(self, images: list[bytes], session_id: str | None = None) -> dict:
+        """One answer for several still images: each image's response, or its error, and the counts."""
+
+        def judge_each(watch: Stopwatch) -> dict:
+            results = [self._image_result(data, watch) for data in images]
+            real = sum(1 for r in results if r.get("is_likely_real") is True)
+            failed = sum(1 for r in results if "error" in r)
+            return {"results": results, "counts": {"images": len(results), "real": real, "fake": len(results) - real - failed, "failed": failed}}
+
+        return self._answer(session_id, judge_each)
+
+    def _answer(self, session_id: str | None, judge) -> dict:
+        """`judge(watch)` run in one of this worker's slots, within the deadline, timed."""
         started = time.perf_counter()
         with self.admission.slot():
             torch_env.apply_threads_in_this_thread()
             watch = Stopwatch(deadline=time.monotonic() + self.settings.processing_timeout_s)
-            response = self._score(video_path, watch, phrase)
+            response = judge(watch)
         response["session_id"] = session_id
         response["processing_time_ms"] = round((time.perf_counter() - started) * 1000)
         response["timings_ms"] = watch.milliseconds()
@@ -98,6 +120,7 @@ class ScoringService:
                 "min_duration_s": settings.min_duration_s,
                 "processing_timeout_s": settings.processing_timeout_s,
                 "fusion_weights": settings.fusion_weights,
+                "thresholds": settings.thresholds.to_json(),
                 "syncnet_mode": settings.syncnet.mode,
                 "syncnet_fast_max_windows": settings.syncnet.fast_max_windows,
                 "syncnet_precision": torch_env.precision_name(settings.syncnet.stream_precision, detectors.device),
@@ -121,10 +144,7 @@ class ScoringService:
                 Code.VIDEO_TOO_SHORT,
                 f"the clip is {decoded.duration_s:.2f} s long; at least {self.settings.min_duration_s:.1f} s is needed",
             )
-        tracker = self.detectors.face_tracker.get()
-        if tracker is None:
-            raise ServiceError(Code.NO_DETECTOR_AVAILABLE, f"no face detector could be loaded: {self.detectors.face_tracker.error}")
-        tracking = tracker.track(decoded.frames, watch)
+        tracking = self._face_tracker().track(decoded.frames, watch)
 
         outcomes: dict[str, Outcome] = {}
         track = None  # every detector judges the face its predecessors judged (SyncNet's speaker)
@@ -139,6 +159,48 @@ class ScoringService:
             check = self.phrases.check(decoded.audio, phrase)
         judged = response if check.passed else with_failed_challenge(response)
         return {**judged, "challenge": check.to_json()}
+
+    def _face_tracker(self) -> FaceTracker:
+        tracker = self.detectors.face_tracker.get()
+        if tracker is None:
+            raise ServiceError(Code.NO_DETECTOR_AVAILABLE, f"no face detector could be loaded: {self.detectors.face_tracker.error}")
+        return tracker
+
+    def _image_result(self, data: bytes, watch: Stopwatch) -> dict:
+        """One image of a batch: its response, or its error as /score/image answers it (a timeout ends the batch)."""
+        try:
+            return self._score_image(data, watch)
+        except ServiceError as exc:
+            if exc.code in (Code.PROCESSING_TIMEOUT, Code.NO_DETECTOR_AVAILABLE):
+                raise
+            return {"error": str(exc.code), "message": exc.message, "status": exc.code.status}
+
+    def _score_image(self, data: bytes, watch: Stopwatch) -> dict:
+        with watch.stage("decode"):
+            image = decode_image(data, self.limits)
+        lazy = self.detectors.models["efficientnet"]
+        classifier = lazy.get()
+        if classifier is None:
+            raise ServiceError(Code.NO_DETECTOR_AVAILABLE, f"a photo is judged by the frame classifier alone, and it is not available: {lazy.error}")
+        tracker = self._face_tracker()
+        with watch.stage("face_detection"):
+            faces = tracker.detector.detect([image.bgr])[0]
+        if len(faces) == 0:
+            raise ServiceError(Code.NO_FACE, "no face was found in the image")
+        largest = max(faces, key=lambda face: (face[2] - face[0]) * (face[3] - face[1]))
+        with watch.stage("classifier"):
+            report = classifier.judge_face(image.rgb, largest[:4])
+        combined, applied = fuse({"syncnet": None, "efficientnet": report["score"]}, self.settings.fusion_weights)
+        return {
+            **self.settings.thresholds.verdict(combined),
+            "syncnet": {"score": None, "confidence": None, "code": "not_applicable", "reason": STILL_IMAGE_HAS_NO_LIP_SYNC},
+            "efficientnet": report,
+            "weights": applied,
+            "degraded": None,
+            "image": image.summary(),
+            "faces": {"detector": tracker.detector.name, "found": len(faces), "box": [round(float(v), 1) for v in largest[:4]]},
+            "models": self._models_used({"efficientnet": report}, tracker.detector.name),
+        }
 
     def _run(self, name: str, decoded: DecodedVideo, tracking: TrackingResult, track: FaceTrack | None, watch: Stopwatch) -> Outcome:
         lazy = self.detectors.models[name]
@@ -166,7 +228,7 @@ class ScoringService:
         degraded = {name: o.degraded_entry() for name, o in outcomes.items() if o.error is not None}
         fallback = {"error": "; ".join(f"{name}: {entry['message']}" for name, entry in degraded.items())} if degraded else {}
         return {
-            **verdict(combined),
+            **self.settings.thresholds.verdict(combined),
             **{name: self._report(name, o) for name, o in outcomes.items()},
             **fallback,
             "weights": applied,
@@ -178,7 +240,7 @@ class ScoringService:
                 "scenes": len(tracking.scenes),
                 "frames_searched": tracking.detected_frames,
             },
-            "models": self._models_used(outcomes, tracking),
+            "models": self._models_used({name: o.report for name, o in outcomes.items() if o.measurement is not None}, tracking.detector),
         }
 
     def _report(self, name: str, outcome: Outcome) -> dict | None:
@@ -194,19 +256,17 @@ class ScoringService:
             "reason": error.message,
         }
 
-    def _models_used(self, outcomes: dict[str, Outcome], tracking: TrackingResult) -> dict:
+    def _models_used(self, reports: dict[str, dict], face_detector: str) -> dict:
+        """The files behind the detectors that produced `reports`, and the face detector's."""
         files = self.detectors.weight_files()
         used = {}
-        for name, outcome in outcomes.items():
-            if outcome.measurement is not None:
-                path, _ = files[name]
-                used[name] = {"file": path.name, "sha256": self.detectors.short_hash(name)}
-                if "models" in outcome.measurement.report:  # a detector of several files (an ensemble) names each
-                    used[name]["models"] = [
-                        {k: m[k] for k in ("file", "architecture", "profile", "encoder") if k in m} for m in outcome.measurement.report["models"]
-                    ]
-        face = {"name": tracking.detector}
-        if tracking.detector == "s3fd":
+        for name, report in reports.items():
+            path, _ = files[name]
+            used[name] = {"file": path.name, "sha256": self.detectors.short_hash(name)}
+            if "models" in report:  # a detector of several files (an ensemble) names each
+                used[name]["models"] = [{k: m[k] for k in ("file", "architecture", "profile", "encoder") if k in m} for m in report["models"]]
+        face = {"name": face_detector}
+        if face_detector == "s3fd":
             face.update(file=files["s3fd"][0].name, sha256=self.detectors.short_hash("s3fd"))
         used["face_detector"] = face
         return used

@@ -18,6 +18,7 @@ from pathlib import Path
 from dotenv import dotenv_values
 
 from scoring.efficientnet.published import DEFAULT_FRAME_DETECTOR, PROFILE_NAMES
+from scoring.fusion import Thresholds
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 DOTENV_FILE = PROJECT_ROOT / ".env"
@@ -99,6 +100,8 @@ class Settings:
     gunicorn_threads: int = 4
     log_level: str = "info"
     max_upload_mb: float = 100.0
+    max_image_mb: float = 15.0
+    max_batch_images: int = 16
     max_duration_s: float = 60.0
     min_duration_s: float = 1.0
     max_source_side: int = 4096
@@ -125,6 +128,7 @@ class Settings:
     allow_unverified_weights: bool = False  # weight files that are not byte-identical to the releases they claim to be
     fusion_weight_syncnet: float = 0.4
     fusion_weight_efficientnet: float = 0.6
+    thresholds: Thresholds = field(default_factory=Thresholds)
     faces: FaceSettings = field(default_factory=FaceSettings)
     syncnet: SyncNetSettings = field(default_factory=SyncNetSettings)
     efficientnet: EfficientNetSettings = field(default_factory=EfficientNetSettings)
@@ -133,6 +137,11 @@ class Settings:
     @property
     def max_upload_bytes(self) -> int:
         return int(self.max_upload_mb * 1024 * 1024)
+
+    @property
+    def max_image_bytes(self) -> int:
+        """A request's body never exceeds MAX_UPLOAD_MB, so neither does one of its images."""
+        return int(min(self.max_image_mb, self.max_upload_mb) * 1024 * 1024)
 
     @property
     def fusion_weights(self) -> dict[str, float]:
@@ -156,6 +165,7 @@ class Settings:
         faces = {"s3fd_weights": models_dir / S3FD_FILE_NAME, **_read(values, _FACES)}
         syncnet = {"weights": models_dir / SYNCNET_FILE_NAME, **_read(values, _SYNCNET)}
         efficientnet = _read(values, _EFFICIENTNET)
+        thresholds = _read(values, _THRESHOLDS)
         if efficientnet.get("weights") is None:
             efficientnet["weights"] = default_frame_detector(models_dir)
         settings = cls(
@@ -163,6 +173,7 @@ class Settings:
             faces=FaceSettings(**faces),
             syncnet=SyncNetSettings(**syncnet),
             efficientnet=EfficientNetSettings(**efficientnet),
+            thresholds=Thresholds(**thresholds),
             warnings=tuple(_unknown_variables(values)),
         )
         _check_files(values)
@@ -268,6 +279,8 @@ _TOP_LEVEL = {
     "GUNICORN_THREADS": Variable("gunicorn_threads", int),
     "LOG_LEVEL": Variable("log_level", str),
     "MAX_UPLOAD_MB": Variable("max_upload_mb", float),
+    "MAX_IMAGE_MB": Variable("max_image_mb", float),
+    "MAX_BATCH_IMAGES": Variable("max_batch_images", int),
     "MAX_DURATION_S": Variable("max_duration_s", float),
     "MIN_DURATION_S": Variable("min_duration_s", float),
     "MAX_SOURCE_SIDE": Variable("max_source_side", int),
@@ -334,7 +347,14 @@ _EFFICIENTNET = {
     "EFFICIENTNET_NORMALIZATION": Variable("normalization", _optional_text),
 }
 
-VARIABLES = {**_TOP_LEVEL, **_FACES, **_SYNCNET, **_EFFICIENTNET}
+_THRESHOLDS = {
+    "RISK_LOW_MIN": Variable("low", float),
+    "RISK_MEDIUM_MIN": Variable("medium", float),
+    "RISK_HIGH_MIN": Variable("high", float),
+    "LIKELY_REAL_ABOVE": Variable("likely_real", float),
+}
+
+VARIABLES = {**_TOP_LEVEL, **_FACES, **_SYNCNET, **_EFFICIENTNET, **_THRESHOLDS}
 
 # The design document's names for our settings: honoured, documented in .env.example, ours win.
 ALIASES = {
@@ -343,7 +363,7 @@ ALIASES = {
     "PROCESSING_TIMEOUT": "PROCESSING_TIMEOUT_S",
 }
 # Families of variables that are ours: an unknown name in them is a typo worth a warning.
-OUR_PREFIXES = ("SYNCNET_", "EFFICIENTNET_", "FUSION_", "MODELS_", "FACE_", "S3FD_", "CHALLENGE_")
+OUR_PREFIXES = ("SYNCNET_", "EFFICIENTNET_", "FUSION_", "MODELS_", "FACE_", "S3FD_", "CHALLENGE_", "RISK_")
 # Settings that name a file: when set, the file must exist (unset, a missing default is "unavailable").
 FILE_VARIABLES = ("SYNCNET_WEIGHTS", "S3FD_WEIGHTS", "EFFICIENTNET_WEIGHTS")
 
@@ -392,6 +412,8 @@ def _check_files(environ: Mapping[str, str]) -> None:
 def _check_ranges(s: Settings) -> None:
     rules = [
         (s.max_upload_mb > 0, "MAX_UPLOAD_MB must be positive"),
+        (s.max_image_mb > 0, "MAX_IMAGE_MB must be positive"),
+        (s.max_batch_images >= 1, "MAX_BATCH_IMAGES must be at least 1"),
         (s.max_duration_s > 0, "MAX_DURATION_S must be positive"),
         (0 <= s.min_duration_s < s.max_duration_s, "MIN_DURATION_S must be at least 0 and below MAX_DURATION_S"),
         (s.max_source_side > 0 and s.frame_max_side > 0, "MAX_SOURCE_SIDE and FRAME_MAX_SIDE must be positive"),
@@ -439,6 +461,11 @@ def _check_ranges(s: Settings) -> None:
         ),
         ((s.efficientnet.crop_margin or 0) >= 0, "EFFICIENTNET_CROP_MARGIN must not be negative"),
         (s.efficientnet.input_size is None or s.efficientnet.input_size >= 32, "EFFICIENTNET_INPUT_SIZE must be at least 32"),
+        (
+            0 < s.thresholds.high < s.thresholds.medium < s.thresholds.low <= 1,
+            "the risk cut-offs must rise: 0 < RISK_HIGH_MIN < RISK_MEDIUM_MIN < RISK_LOW_MIN <= 1",
+        ),
+        (0 <= s.thresholds.likely_real < 1, "LIKELY_REAL_ABOVE must be at least 0 and below 1"),
     ]
     for holds, message in rules:
         if not holds:

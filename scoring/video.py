@@ -115,7 +115,7 @@ def _open(path: Path) -> av.container.InputContainer:
         raise ServiceError(Code.NOT_A_VIDEO, f"not a decodable video: {decoder_reason(exc)}") from None
 
 
-def _analysis_size(width: int, height: int, max_side: int) -> tuple[int, int] | None:
+def analysis_size(width: int, height: int, max_side: int) -> tuple[int, int] | None:
     """Target (width, height) when the frame must shrink, else None (keep pixels untouched)."""
     longest = max(width, height)
     if longest <= max_side:
@@ -260,7 +260,7 @@ def decode_video(path: str | Path, limits: DecodeLimits = DecodeLimits(), watch:
         collector = _AudioCollector() if audio is not None else None
         with ThreadPoolExecutor(CONVERSION_THREADS, thread_name_prefix="frame-conversion") as converter:
             resampler = _FrameResampler(
-                _analysis_size(width, height, limits.frame_max_side),
+                analysis_size(width, height, limits.frame_max_side),
                 max_frames=int((limits.max_duration_s + DURATION_TOLERANCE_S) * FPS),
                 converter=converter,
             )

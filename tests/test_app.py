@@ -20,6 +20,7 @@ import numpy as np
 import pytest
 
 from app import create_app
+from scoring.fusion import Thresholds
 from scoring.settings import EfficientNetSettings
 from tests import media
 from tests.conftest import MEDIA, app_settings, make_settings, shared
@@ -102,6 +103,18 @@ def test_health_reports_the_loaded_models(client, clips):
     assert model["profile"]["input_size"] == 96 and model["sources"]["input_size"].startswith("sidecar")
     assert body["config"]["frame_detector"] == {"files": ["effb0_test.pt"], "bundled_fallback": False}
     assert body["face_detector"]["loaded"] is True
+
+
+def test_the_configured_cut_offs_decide_the_verdict_and_health_shows_them(client, weights_dir, upload_dir, classifier, clips):
+    combined = upload(client, clips["talking"]).get_json()["combined_score"]
+    assert 0 < combined < 1
+    lenient = Thresholds(low=combined / 2, medium=combined / 3, high=combined / 4, likely_real=combined / 2)
+    strict = Thresholds(low=1.0, medium=combined + (1 - combined) / 2, high=combined + (1 - combined) / 4, likely_real=(1 + combined) / 2)
+    for thresholds, level, likely_real in ((lenient, "LOW", True), (strict, "CRITICAL", False)):
+        configured = create_app(app_settings(weights_dir, upload_dir, classifier, thresholds=thresholds)).test_client()
+        body = upload(configured, clips["talking"]).get_json()
+        assert (body["combined_score"], body["risk_level"], body["is_likely_real"]) == (combined, level, likely_real)
+        assert configured.get("/health").get_json()["config"]["thresholds"] == dataclasses.asdict(thresholds)
 
 
 def test_video_without_audio_is_scored_by_the_frame_classifier_alone(client, clips):

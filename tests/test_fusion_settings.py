@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from scoring.fusion import fuse, risk_level, verdict, with_failed_challenge
+from scoring.fusion import DOCUMENT_THRESHOLDS, Thresholds, fuse, with_failed_challenge
 from scoring.settings import ALIASES, PROJECT_ROOT, VARIABLES, Settings, SettingsError
 
 
@@ -16,7 +16,7 @@ from scoring.settings import ALIASES, PROJECT_ROOT, VARIABLES, Settings, Setting
     [(1.0, "LOW"), (0.8, "LOW"), (0.7999, "MEDIUM"), (0.6, "MEDIUM"), (0.5, "HIGH"), (0.4, "HIGH"), (0.39, "CRITICAL"), (0.0, "CRITICAL")],
 )
 def test_risk_levels(score, level):
-    assert risk_level(score) == level
+    assert DOCUMENT_THRESHOLDS.risk_level(score) == level
 
 
 def test_fusion_weights_both_detectors():
@@ -38,8 +38,24 @@ def test_configured_weights_are_normalised_and_no_score_is_an_error():
 
 
 def test_verdict_is_likely_real_above_0_6():
-    assert verdict(0.61) == {"combined_score": 0.61, "risk_level": "MEDIUM", "is_likely_real": True}
-    assert verdict(0.6)["is_likely_real"] is False
+    assert DOCUMENT_THRESHOLDS.verdict(0.61) == {"combined_score": 0.61, "risk_level": "MEDIUM", "is_likely_real": True}
+    assert DOCUMENT_THRESHOLDS.verdict(0.6)["is_likely_real"] is False
+
+
+def test_a_deployment_sets_its_own_cut_offs_and_they_are_checked_at_start():
+    strict = Settings.from_env({"RISK_LOW_MIN": "0.9", "RISK_MEDIUM_MIN": "0.75", "RISK_HIGH_MIN": "0.5", "LIKELY_REAL_ABOVE": "0.8"})
+    assert strict.thresholds == Thresholds(low=0.9, medium=0.75, high=0.5, likely_real=0.8)
+    assert strict.thresholds.verdict(0.85) == {"combined_score": 0.85, "risk_level": "MEDIUM", "is_likely_real": True}
+    assert strict.thresholds.verdict(0.7) == {"combined_score": 0.7, "risk_level": "HIGH", "is_likely_real": False}
+    assert strict.thresholds.risk_level(0.49) == "CRITICAL"
+    for unordered in ({"RISK_MEDIUM_MIN": "0.85"}, {"RISK_HIGH_MIN": "0.6"}, {"RISK_LOW_MIN": "1.2"}, {"RISK_HIGH_MIN": "0"}):
+        with pytest.raises(SettingsError, match="risk cut-offs must rise"):
+            Settings.from_env(unordered)
+    for outside in ("1", "-0.1"):
+        with pytest.raises(SettingsError, match="LIKELY_REAL_ABOVE"):
+            Settings.from_env({"LIKELY_REAL_ABOVE": outside})
+    with pytest.raises(SettingsError, match="RISK_LOW_MIN"):
+        Settings.from_env({"RISK_LOW_MIN": "high"})
 
 
 def env_example() -> dict[str, str]:
@@ -120,5 +136,5 @@ def test_a_lone_detector_with_weight_zero_still_gives_its_score():
 
 def test_a_failed_challenge_makes_the_risk_at_least_high_and_keeps_the_score():
     for score, level in ((0.95, "HIGH"), (0.7, "HIGH"), (0.5, "HIGH"), (0.2, "CRITICAL")):
-        judged = with_failed_challenge(verdict(score))
+        judged = with_failed_challenge(DOCUMENT_THRESHOLDS.verdict(score))
         assert judged["risk_level"] == level and judged["combined_score"] == score and judged["is_likely_real"] is False

@@ -25,7 +25,7 @@ import numpy as np
 
 from scoring.calibration import PlattScaling
 from scoring.efficientnet.layouts import read_sidecar, sidecar_path
-from scoring.fusion import RISK_LEVELS, risk_level
+from scoring.fusion import DOCUMENT_THRESHOLDS, RISK_NAMES
 from training import metrics
 from training.evaluate import plot_reliability
 
@@ -45,9 +45,8 @@ def leave_one_group_out(labels: np.ndarray, scores: np.ndarray, groups: np.ndarr
 
 
 def describe(labels: np.ndarray, scores: np.ndarray) -> dict:
-    genuine = Counter(risk_level(float(s)) for s in scores[labels])
-    levels = [level for _, level in RISK_LEVELS] + ["CRITICAL"]
-    return {**metrics.summary(labels, scores), "genuine_risk_levels": {level: genuine.get(level, 0) for level in levels}}
+    genuine = Counter(DOCUMENT_THRESHOLDS.risk_level(float(s)) for s in scores[labels])
+    return {**metrics.summary(labels, scores), "genuine_risk_levels": {level: genuine.get(level, 0) for level in RISK_NAMES}}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -33,7 +33,6 @@ from scoring import torch_env
 from scoring.client import VIDEO_SUFFIXES, collect
 from scoring.detectors import Detectors
 from scoring.errors import ServiceError
-from scoring.fusion import LIKELY_REAL_ABOVE
 from scoring.service import ScoringService
 from scoring.settings import load_settings
 from training import metrics
@@ -113,7 +112,8 @@ def raw_frame_score(report: dict | None) -> float | None:
     return float(np.mean([model.get("raw_score", model["score"]) for model in report["models"]]))
 
 
-def summarise(results: list[dict]) -> dict:
+def summarise(results: list[dict], likely_real_above: float) -> dict:
+    """Metrics per source; the combined score's accuracy at the service's `is_likely_real` threshold."""
     report = {}
     by_source = defaultdict(list)
     for record in results:
@@ -128,7 +128,7 @@ def summarise(results: list[dict]) -> dict:
             if not scored:
                 continue
             y, s = np.array([a for a, _ in scored]), np.array([b for _, b in scored])
-            threshold = LIKELY_REAL_ABOVE if name == "combined" else 0.5
+            threshold = likely_real_above if name == "combined" else 0.5
             entry[name] = metrics.summary(y, s, threshold)
             entry[name]["reliability"] = metrics.reliability(y, s) if y.any() and not y.all() else None
         report[source] = entry
@@ -236,7 +236,7 @@ def main(argv: list[str] | None = None) -> int:
         print("no video rows selected", file=sys.stderr)
         return 2
     results = score_all(service, rows, args.folder or args.labels.parent)
-    report = summarise(results)
+    report = summarise(results, settings.thresholds.likely_real)
     refused = [r for r in results if "refused" in r]
     print_report(report, refused)
     plot_roc(results, args.roc)

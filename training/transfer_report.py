@@ -33,7 +33,7 @@ import torch
 
 from scoring.calibration import PlattScaling
 from scoring.efficientnet.layouts import load_checkpoint
-from scoring.fusion import RISK_LEVELS, risk_level
+from scoring.fusion import DOCUMENT_THRESHOLDS, RISK_NAMES
 from scoring.settings import load_settings
 from training import metrics
 from training.calibrate import leave_one_group_out
@@ -49,7 +49,6 @@ COLUMNS = (
     "genuine LOW/MEDIUM/HIGH/CRITICAL, calibrated",
 )
 MEDIA_SPLIT = "unseen media"
-RISK_NAMES = [level for _, level in RISK_LEVELS] + ["CRITICAL"]
 
 
 def held_out_videos(report: dict) -> list[dict]:
@@ -63,7 +62,7 @@ def row(videos: list[dict], calibration: PlattScaling | None = None) -> dict:
     scores = np.array([v["score"] for v in videos])
     groups = np.array([v["group"] for v in videos])
     calibrated = calibration(scores) if calibration is not None else leave_one_group_out(labels, scores, groups)
-    levels = Counter(risk_level(float(s)) for s in calibrated[labels])
+    levels = Counter(DOCUMENT_THRESHOLDS.risk_level(float(s)) for s in calibrated[labels])
     return {
         **metrics.summary(labels, scores),
         "balanced_brier_calibrated": metrics.balanced_brier(labels, calibrated),

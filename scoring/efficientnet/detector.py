@@ -195,8 +195,7 @@ class FrameDetector:
         """Faces along `track` (else the longest track, else single detections); raises CannotScore without a face."""
         with watch.stage("classifier_crops"):
             faces = sample_faces(tracking, self.num_frames, track)
-            frames_rgb = video.rgb_frames(faces.frame_indices)
-            inputs = [model.profile.face_inputs(frames_rgb, faces.boxes) for model in self.models]
+            inputs = self.face_inputs(video.rgb_frames(faces.frame_indices), faces.boxes)
         with watch.stage("classifier"):
             report = {
                 **self.judge(inputs),
@@ -204,6 +203,14 @@ class FrameDetector:
                 "face_source": faces.source,
             }
         return Measurement(report, faces.track)
+
+    def judge_face(self, image_rgb: np.ndarray, box: Sequence[float]) -> dict:
+        """The report for one face of a still image (`box`: x1, y1, x2, y2 in its pixels)."""
+        return {**self.judge(self.face_inputs([image_rgb], [box])), "face_source": "image"}
+
+    def face_inputs(self, frames_rgb: list[np.ndarray], boxes: Sequence) -> list[np.ndarray]:
+        """Each model's crops of the faces at `boxes`, cut and sized as its authors did."""
+        return [model.profile.face_inputs(frames_rgb, boxes) for model in self.models]
 
     def describe(self) -> dict:
         return {

@@ -49,6 +49,32 @@ def video_of_request(settings: Settings, uploads: Path, challenges: ChallengeBoo
         yield VideoRequest(target, session_id, phrase)
 
 
+@dataclass(frozen=True)
+class ImagesRequest:
+    data: list[bytes]
+    session_id: str | None
+
+
+def images_of_request(settings: Settings, most: int) -> ImagesRequest:
+    """The request's images (multipart fields 'image', 1 to `most`), each read into memory within MAX_IMAGE_MB."""
+    if request.mimetype != "multipart/form-data":
+        raise ServiceError(Code.MISSING_IMAGE, "send the image as multipart/form-data in the field 'image'")
+    session_id = _session_id(request.form.get("session_id"))
+    uploads = request.files.getlist("image")
+    if not uploads:
+        raise ServiceError(Code.MISSING_IMAGE, "no 'image' field in the upload")
+    if len(uploads) > most:
+        raise ServiceError(Code.TOO_MANY_IMAGES, f"at most {most} image(s) per request here; this one has {len(uploads)}")
+    return ImagesRequest([_read_image(upload, settings) for upload in uploads], session_id)
+
+
+def _read_image(upload, settings: Settings) -> bytes:
+    data = upload.stream.read(settings.max_image_bytes + 1)
+    if len(data) > settings.max_image_bytes:
+        raise ServiceError(Code.FILE_TOO_LARGE, f"an image exceeds the limit of {settings.max_image_bytes / 1024 / 1024:g} MB")
+    return data
+
+
 def challenged_phrase(challenges: ChallengeBook, token) -> str | None:
     """The phrase of the request's challenge token (used up now), or None when it carries none."""
     if token is None or token == "":
