@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import os
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -70,6 +71,10 @@ class EfficientNetSettings:
     # One file, or several averaged as an ensemble; empty: the branch is off.
     # Default (from_env): the published detector setup installs into MODELS_DIR, else the bundled model.
     weights: tuple[Path, ...] = (BUNDLED_FRAME_DETECTOR,)
+    # Each file's share of the ensemble's scores, in the order of `weights` ("file:share" entries);
+    # empty: equal shares. Renormalised over the files that loaded.
+    shares: tuple[float, ...] = ()
+    min_models: int = 1  # files that must load for the classifier to score; with fewer it is unavailable
     batch_size: int = 8  # faces per forward pass: B4 at 224 px keeps every activation under glibc's 32 MB mmap threshold
     precision: str = "auto"  # float32 | bfloat16 | auto (bfloat16 where native)
     # Overrides of the file's profile (None: its sidecar, else its authors' profile).
@@ -165,6 +170,7 @@ class Settings:
         faces = {"s3fd_weights": models_dir / S3FD_FILE_NAME, **_read(values, _FACES)}
         syncnet = {"weights": models_dir / SYNCNET_FILE_NAME, **_read(values, _SYNCNET)}
         efficientnet = _read(values, _EFFICIENTNET)
+        efficientnet.update(_read(values, _ENSEMBLE_SHARES))
         thresholds = _read(values, _THRESHOLDS)
         if efficientnet.get("weights") is None:
             efficientnet["weights"] = default_frame_detector(models_dir)
@@ -214,10 +220,31 @@ def _paths(value: str) -> tuple[Path, ...]:
 
 
 def _weight_files(value: str) -> tuple[Path, ...] | None:
-    """Comma-separated files (an ensemble); "auto" (None): default_frame_detector; empty: none."""
+    """Comma-separated files (an ensemble), each optionally "file:share"; "auto" (None):
+    default_frame_detector; empty: none."""
     if value.strip().lower() == "auto":
         return None
-    return tuple(_path(part) for part in value.split(",") if part.strip())
+    return tuple(_path(file) for file, _ in _ensemble_entries(value))
+
+
+def _ensemble_shares(value: str) -> tuple[float, ...]:
+    """The shares of "file:share" entries; () when no entry gives one (equal shares)."""
+    shares = [share for _, share in _ensemble_entries(value)]
+    if all(share is None for share in shares):
+        return ()
+    if any(share is None for share in shares):
+        raise ValueError("give every file a share (file:share) or none")
+    return tuple(shares)
+
+
+def _ensemble_entries(value: str) -> list[tuple[str, float | None]]:
+    entries = []
+    for part in (p.strip() for p in value.split(",")):
+        if not part or part.lower() == "auto":
+            continue
+        file, colon, share = part.rpartition(":")
+        entries.append((file, float(share)) if colon and re.fullmatch(r"\d*\.?\d+", share.strip()) else (part, None))
+    return entries
 
 
 def default_frame_detector(models_dir: Path) -> tuple[Path, ...]:
@@ -338,6 +365,7 @@ _EFFICIENTNET = {
     "EFFICIENTNET_WEIGHTS": Variable("weights", _weight_files, empty_is_a_value=True),
     "EFFICIENTNET_NUM_FRAMES": Variable("num_frames", _optional_int),
     "EFFICIENTNET_MAX_FRAMES": Variable("max_frames", int),
+    "EFFICIENTNET_MIN_MODELS": Variable("min_models", int),
     "EFFICIENTNET_CROP_MARGIN": Variable("crop_margin", _optional_float),
     "EFFICIENTNET_BATCH_SIZE": Variable("batch_size", int),
     "EFFICIENTNET_PRECISION": Variable("precision", _choice("auto", "float32", "bfloat16")),
@@ -354,11 +382,15 @@ _THRESHOLDS = {
     "LIKELY_REAL_ABOVE": Variable("likely_real", float),
 }
 
+# EFFICIENTNET_WEIGHTS read a second time: the shares of its "file:share" entries.
+_ENSEMBLE_SHARES = {"EFFICIENTNET_WEIGHTS": Variable("shares", _ensemble_shares)}
+
 VARIABLES = {**_TOP_LEVEL, **_FACES, **_SYNCNET, **_EFFICIENTNET, **_THRESHOLDS}
 
 # The design document's names for our settings: honoured, documented in .env.example, ours win.
 ALIASES = {
     "EFFICIENTNET_MODEL_PATH": "EFFICIENTNET_WEIGHTS",
+    "FRAME_DETECTORS": "EFFICIENTNET_WEIGHTS",  # the detector line-up's name (file:share,...)
     "MAX_VIDEO_SIZE_MB": "MAX_UPLOAD_MB",
     "PROCESSING_TIMEOUT": "PROCESSING_TIMEOUT_S",
 }
@@ -460,6 +492,14 @@ def _check_ranges(s: Settings) -> None:
             "EFFICIENTNET_NUM_FRAMES, EFFICIENTNET_MAX_FRAMES and EFFICIENTNET_BATCH_SIZE must be at least 1",
         ),
         ((s.efficientnet.crop_margin or 0) >= 0, "EFFICIENTNET_CROP_MARGIN must not be negative"),
+        (
+            not s.efficientnet.shares or (min(s.efficientnet.shares) >= 0 and sum(s.efficientnet.shares) > 0),
+            "the shares in EFFICIENTNET_WEIGHTS (file:share) must not be negative, and not all 0",
+        ),
+        (
+            1 <= s.efficientnet.min_models <= max(1, len(s.efficientnet.weights)),
+            "EFFICIENTNET_MIN_MODELS must be at least 1 and at most the number of files in EFFICIENTNET_WEIGHTS",
+        ),
         (s.efficientnet.input_size is None or s.efficientnet.input_size >= 32, "EFFICIENTNET_INPUT_SIZE must be at least 32"),
         (
             0 < s.thresholds.high < s.thresholds.medium < s.thresholds.low <= 1,

@@ -10,6 +10,7 @@ the authors' code itself.
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -19,7 +20,7 @@ from torch import nn
 from efficientnet_detector import EfficientNetDetector
 from scoring.efficientnet import layouts, published
 from scoring.efficientnet.profiles import PROFILES, area_or_linear, isotropic_centred, polimi_region, square_region, thirds_region
-from scoring.settings import BUNDLED_FRAME_DETECTOR, PROFILE_NAMES, Settings
+from scoring.settings import BUNDLED_FRAME_DETECTOR, PROFILE_NAMES, Settings, SettingsError
 from scoring.weights.checkpoints import WeightsError
 from scoring.weights.files import OfficialFile, provision
 from tests.weights import calibrate_batchnorm
@@ -227,11 +228,16 @@ def test_an_unknown_layout_is_refused_naming_what_was_found(tmp_path):
         EfficientNetDetector(path, "cpu")
 
 
-def test_an_ensemble_scores_the_same_frames_and_averages_the_files_video_scores(tmp_path):
+def two_architectures(tmp_path) -> list[Path]:
     paths = []
     for index, make in enumerate((polimi_files, sbi_files)):
         paths.append(tmp_path / f"m{index}.pth")
         torch.save(make()[0], paths[-1])
+    return paths
+
+
+def test_an_ensemble_scores_the_same_frames_and_averages_the_files_video_scores(tmp_path):
+    paths = two_architectures(tmp_path)
     ensemble = EfficientNetDetector(paths, "cpu", num_frames=4)
     images = list(faces(4, size=96))
     report = ensemble.predict_frames(images)
@@ -241,6 +247,51 @@ def test_an_ensemble_scores_the_same_frames_and_averages_the_files_video_scores(
     assert report["score"] == pytest.approx(np.mean([s["score"] for s in singles]), abs=1e-4)
     np.testing.assert_allclose(report["frame_scores"], np.mean([s["frame_scores"] for s in singles], axis=0), atol=1e-4)
     assert ensemble.num_frames == 4 and EfficientNetDetector(paths[0], "cpu").num_frames == PROFILES["polimi"].frames
+
+
+def test_an_ensemble_weighs_each_file_by_its_share_and_names_each_prediction(tmp_path):
+    paths = two_architectures(tmp_path)
+    images = list(faces(4, size=96))
+    singles = [EfficientNetDetector(p, "cpu").predict_frames(images) for p in paths]
+    report = EfficientNetDetector(paths, "cpu", shares=(3.0, 1.0)).predict_frames(images)
+    assert report["score"] == pytest.approx(0.75 * singles[0]["score"] + 0.25 * singles[1]["score"], abs=1e-4)
+    np.testing.assert_allclose(
+        report["frame_scores"], 0.75 * np.array(singles[0]["frame_scores"]) + 0.25 * np.array(singles[1]["frame_scores"]), atol=1e-4
+    )
+    assert [m["weight"] for m in report["models"]] == [0.75, 0.25]
+    assert report["model_predictions"] == {"m0.pth": singles[0]["score"], "m1.pth": singles[1]["score"]}
+    assert report["models_used"] == ["m0.pth", "m1.pth"] and "models_unavailable" not in report
+
+
+def test_a_file_that_cannot_load_is_left_out_and_named_while_enough_files_load(tmp_path):
+    paths = two_architectures(tmp_path)
+    broken = tmp_path / "xception_best.pth"
+    torch.save({"net": {"xception.conv1.weight": torch.zeros(32, 3, 3, 3)}}, broken)
+    images = list(faces(2, size=96))
+    ensemble = EfficientNetDetector([paths[0], broken, paths[1]], "cpu", shares=(0.25, 0.5, 0.25), min_models=2)
+    report = ensemble.predict_frames(images)
+    assert report["models_used"] == ["m0.pth", "m1.pth"] and [m["weight"] for m in report["models"]] == [0.5, 0.5]
+    (missing,) = report["models_unavailable"]
+    assert missing["file"] == "xception_best.pth" and "not a frame detector this service knows" in missing["reason"]
+    assert ensemble.describe()["models_unavailable"] == [missing] and ensemble.describe()["min_models"] == 2
+    with pytest.raises(WeightsError, match=r"1 of 2 files loaded, 2 needed \(xception_best\.pth: not a frame detector"):
+        EfficientNetDetector([paths[0], broken], "cpu", min_models=2)
+
+
+def test_settings_read_shares_and_the_line_up_documents_name(tmp_path):
+    paths = two_architectures(tmp_path)
+    settings = Settings.from_env({"FRAME_DETECTORS": f"{paths[0]}:0.25,{paths[1]}:0.75", "EFFICIENTNET_MIN_MODELS": "2"})
+    assert settings.efficientnet.weights == tuple(paths) and settings.efficientnet.shares == (0.25, 0.75)
+    assert settings.efficientnet.min_models == 2
+    assert Settings.from_env({"EFFICIENTNET_WEIGHTS": f"{paths[0]},{paths[1]}"}).efficientnet.shares == ()
+    for bad, message in (
+        (f"{paths[0]}:0.5,{paths[1]}", "every file a share"),
+        (f"{paths[0]}:0,{paths[1]}:0", "not all 0"),
+    ):
+        with pytest.raises(SettingsError, match=message):
+            Settings.from_env({"EFFICIENTNET_WEIGHTS": bad})
+    with pytest.raises(SettingsError, match="EFFICIENTNET_MIN_MODELS"):
+        Settings.from_env({"EFFICIENTNET_WEIGHTS": str(paths[0]), "EFFICIENTNET_MIN_MODELS": "2"})
 
 
 def test_polimi_region_adds_blazeface_margin_then_takes_the_square_of_the_longer_side():
@@ -303,9 +354,7 @@ def test_provisioning_checks_the_digest_and_installs_an_unverified_file_only_whe
     source = tmp_path / "source"
     source.mkdir()
     (source / "detector.pth").write_bytes(b"weights")
-    good = OfficialFile(
-        "detector.pth", "https://invalid.example/detector.pth", None, layouts.sha256_of(source / "detector.pth"), "a detector"
-    )
+    good = OfficialFile("detector.pth", "https://invalid.example/detector.pth", None, layouts.sha256_of(source / "detector.pth"), "a detector")
     assert provision(good, tmp_path / "a", source, 5)[0] and (tmp_path / "a" / "detector.pth").read_bytes() == b"weights"
     wrong = OfficialFile("detector.pth", good.url, None, "0" * 64, "a detector")
     ok, message = provision(wrong, tmp_path / "b", source, 5, missing_means="the bundled model scores")

@@ -5,11 +5,15 @@
 DeepfakeDetector, and the project's own), each with its authors' preprocessing profile
 (`scoring.efficientnet.profiles`). Several files form an ensemble: each scores the same frames
 with its own crop, and the video score is the mean of their video scores, as the DFDC winner
-averaged its models.
+averaged its models, weighted by each file's share where the settings give shares (the line-up
+document's 0.25 each is an example). A file that cannot be loaded is left out, and named in the
+report, while at least `min_models` files load.
 
 - score = P(real) of the video, aggregated as each file's authors did; is_real = score > 0.5;
   confidence = max(score, 1 - score);
-- frame_scores = P(real) per frame (mean over the ensemble); consistency = 1 - min(2 x std, 1).
+- frame_scores = P(real) per frame (the ensemble's weighted mean); consistency = 1 - min(2 x std, 1);
+- models: each file's score, profile and weight; model_predictions and models_used, the line-up
+  document's names for the same.
 
 In the service it is one detector of `scoring.contract`: `measure` takes frames sampled uniformly
 along the face track the service shares (`scoring.faces.crops.sample_faces`), so no second
@@ -76,6 +80,7 @@ class FrameModel:
     path: Path
     network: nn.Module
     spec: CheckpointSpec
+    share: float = 1.0  # its weight in the ensemble, before renormalising over the files that loaded
 
     @property
     def profile(self):
@@ -100,20 +105,34 @@ class FrameDetector:
         allow_unverified_weights: bool = False,
         precision: torch.dtype = torch.float32,
         max_frames: int | None = None,
+        shares: Sequence[float] = (),
+        min_models: int = 1,
     ):
         """`num_frames` faces per video, else the profile's count (its authors'), at most `max_frames`;
-        `precision` bfloat16 runs the networks under autocast (convolutions and matmuls in bfloat16)."""
+        `precision` bfloat16 runs the networks under autocast (convolutions and matmuls in bfloat16).
+        Several files form an ensemble weighted by `shares` (default: equal); a file that cannot be
+        loaded is left out and named (`unavailable`) while at least `min_models` load."""
         paths = [Path(model_path)] if isinstance(model_path, (str, Path)) else [Path(p) for p in model_path]
         if not paths:
             raise WeightsError("no frame-detector file is configured (EFFICIENTNET_WEIGHTS is empty)")
         self.device = torch.device(device)
         self.precision = precision
-        self.models = [self._load(path, overrides or {}, allow_unverified_weights) for path in paths]
+        self.min_models = min_models
+        self.models: list[FrameModel] = []
+        self.unavailable: list[dict] = []
+        for path, share in zip(paths, shares or [1.0] * len(paths), strict=True):
+            try:
+                self.models.append(self._load(path, overrides or {}, allow_unverified_weights, share))
+            except WeightsError as exc:
+                self.unavailable.append({"file": path.name, "reason": str(exc)})
+        if len(self.models) < min_models:
+            reasons = "; ".join(f"{entry['file']}: {entry['reason']}" for entry in self.unavailable)
+            raise WeightsError(reasons if len(paths) == 1 else f"{len(self.models)} of {len(paths)} files loaded, {min_models} needed ({reasons})")
         self.batch_size = batch_size
         authors_frames = self.models[0].profile.frames
         self.num_frames = num_frames or min(authors_frames, max_frames or authors_frames)
 
-    def _load(self, path: Path, overrides: dict, allow_unverified: bool) -> FrameModel:
+    def _load(self, path: Path, overrides: dict, allow_unverified: bool, share: float) -> FrameModel:
         claimed = published_file(path)
         if claimed is not None and path.is_file() and not claimed.matches(path) and not allow_unverified:
             raise WeightsError(
@@ -121,13 +140,15 @@ class FrameDetector:
             )
         network, spec = load_checkpoint(path, overrides, allow_unverified)
         network = for_inference(network, self.precision).to(self.device).to(memory_format=torch.channels_last)
-        return FrameModel(path, network, spec)
+        return FrameModel(path, network, spec, share)
 
     @classmethod
     def from_settings(cls, settings: Settings, device: torch.device) -> "FrameDetector":
         e = settings.efficientnet
         precision = resolve_precision(e.precision, torch.device(device))
-        return cls(e.weights, device, e.overrides, e.batch_size, e.num_frames, settings.allow_unverified_weights, precision, e.max_frames)
+        return cls(
+            e.weights, device, e.overrides, e.batch_size, e.num_frames, settings.allow_unverified_weights, precision, e.max_frames, e.shares, e.min_models
+        )
 
     @staticmethod
     def weights_file(settings: Settings) -> tuple[Path | None, OfficialFile | None]:
@@ -176,15 +197,33 @@ class FrameDetector:
             frames, video = model.profile.real_probability(raw).numpy(), model.profile.video_real_probability(raw)
             calibrate = model.spec.calibration or (lambda scores: np.asarray(scores, dtype=np.float64))
             per_model.append((model, calibrate(frames), float(calibrate(video)), video))
-        report = aggregate(np.mean([frames for _, frames, _, _ in per_model], axis=0), float(np.mean([v for _, _, v, _ in per_model])))
-        report["models"] = [self._model_entry(model, video, raw) for model, _, video, raw in per_model]
+        shares = self.applied_shares
+        frame_scores = np.average([frames for _, frames, _, _ in per_model], axis=0, weights=shares)
+        report = aggregate(frame_scores, float(np.average([v for _, _, v, _ in per_model], weights=shares)))
+        report["models"] = [self._model_entry(model, video, raw, share) for (model, _, video, raw), share in zip(per_model, shares)]
+        report["model_predictions"] = {entry["file"]: entry["score"] for entry in report["models"]}
+        report["models_used"] = [model.path.name for model in self.models]
+        if self.unavailable:
+            report["models_unavailable"] = self.unavailable
         report["detector"] = self.spec.architecture if len(self.models) == 1 else f"ensemble of {len(self.models)}"
         report["profile"] = self.spec.profile.name
         return report
 
+    @property
+    def applied_shares(self) -> np.ndarray:
+        """The loaded files' shares, summing to 1 (equal where every share left is 0)."""
+        shares = np.array([model.share for model in self.models], dtype=np.float64)
+        return shares / shares.sum() if shares.sum() > 0 else np.full(len(shares), 1 / len(shares))
+
     @staticmethod
-    def _model_entry(model: FrameModel, score: float, raw: float) -> dict:
-        entry = {"file": model.path.name, "architecture": model.spec.architecture, "profile": model.profile.name, "score": round(score, 4)}
+    def _model_entry(model: FrameModel, score: float, raw: float, share: float) -> dict:
+        entry = {
+            "file": model.path.name,
+            "architecture": model.spec.architecture,
+            "profile": model.profile.name,
+            "score": round(score, 4),
+            "weight": round(float(share), 4),
+        }
         if model.spec.encoder is not None:
             entry["encoder"] = model.spec.encoder.summary()
         if model.spec.calibration is not None:
@@ -214,7 +253,9 @@ class FrameDetector:
 
     def describe(self) -> dict:
         return {
-            "models": [m.describe() for m in self.models],
+            "models": [{**m.describe(), "weight": round(float(share), 4)} for m, share in zip(self.models, self.applied_shares)],
+            "min_models": self.min_models,
+            "models_unavailable": self.unavailable,
             "bundled_fallback": self.is_bundled_fallback,
             "precision": dtype_name(self.precision),
         }
