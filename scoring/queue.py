@@ -64,7 +64,7 @@ class JobQueue:
         self.redis = Redis.from_url(settings.redis_url, socket_timeout=5, socket_connect_timeout=2, health_check_interval=10)
         self.queue = Queue(QUEUE_NAME, connection=self.redis)
 
-    def submit(self, video: Path, session_id: str | None, phrase: str | None) -> str:
+    def submit(self, video: Path, session_id: str | None, phrase: str | None, explain: bool = False) -> str:
         key = UPLOAD_PREFIX + uuid.uuid4().hex
         job_timeout = int(self.settings.processing_timeout_s) + 30
         try:
@@ -76,6 +76,7 @@ class JobQueue:
                 video.suffix,
                 session_id,
                 phrase,
+                explain,
                 job_timeout=job_timeout,
                 result_ttl=int(self.settings.job_result_ttl_s),
                 failure_ttl=int(self.settings.job_result_ttl_s),
@@ -158,7 +159,7 @@ def _service():
     return ScoringService(settings, Detectors(settings, torch_env.resolve_device(settings.device)))
 
 
-def run_job(upload_key: str, suffix: str, session_id: str | None, phrase: str | None) -> dict:
+def run_job(upload_key: str, suffix: str, session_id: str | None, phrase: str | None, explain: bool = False) -> dict:
     """The job a worker runs: the service's own scoring of the upload stored under `upload_key`."""
     job = get_current_job()
     data = job.connection.get(upload_key)
@@ -168,7 +169,7 @@ def run_job(upload_key: str, suffix: str, session_id: str | None, phrase: str | 
         with request_dir(upload_area(load_settings().upload_tmp_dir)) as workdir:
             target = workdir / f"upload{suffix}"
             target.write_bytes(data)
-            answer = {"status": 200, "body": _service().score(target, session_id, phrase)}
+            answer = {"status": 200, "body": _service().score(target, session_id, phrase, explain)}
     except ServiceError as exc:
         answer = {"status": exc.status, "body": exc.to_json()}
     except Exception:

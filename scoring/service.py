@@ -65,19 +65,20 @@ class ScoringService:
         taken before the request's upload is read, so a full worker refuses without reading it."""
         return self.admission.ticket()
 
-    def score(self, video_path: Path, session_id: str | None = None, phrase: str | None = None) -> dict:
-        """The response for one video; with `phrase` (a redeemed challenge), also whether it was said."""
-        return self._answer(session_id, lambda watch: self._score(video_path, watch, phrase))
+    def score(self, video_path: Path, session_id: str | None = None, phrase: str | None = None, explain: bool = False) -> dict:
+        """The response for one video; with `phrase` (a redeemed challenge), also whether it was said;
+        with `explain`, heat maps of the frames the frame classifier scored lowest."""
+        return self._answer(session_id, lambda watch: self._score(video_path, watch, phrase, explain))
 
-    def score_image(self, data: bytes, session_id: str | None = None) -> dict:
+    def score_image(self, data: bytes, session_id: str | None = None, explain: bool = False) -> dict:
         """The response for one still image: its largest face judged by the frame classifier."""
-        return self._answer(session_id, lambda watch: self._score_image(data, watch))
+        return self._answer(session_id, lambda watch: self._score_image(data, watch, explain))
 
-    def score_images(self, images: list[bytes], session_id: str | None = None) -> dict:
+    def score_images(self, images: list[bytes], session_id: str | None = None, explain: bool = False) -> dict:
         """One answer for several still images: each image's response, or its error, and the counts."""
 
         def judge_each(watch: Stopwatch) -> dict:
-            results = [self._image_result(data, watch) for data in images]
+            results = [self._image_result(data, watch, explain) for data in images]
             real = sum(1 for r in results if r.get("is_likely_real") is True)
             failed = sum(1 for r in results if "error" in r)
             return {"results": results, "counts": {"images": len(results), "real": real, "fake": len(results) - real - failed, "failed": failed}}
@@ -132,7 +133,7 @@ class ScoringService:
             },
         }
 
-    def _score(self, video_path: Path, watch: Stopwatch, phrase: str | None) -> dict:
+    def _score(self, video_path: Path, watch: Stopwatch, phrase: str | None, explain: bool) -> dict:
         models = self.detectors.models
         if all(lazy.get() is None for lazy in models.values()):
             reasons = "; ".join(lazy.error for lazy in models.values() if lazy.error)
@@ -152,6 +153,8 @@ class ScoringService:
             outcomes[name] = self._run(name, decoded, tracking, track, watch)
             if track is None and outcomes[name].measurement is not None:
                 track = outcomes[name].measurement.track
+        if explain:
+            self._explain(decoded, tracking, outcomes["efficientnet"], watch)
         response = self._respond(decoded, tracking, outcomes)
         if phrase is None:
             return response
@@ -166,16 +169,24 @@ class ScoringService:
             raise ServiceError(Code.NO_DETECTOR_AVAILABLE, f"no face detector could be loaded: {self.detectors.face_tracker.error}")
         return tracker
 
-    def _image_result(self, data: bytes, watch: Stopwatch) -> dict:
+    def _explain(self, decoded: DecodedVideo, tracking: TrackingResult, outcome: Outcome, watch: Stopwatch) -> None:
+        """Heat maps into the frame classifier's report, when it scored."""
+        if outcome.measurement is None:
+            return
+        with watch.stage("explain"):
+            classifier = self.detectors.models["efficientnet"].get()
+            outcome.report["explanations"] = classifier.explain(decoded, tracking, outcome.measurement)
+
+    def _image_result(self, data: bytes, watch: Stopwatch, explain: bool) -> dict:
         """One image of a batch: its response, or its error as /score/image answers it (a timeout ends the batch)."""
         try:
-            return self._score_image(data, watch)
+            return self._score_image(data, watch, explain)
         except ServiceError as exc:
             if exc.code in (Code.PROCESSING_TIMEOUT, Code.NO_DETECTOR_AVAILABLE):
                 raise
             return {"error": str(exc.code), "message": exc.message, "status": exc.code.status}
 
-    def _score_image(self, data: bytes, watch: Stopwatch) -> dict:
+    def _score_image(self, data: bytes, watch: Stopwatch, explain: bool) -> dict:
         with watch.stage("decode"):
             image = decode_image(data, self.limits)
         lazy = self.detectors.models["efficientnet"]
@@ -190,6 +201,9 @@ class ScoringService:
         largest = max(faces, key=lambda face: (face[2] - face[0]) * (face[3] - face[1]))
         with watch.stage("classifier"):
             report = classifier.judge_face(image.rgb, largest[:4])
+        if explain:
+            with watch.stage("explain"):
+                report["explanations"] = classifier.explain_face(image.rgb, largest[:4], report["frame_scores"][0])
         combined, applied = fuse({"syncnet": None, "efficientnet": report["score"]}, self.settings.fusion_weights)
         return {
             **self.settings.thresholds.verdict(combined),

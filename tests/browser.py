@@ -58,12 +58,15 @@ def launch_with_capture(playwright, chromium: str, capture: tuple[Path, Path]):
     )
 
 
-def record_on_the_page(page, url: str, seconds: int = 5) -> tuple[str, dict]:
-    """Opens the page, records `seconds` from the camera, waits for the verdict; returns the phrase
-    the page showed and the service's answer as the page received it ({"status", "body"})."""
+def record_on_the_page(page, url: str, seconds: int = 5, explain: bool = False) -> tuple[str, dict]:
+    """Opens the page, records `seconds` from the camera (asking for heat maps with `explain`), waits
+    for the verdict; returns the phrase the page showed and the service's answer as the page received
+    it ({"status", "body"})."""
     page.goto(url + "/")
     page.wait_for_function("document.getElementById('phrase').textContent !== '\u2026'")  # the page's placeholder
     phrase = page.text_content("#phrase")
+    if explain:
+        page.check("#explain")
     page.click("#camera")
     page.wait_for_function("document.getElementById('preview').videoWidth > 0", timeout=20_000)
     page.select_option("#seconds", str(seconds))

@@ -47,7 +47,7 @@ def test_the_page_records_a_webm_and_shows_the_verdict(playwright, chromium, pag
     browser = launch_with_capture(playwright, chromium, capture)
     try:
         page = browser.new_page(viewport={"width": 900, "height": 1400})
-        phrase, answer = record_on_the_page(page, page_url)
+        phrase, answer = record_on_the_page(page, page_url, explain=True)
         assert len(phrase.split()) == 4 and answer["status"] == 200
         body = answer["body"]
         assert body["video"]["container"].startswith("matroska") or "mp4" in body["video"]["container"]
@@ -59,6 +59,9 @@ def test_the_page_records_a_webm_and_shows_the_verdict(playwright, chromium, pag
         # The page asked /challenge for its phrase and sent the token: the clip says something else.
         assert body["challenge"]["phrase"] == phrase and body["challenge"]["passed"] is False
         assert "NOT said" in page.text_content("#detectors")
+        # Heat maps were asked for: the page shows each one under the verdict.
+        assert len(body["efficientnet"]["explanations"]) == 3
+        assert page.is_visible("#heatmaps-box") and len(page.query_selector_all("#heatmaps img")) == 3
         screenshot = tmp_path / "result.png"
         page.screenshot(path=str(screenshot), full_page=True)
         assert screenshot.stat().st_size > 10_000

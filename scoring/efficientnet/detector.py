@@ -34,6 +34,7 @@ from scoring.contract import Measurement
 from scoring.efficientnet.inference import for_inference, serving_autocast
 from scoring.efficientnet.layouts import CheckpointSpec, load_checkpoint
 from scoring.efficientnet.published import DEFAULT_FRAME_DETECTOR, PUBLISHED_BY_NAME
+from scoring.explain import grad_cam, last_spatial_convolution, occlusion, overlay_png
 from scoring.faces.crops import sample_faces
 from scoring.faces.tracking import FaceTrack, TrackingResult
 from scoring.settings import BUNDLED_FRAME_DETECTOR, Settings
@@ -42,6 +43,8 @@ from scoring.torch_env import dtype_name, resolve_precision
 from scoring.video import DecodedVideo
 from scoring.weights.checkpoints import WeightsError
 from scoring.weights.files import OfficialFile
+
+EXPLAINED_FRAMES = 3  # heat maps per video, on request
 
 
 def aggregate(frame_scores: np.ndarray, video_score: float | None = None) -> dict:
@@ -242,6 +245,45 @@ class FrameDetector:
                 "face_source": faces.source,
             }
         return Measurement(report, faces.track)
+
+    def explain(self, video: DecodedVideo, tracking: TrackingResult, measurement: Measurement) -> list[dict]:
+        """Heat maps of the EXPLAINED_FRAMES frames `measure` scored lowest (those a reviewer should
+        look at first), by the ensemble's largest share."""
+        faces = sample_faces(tracking, self.num_frames, measurement.track)  # the frames measure judged
+        scores = measurement.report["frame_scores"]
+        chosen = np.argsort(scores, kind="stable")[:EXPLAINED_FRAMES]
+        frames = video.rgb_frames([faces.frame_indices[i] for i in chosen])
+        maps = self._explanations(frames, [faces.boxes[i] for i in chosen])
+        return [{"frame_index": int(faces.frame_indices[i]), "frame_score": scores[i], **entry} for i, entry in zip(chosen, maps)]
+
+    def explain_face(self, image_rgb: np.ndarray, box: Sequence[float], score: float) -> list[dict]:
+        """The heat map of a still image's face that `judge_face` scored `score`."""
+        return [{"frame_score": score, **entry} for entry in self._explanations([image_rgb], [box])]
+
+    def _explanations(self, frames_rgb: list[np.ndarray], boxes: Sequence) -> list[dict]:
+        model = self.models[int(np.argmax(self.applied_shares))]
+        crops = model.profile.face_inputs(frames_rgb, boxes)
+        return [
+            {"model": model.path.name, **details, "png": overlay_png(crop, heat)} for crop, (heat, details) in zip(crops, self._heat_maps(model, crops))
+        ]
+
+    def _heat_maps(self, model: FrameModel, crops: np.ndarray) -> list[tuple[np.ndarray, dict]]:
+        """Per crop, its map and how it was made: Grad-CAM where the network is a torch convolutional
+        network, else occlusion (with the largest rise in P(real) that hiding one place gave)."""
+        inputs = self.normalise(crops, model)
+
+        def fake_evidence(outputs: torch.Tensor) -> torch.Tensor:
+            return -torch.logit(model.profile.real_probability(outputs), eps=1e-6)
+
+        def p_real(faces: np.ndarray) -> np.ndarray:
+            return model.profile.real_probability(self.outputs(model, faces)).numpy()
+
+        with serving_autocast(self.device, self.precision):
+            layer = last_spatial_convolution(model.network, inputs)
+            if layer is not None:
+                return [(heat, {"method": "grad-cam"}) for heat in grad_cam(model.network, layer, inputs, fake_evidence)]
+        maps = [occlusion(p_real, crop) for crop in crops]
+        return [(heat, {"method": "occlusion", "max_rise": round(rise, 4)}) for heat, rise in maps]
 
     def judge_face(self, image_rgb: np.ndarray, box: Sequence[float]) -> dict:
         """The report for one face of a still image (`box`: x1, y1, x2, y2 in its pixels)."""

@@ -121,6 +121,7 @@ function upload(file, name) {
   form.append("video", file, name);
   form.append("session_id", state.sessionId);
   if (state.challenge) form.append("challenge", state.challenge);
+  if ($("explain").checked) form.append("explain", "1");
   state.challenge = null;  // a token is accepted once; the next attempt fetches a new phrase
   const request = new XMLHttpRequest();
   request.open("POST", "score");
@@ -219,6 +220,24 @@ function showResult(body) {
   row(video, "Faces", (body.faces ? body.faces.tracks + " track(s), " + body.faces.detector : "none"));
   row(video, "Processing time", (body.processing_time_ms / 1000).toFixed(2) + " s");
   drawTimeline(body);
+  showHeatmaps((body.efficientnet && body.efficientnet.explanations) || []);
+}
+
+function showHeatmaps(explanations) {
+  const box = $("heatmaps");
+  box.replaceChildren();
+  $("heatmaps-box").hidden = explanations.length === 0;
+  for (const e of explanations) {
+    const figure = document.createElement("figure");
+    const image = document.createElement("img");
+    image.src = "data:image/png;base64," + e.png;
+    image.alt = "heat map of a face the classifier scored " + e.frame_score;
+    const caption = document.createElement("figcaption");
+    const when = e.frame_index === undefined ? "" : "frame " + e.frame_index + ", ";
+    caption.textContent = when + "P(real) " + Number(e.frame_score).toFixed(2) + ", " + e.method;
+    figure.append(image, caption);
+    box.append(figure);
+  }
 }
 
 function drawTimeline(body) {

@@ -20,7 +20,7 @@ def score_image():
     api = current()
     with api.service.admitted():
         images = images_of_request(api.settings, most=1)
-        return jsonify(api.service.score_image(images.data[0], images.session_id))
+        return jsonify(api.service.score_image(images.data[0], images.session_id, images.explain))
 
 
 @bp.post("/score/images")
@@ -28,4 +28,4 @@ def score_images():
     api = current()
     with api.service.admitted():
         images = images_of_request(api.settings, most=api.settings.max_batch_images)
-        return jsonify(api.service.score_images(images.data, images.session_id))
+        return jsonify(api.service.score_images(images.data, images.session_id, images.explain))

@@ -24,6 +24,7 @@ class VideoRequest:
     path: Path
     session_id: str | None
     phrase: str | None  # of the request's challenge token, used up now
+    explain: bool = False  # heat maps asked for (explain=1)
 
 
 @contextmanager
@@ -32,7 +33,8 @@ def video_of_request(settings: Settings, uploads: Path, challenges: ChallengeBoo
     removed afterwards), its session_id, and the phrase of its challenge token."""
     if request.mimetype == "application/json":
         path, session_id = _json_video_path(settings)
-        yield VideoRequest(path, session_id, challenged_phrase(challenges, request.get_json().get("challenge")))
+        body = request.get_json()
+        yield VideoRequest(path, session_id, challenged_phrase(challenges, body.get("challenge")), _explain(body.get("explain")))
         return
     if request.mimetype != "multipart/form-data":
         raise ServiceError(Code.MISSING_VIDEO, "send the video as multipart/form-data in the field 'video', or JSON {\"video_path\": ...}")
@@ -46,13 +48,14 @@ def video_of_request(settings: Settings, uploads: Path, challenges: ChallengeBoo
         upload.save(target)
         if target.stat().st_size == 0:
             raise ServiceError(Code.EMPTY_UPLOAD, "the uploaded video is empty")
-        yield VideoRequest(target, session_id, phrase)
+        yield VideoRequest(target, session_id, phrase, _explain(request.values.get("explain")))
 
 
 @dataclass(frozen=True)
 class ImagesRequest:
     data: list[bytes]
     session_id: str | None
+    explain: bool
 
 
 def images_of_request(settings: Settings, most: int) -> ImagesRequest:
@@ -65,7 +68,7 @@ def images_of_request(settings: Settings, most: int) -> ImagesRequest:
         raise ServiceError(Code.MISSING_IMAGE, "no 'image' field in the upload")
     if len(uploads) > most:
         raise ServiceError(Code.TOO_MANY_IMAGES, f"at most {most} image(s) per request here; this one has {len(uploads)}")
-    return ImagesRequest([_read_image(upload, settings) for upload in uploads], session_id)
+    return ImagesRequest([_read_image(upload, settings) for upload in uploads], session_id, _explain(request.values.get("explain")))
 
 
 def _read_image(upload, settings: Settings) -> bytes:
@@ -82,6 +85,11 @@ def challenged_phrase(challenges: ChallengeBook, token) -> str | None:
     if not isinstance(token, str):
         raise ServiceError(Code.INVALID_CHALLENGE, "the challenge must be the token string from GET /challenge")
     return challenges.redeem(token)
+
+
+def _explain(value) -> bool:
+    """`explain` as a form field, query parameter or JSON value: 1/true/yes (any case) or true asks for heat maps."""
+    return value is True or (isinstance(value, str) and value.strip().lower() in ("1", "true", "yes"))
 
 
 def _session_id(value) -> str | None:
