@@ -50,6 +50,8 @@ ARCHITECTURES = {
     "polimi-att EfficientNetAutoAttB4": (lambda: (networks.PolimiNet(attention=True), PROFILES["polimi"]), 1),
     "sbi EfficientNet-B4": (lambda: (networks.SBINet(), PROFILES["sbi"]), 1),
     "deepfakebench EfficientNet-B4": (lambda: (networks.DeepfakeBenchNet(), PROFILES["deepfakebench"]), 1),
+    "deepfakebench Xception": (lambda: (networks.DeepfakeBenchXceptionNet().eval(), PROFILES["deepfakebench"]), 1),
+    "deepfakebench F3Net": (lambda: (networks.DeepfakeBenchF3Net().eval(), PROFILES["deepfakebench"]), 1),
     "deepfakedetector torchvision B0": (_torchvision_b0, 1),
     "selimsef tf_efficientnet_b7_ns": (lambda: (networks.SelimsefNet("b7"), PROFILES["selimsef"]), 7),
     "previous bundled efficientnet-b0": (_previous_bundled, 1),

@@ -94,6 +94,25 @@ def deepfakebench_files():
     return state, lambda x: last_layer(pooled(net, x))
 
 
+def deepfakebench_xception_state(net: nn.Module, head_key: str) -> dict[str, torch.Tensor]:
+    """timm's legacy_xception saved in DeepfakeBench's layout: under `backbone.`, its `fc` as `last_linear`
+    (`head_key`), and the `adjust_channel` every DeepfakeBench file holds."""
+    torch.manual_seed(6)
+    adjust = nn.Sequential(nn.Conv2d(2048, 512, 1), nn.BatchNorm2d(512))
+    state = {f"backbone.{k.replace('fc.', head_key + '.')}": v for k, v in net.state_dict().items()}
+    state.update({f"backbone.adjust_channel.{k}": v for k, v in adjust.state_dict().items()})
+    return state
+
+
+def xception_files():
+    import timm
+
+    torch.manual_seed(5)
+    net = timm.create_model("legacy_xception", pretrained=False, num_classes=2)
+    calibrated(net, net.forward_features)
+    return deepfakebench_xception_state(net, "last_linear"), net
+
+
 LAYOUTS = {
     # name: (files, family, profile, normalisation (mean, std), P(real) from the reference output)
     "polimi EfficientNetB4": (
@@ -132,6 +151,13 @@ LAYOUTS = {
         ((0.5,) * 3, (0.5,) * 3),
         lambda y: y.softmax(1)[:, 0],
     ),
+    "DeepfakeBench Xception": (
+        xception_files,
+        "deepfakebench-xception",
+        "deepfakebench-256",
+        ((0.5,) * 3, (0.5,) * 3),
+        lambda y: y.softmax(1)[:, 0],
+    ),
 }
 
 
@@ -160,6 +186,60 @@ def test_each_authors_layout_loads_and_gives_the_forward_of_the_same_network(tmp
     ours = model.profile.real_probability(detector.outputs(model, images))
     assert float(expected.max() - expected.min()) > 1e-3  # the faces get different answers
     np.testing.assert_allclose(ours.numpy(), expected.numpy(), atol=2e-5)
+
+
+def band_masks(size: int) -> list[np.ndarray]:
+    """F3Net's four bands over the DCT spectrum, by row + column index (both ends included)."""
+    total = np.add.outer(np.arange(size), np.arange(size))
+    return [((total >= low) & (total <= high)).astype(np.float32) for low, high in ((0, 90), (90, 128), (128, 512), (0, 512))]
+
+
+def f3net_reference(learnable: list[np.ndarray], backbone: nn.Module):
+    """F3Net's forward from scipy's orthonormal DCT: each band of each channel's spectrum, transformed back."""
+    from scipy.fft import dctn, idctn
+
+    def forward(x: torch.Tensor) -> torch.Tensor:
+        spectrum = dctn(x.double().numpy(), axes=(-2, -1), norm="ortho")
+        bands = [
+            idctn(spectrum * (mask + 2 / (1 + np.exp(-extra)) - 1), axes=(-2, -1), norm="ortho") for mask, extra in zip(band_masks(256), learnable)
+        ]
+        return backbone(torch.from_numpy(np.concatenate(bands, axis=1)).float())
+
+    return forward
+
+
+def test_deepfakebench_f3net_loads_and_decomposes_frequencies_as_the_paper_defines(tmp_path):
+    import timm
+    from scipy.fft import dct
+
+    torch.manual_seed(7)
+    backbone = timm.create_model("legacy_xception", pretrained=False, num_classes=2, in_chans=12)
+    learnable = [np.random.default_rng(k).normal(0, 1.0, (256, 256)).astype(np.float32) for k in range(4)]
+    reference = f3net_reference(learnable, backbone)
+    inputs = normalised(faces(4, size=256, seed=3), ((0.5,) * 3, (0.5,) * 3))
+    calibrate_batchnorm(backbone, inputs, forward=reference)
+    state = deepfakebench_xception_state(backbone, "last_linear.1")
+    matrix = torch.from_numpy(dct(np.eye(256), axis=0, norm="ortho")).float()
+    state.update({"FAD_head._DCT_all": matrix, "FAD_head._DCT_all_T": matrix.t().contiguous()})
+    for k, (mask, extra) in enumerate(zip(band_masks(256), learnable)):
+        state.update({f"FAD_head.filters.{k}.base": torch.from_numpy(mask), f"FAD_head.filters.{k}.learnable": torch.from_numpy(extra)})
+    path = tmp_path / "f3net_best.pth"
+    torch.save(state, path)
+    detector = EfficientNetDetector(path, "cpu")
+    model = detector.models[0]
+    assert (model.spec.family, model.profile.name, model.profile.input_size) == ("deepfakebench-f3net", "deepfakebench-256", 256)
+    fad = model.network.FAD_head
+    for k, mask in enumerate(band_masks(256)):  # our bands, built from the paper, are the file's
+        np.testing.assert_array_equal(fad.filters[k].base.numpy(), mask)
+    np.testing.assert_allclose(fad._DCT_all.numpy(), matrix.numpy(), atol=1e-6)
+    images = faces(4, size=256, seed=3)
+    with torch.inference_mode():
+        expected = reference(normalised(images, ((0.5,) * 3, (0.5,) * 3))).softmax(1)[:, 0]
+    ours = model.profile.real_probability(detector.outputs(model, images))
+    assert float(expected.max() - expected.min()) > 1e-3
+    np.testing.assert_allclose(ours.numpy(), expected.numpy(), atol=2e-5)
+    with pytest.raises(WeightsError, match="built for 256 px"):
+        EfficientNetDetector(path, "cpu", {"input_size": 224})
 
 
 def test_served_network_is_rebuilt_without_batchnorm_or_padded_copies(tmp_path):
@@ -265,16 +345,16 @@ def test_an_ensemble_weighs_each_file_by_its_share_and_names_each_prediction(tmp
 
 def test_a_file_that_cannot_load_is_left_out_and_named_while_enough_files_load(tmp_path):
     paths = two_architectures(tmp_path)
-    broken = tmp_path / "xception_best.pth"
+    broken = tmp_path / "unknown_layout.pth"
     torch.save({"net": {"xception.conv1.weight": torch.zeros(32, 3, 3, 3)}}, broken)
     images = list(faces(2, size=96))
     ensemble = EfficientNetDetector([paths[0], broken, paths[1]], "cpu", shares=(0.25, 0.5, 0.25), min_models=2)
     report = ensemble.predict_frames(images)
     assert report["models_used"] == ["m0.pth", "m1.pth"] and [m["weight"] for m in report["models"]] == [0.5, 0.5]
     (missing,) = report["models_unavailable"]
-    assert missing["file"] == "xception_best.pth" and "not a frame detector this service knows" in missing["reason"]
+    assert missing["file"] == "unknown_layout.pth" and "not a frame detector this service knows" in missing["reason"]
     assert ensemble.describe()["models_unavailable"] == [missing] and ensemble.describe()["min_models"] == 2
-    with pytest.raises(WeightsError, match=r"1 of 2 files loaded, 2 needed \(xception_best\.pth: not a frame detector"):
+    with pytest.raises(WeightsError, match=r"1 of 2 files loaded, 2 needed \(unknown_layout\.pth: not a frame detector"):
         EfficientNetDetector([paths[0], broken], "cpu", min_models=2)
 
 

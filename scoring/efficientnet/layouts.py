@@ -5,7 +5,8 @@ A file is placed by what it holds, never by its name:
 1. a published file known by its sha256 (`scoring.efficientnet.published`) gets its family and
    its authors' profile;
 2. otherwise its keys name the family (`scoring.efficientnet.networks`): polimi-ispl (with or
-   without attention, siamese-tuned or not), selimsef, SelfBlendedImages, DeepfakeBench, each
+   without attention, siamese-tuned or not), selimsef, SelfBlendedImages, DeepfakeBench (its
+   EfficientNet-B4, Xception and F3Net), each
    with its authors' profile; or the project's CLIP probe (`scoring.clip`), whose encoder is the
    packaged file `scoring.clip.encoder` checks;
 3. otherwise a plain EfficientNet of `efficientnet_pytorch` (`_conv_stem`, `_blocks`, `_fc`) or
@@ -64,7 +65,7 @@ GENERIC_CLASS_ORDER = {"torchvision": ("real", "fake"), "efficientnet_pytorch": 
 
 @dataclass
 class CheckpointSpec:
-    family: str  # polimi | polimi-st | selimsef | sbi | deepfakebench | clip | efficientnet_pytorch | torchvision
+    family: str  # polimi | polimi-st | selimsef | sbi | deepfakebench(-xception, -f3net) | clip | efficientnet_pytorch | torchvision
     architecture: str
     variant: str
     num_outputs: int
@@ -145,6 +146,10 @@ def _published_family(state: dict[str, torch.Tensor]) -> tuple[str, str, str, in
         return "sbi", "SBI Detector (efficientnet-b4)", "b4", 2
     if "backbone.efficientnet._conv_head.weight" in state and "backbone.last_layer.weight" in state:
         return "deepfakebench", "DeepfakeBench EfficientDetector (efficientnet-b4)", "b4", 2
+    if "FAD_head.filters.0.learnable" in state and "backbone.conv4.pointwise.weight" in state:
+        return "deepfakebench-f3net", "DeepfakeBench F3Net (Xception over frequency-aware inputs)", "xception", 2
+    if "backbone.conv4.pointwise.weight" in state and "backbone.last_linear.weight" in state:
+        return "deepfakebench-xception", "DeepfakeBench Xception", "xception", 2
     if "clip_head.weight" in state:
         return "clip", "CLIP ViT-B/16 image tower (INT8, ONNX Runtime) + linear probe", "vit-b16", 2
     return None
@@ -165,7 +170,7 @@ def _plain_family(state: dict[str, torch.Tensor]) -> tuple[str, str, str, int]:
         return "torchvision", head_key, variant, outputs
     sample = ", ".join(sorted(state)[:5])
     raise WeightsError(
-        "not a frame detector this service knows: neither a published layout (polimi, selimsef, SBI, DeepfakeBench) "
+        "not a frame detector this service knows: neither a published layout (polimi, selimsef, SBI, DeepfakeBench EfficientNet-B4, Xception, F3Net) "
         f"nor an efficientnet_pytorch / torchvision EfficientNet (keys: {sample}, ...)"
     )
 
@@ -175,7 +180,7 @@ def identify(state: dict[str, torch.Tensor], published: PublishedDetector | None
     found = _published_family(state)
     if found is not None:
         family, architecture, variant, outputs = found
-        profile = clip_profile(DEFAULT_MARGIN, DEFAULT_FRAMES) if family == "clip" else PROFILES["polimi" if family.startswith("polimi") else family]
+        profile = clip_profile(DEFAULT_MARGIN, DEFAULT_FRAMES) if family == "clip" else PROFILES[family.split("-")[0]]
         spec = CheckpointSpec(family, architecture, variant, outputs, profile, published=published)
         if family == "clip":
             spec.encoder = CLIP_VIT_B16_INT8
@@ -303,6 +308,12 @@ def build_model(spec: CheckpointSpec, allow_unverified: bool = False) -> nn.Modu
         return networks.SBINet()
     if spec.family == "deepfakebench":
         return networks.DeepfakeBenchNet()
+    if spec.family == "deepfakebench-xception":
+        return networks.DeepfakeBenchXceptionNet()
+    if spec.family == "deepfakebench-f3net":
+        if spec.profile.input_size != networks.DeepfakeBenchF3Net.input_size:
+            raise WeightsError(f"F3Net's frequency head is built for {networks.DeepfakeBenchF3Net.input_size} px inputs, not {spec.profile.input_size}")
+        return networks.DeepfakeBenchF3Net()
     if spec.family == "efficientnet_pytorch":
         model = networks.efficientnet_pytorch(spec.variant, spec.num_outputs, image_size=spec.profile.input_size)
         model._fc = _head_module(spec.head_key, "_fc", model._fc.in_features, spec.num_outputs, model._global_params.dropout_rate)

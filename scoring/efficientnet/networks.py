@@ -13,11 +13,17 @@ definitions; the code is ours.
 | selimsef      | `encoder.*`, `fc.*`                          | timm tf_efficientnet_bN_ns, head unused   | Linear(C, 1)                  |
 | sbi           | `net.*`                                      | efficientnet_pytorch B4                   | `net._fc` = Linear(1792, 2)   |
 | deepfakebench | `backbone.efficientnet.*`, `backbone.last_layer.*` | B4 with an unpadded stem conv, `_fc` = Identity | Linear(1792, 2)   |
+| deepfakebench-xception | `backbone.conv1..conv4`, `backbone.block1..12`, `backbone.last_linear.*` | Xception (Cadene's names, timm's `legacy_xception` layers), an unused `adjust_channel` | Linear(2048, 2) |
+| deepfakebench-f3net | `FAD_head.*` + the Xception's keys | frequency-aware decomposition (DCT bands) into a 12-channel Xception | Dropout + Linear(2048, 2) |
+
+DeepfakeBench's code and weights are CC BY-NC 4.0 (non-commercial).
 """
 
 from __future__ import annotations
 
+import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from scoring.torchvision_ops import prepare_torchvision
@@ -130,3 +136,98 @@ class DeepfakeBenchNet(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.backbone(x)
+
+
+# Xception's layers in the order they run, under the names DeepfakeBench's files use.
+XCEPTION_LAYERS = ("conv1", "bn1", "act1", "conv2", "bn2", "act2", *(f"block{i}" for i in range(1, 13)), "conv3", "bn3", "act3", "conv4", "bn4", "act4")
+
+
+class DeepfakeBenchXceptionBackbone(nn.Module):
+    """Chollet's Xception as DeepfakeBench saves it: Cadene's parameter names, which timm's
+    `legacy_xception` keeps, so timm builds the layers; the head `last_linear` (after a dropout in
+    F3Net) reads the rectified, average-pooled 2048 channels. `adjust_channel` is declared only so
+    their files load key for key: every file holds it, their "original" mode never runs it."""
+
+    def __init__(self, in_channels: int = 3, dropout: float = 0.0):
+        super().__init__()
+        prepare_torchvision()
+        import timm
+
+        xception = timm.create_model("legacy_xception", pretrained=False, num_classes=0, in_chans=in_channels)
+        for name in XCEPTION_LAYERS:
+            self.add_module(name, getattr(xception, name))
+        linear = nn.Linear(2048, 2)
+        self.last_linear = nn.Sequential(nn.Dropout(dropout), linear) if dropout else linear
+        self.adjust_channel = nn.Sequential(nn.Conv2d(2048, 512, 1), nn.BatchNorm2d(512), nn.ReLU())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for name in XCEPTION_LAYERS:
+            x = getattr(self, name)(x)
+        return self.last_linear(F.adaptive_avg_pool2d(x, 1).flatten(1))
+
+
+class DeepfakeBenchXceptionNet(nn.Module):
+    """DeepfakeBench's Xception detector (`xception_best.pth`): the backbone under `backbone`."""
+
+    def __init__(self):
+        super().__init__()
+        self.backbone = DeepfakeBenchXceptionBackbone()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.backbone(x)
+
+
+def dct_matrix(size: int) -> np.ndarray:
+    """The orthonormal DCT-II matrix D (float64): D @ x is the DCT of the columns of x."""
+    rows, columns = np.meshgrid(np.arange(size), np.arange(size), indexing="ij")
+    scale = np.where(rows == 0, np.sqrt(1 / size), np.sqrt(2 / size))
+    return scale * np.cos((columns + 0.5) * np.pi * rows / size)
+
+
+class FrequencyBand(nn.Module):
+    """One band of F3Net's decomposition: a fixed mask over the DCT spectrum (frequencies whose
+    row + column index lies in [low, high]) plus a learnt adjustment in (-1, 1)."""
+
+    def __init__(self, size: int, low: float, high: float):
+        super().__init__()
+        rows, columns = np.meshgrid(np.arange(size), np.arange(size), indexing="ij")
+        mask = ((rows + columns >= low) & (rows + columns <= high)).astype(np.float32)
+        self.base = nn.Parameter(torch.from_numpy(mask), requires_grad=False)
+        self.learnable = nn.Parameter(torch.zeros(size, size))
+
+    def forward(self, spectrum: torch.Tensor) -> torch.Tensor:
+        return spectrum * (self.base + 2 * torch.sigmoid(self.learnable) - 1)
+
+
+class FrequencyAwareDecomposition(nn.Module):
+    """F3Net's FAD (Qian et al., ECCV 2020): each colour channel's 2-D DCT split into low, middle,
+    high and all frequencies, each band transformed back: 12 channels. The DCT size fixes the
+    input size. It runs in float32 whatever the serving precision: its sums span a whole row."""
+
+    def __init__(self, size: int = 256):
+        super().__init__()
+        dct = torch.from_numpy(dct_matrix(size)).float()
+        self._DCT_all = nn.Parameter(dct, requires_grad=False)
+        self._DCT_all_T = nn.Parameter(dct.t().contiguous(), requires_grad=False)
+        bands = ((0, size // 2.82), (size // 2.82, size // 2), (size // 2, size * 2), (0, size * 2))
+        self.filters = nn.ModuleList(FrequencyBand(size, low, high) for low, high in bands)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        with torch.autocast(x.device.type, enabled=False):
+            x = x.float()
+            spectrum = self._DCT_all.float() @ x @ self._DCT_all_T.float()
+            return torch.cat([self._DCT_all_T.float() @ band(spectrum) @ self._DCT_all.float() for band in self.filters], dim=1)
+
+
+class DeepfakeBenchF3Net(nn.Module):
+    """DeepfakeBench's F3Net detector (`f3net_best.pth`): `FAD_head`, then a 12-channel Xception."""
+
+    input_size = 256
+
+    def __init__(self):
+        super().__init__()
+        self.FAD_head = FrequencyAwareDecomposition(self.input_size)
+        self.backbone = DeepfakeBenchXceptionBackbone(in_channels=12, dropout=0.5)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.backbone(self.FAD_head(x))
