@@ -4,7 +4,8 @@
 
 `--reference-dir` holds scratch checkouts (outside this repository, never committed) of
 polimi-ispl/icpr2020dfdc, selimsef/dfdc_deepfake_challenge, mapooon/SelfBlendedImages,
-SCLBD/DeepfakeBench and TRahulsingh/DeepfakeDetector, under their repository names. Their code
+SCLBD/DeepfakeBench (its EfficientNet-B4, Xception and F3Net) and TRahulsingh/DeepfakeDetector,
+under their repository names. Their code
 needs packages this project does not: timm 0.6.13 (selimsef imports `tf_efficientnet_b7_ns`, which
 timm 1.x only maps by name) and albumentations 1.3.1 (polimi, selimsef), e.g.
 `pip install --no-deps --target /tmp/refpkgs timm==0.6.13 albumentations==1.3.1 qudida==0.0.4 scikit-image`.
@@ -58,6 +59,8 @@ DETECTORS = {
     "selimsef": ("dfdc_deepfake_challenge", "final_parity_DeepFakeClassifier_tf_efficientnet_b7_ns_0"),
     "sbi": ("SelfBlendedImages", "FFraw_parity.tar"),
     "deepfakebench": ("DeepfakeBench", "effnb4_parity.pth"),
+    "deepfakebench-xception": ("DeepfakeBench", "xception_parity.pth"),
+    "deepfakebench-f3net": ("DeepfakeBench", "f3net_parity.pth"),
     "deepfakedetector": ("DeepfakeDetector", "best_model-parity.pt"),
 }
 # DeepfakeBench aligns on dlib landmarks and DeepfakeDetector reads whole frames: both sides get our square region.

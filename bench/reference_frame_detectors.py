@@ -243,22 +243,84 @@ def sbi(repo: Path, frames, boxes, clips, weights: Path) -> dict:
 # SCLBD/DeepfakeBench
 
 
-def deepfakebench(repo: Path, frames, boxes, clips, weights: Path, regions) -> dict:
+def deepfakebench_batch(regions) -> torch.Tensor:
+    """Their loader: cv2 INTER_CUBIC to the resolution, ToTensor, Normalize(0.5, 0.5)."""
     import torchvision.transforms as T
 
+    normalize = T.Normalize(mean=[0.5, 0.5, 0.5], std=[0.5, 0.5, 0.5])
+    images = [Image.fromarray(cv2.resize(region, (256, 256), interpolation=cv2.INTER_CUBIC)) for region in regions]
+    return torch.stack([normalize(T.ToTensor()(image)) for image in images])
+
+
+def deepfakebench(repo: Path, frames, boxes, clips, weights: Path, regions) -> dict:
     sys.path.insert(0, str(repo / "training"))
     from networks.efficientnetb4 import EfficientNetB4
 
     torch.manual_seed(SEED)
     backbone = EfficientNetB4({"num_classes": 2, "inc": 3, "dropout": False, "mode": "Original", "pretrained": None}).eval()
-    normalize = T.Normalize(mean=[0.5, 0.5, 0.5], std=[0.5, 0.5, 0.5])
-    # Their loader: cv2 INTER_CUBIC to the resolution, ToTensor, Normalize.
-    images = [Image.fromarray(cv2.resize(region, (256, 256), interpolation=cv2.INTER_CUBIC)) for region in regions]
-    batch = torch.stack([normalize(T.ToTensor()(image)) for image in images])
+    batch = deepfakebench_batch(regions)
     calibrate_batchnorm(backbone, batch, SEED)
     spread_head(backbone.last_layer, forward(backbone, batch, 4))
     torch.save({f"backbone.{k}": v for k, v in backbone.state_dict().items()}, weights)
     p_fake = forward(backbone, batch, 4).softmax(1)[:, 1].numpy()
+    return {"p_real": 1 - p_fake, "video_p_real": 1 - per_clip(p_fake, clips, np.mean)}
+
+
+def deepfakebench_fad_head(repo: Path) -> type:
+    """Their FAD_Head class, from detectors/f3net_detector.py without their training stack: the
+    registries, loss, metrics and tensorboard that file imports are stood in for (F3Net's forward
+    uses none of them)."""
+    import importlib.util
+
+    from metrics.registry import BACKBONE, DETECTOR, LOSSFUNC
+
+    detectors = types.ModuleType("detectors")
+    detectors.__path__ = [str(repo / "training" / "detectors")]
+    detectors.DETECTOR = DETECTOR
+    stand_ins = {
+        "detectors": detectors,
+        "networks": types.SimpleNamespace(BACKBONE=BACKBONE),
+        "loss": types.SimpleNamespace(LOSSFUNC=LOSSFUNC),
+        "metrics.base_metrics_class": types.SimpleNamespace(calculate_metrics_for_train=None),
+        "sklearn": types.SimpleNamespace(metrics=None),
+        "torch.utils.tensorboard": types.SimpleNamespace(SummaryWriter=None),
+    }
+    for name, module in stand_ins.items():
+        sys.modules.setdefault(name, module)
+    spec = importlib.util.spec_from_file_location("detectors.f3net_detector", repo / "training" / "detectors" / "f3net_detector.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.FAD_Head
+
+
+def deepfakebench_xception(repo: Path, frames, boxes, clips, weights: Path, regions, frequency_aware: bool = False) -> dict:
+    """Their Xception detector, or (`frequency_aware`) their F3Net: FAD_Head(256) into an Xception whose
+    first convolution they replace by a 12-channel one, Dropout(0.5) before the head (their f3net.yaml)."""
+    sys.path.insert(0, str(repo / "training"))
+    from networks.xception import Xception
+
+    torch.manual_seed(SEED)
+    backbone = Xception({"mode": "original", "num_classes": 2, "inc": 3, "dropout": 0.5 if frequency_aware else False})
+    parts = {"backbone": backbone}
+    if frequency_aware:
+        backbone.conv1 = nn.Conv2d(12, 32, 3, 2, 0, bias=False)
+        parts["FAD_head"] = deepfakebench_fad_head(repo)(256)
+    model = nn.Module()
+    for name, part in parts.items():
+        model.add_module(name, part)
+
+    def classify(x: torch.Tensor) -> torch.Tensor:
+        if frequency_aware:
+            x = model.FAD_head(x)
+        return backbone.classifier(backbone.features(x))
+
+    model.eval()
+    batch = deepfakebench_batch(regions)
+    calibrate_batchnorm(model, batch, SEED, classify)
+    head = backbone.last_linear[-1] if frequency_aware else backbone.last_linear
+    spread_head(head, forward(classify, batch, 4))
+    torch.save(model.state_dict(), weights)
+    p_fake = forward(classify, batch, 4).softmax(1)[:, 1].numpy()
     return {"p_real": 1 - p_fake, "video_p_real": 1 - per_clip(p_fake, clips, np.mean)}
 
 
@@ -284,7 +346,10 @@ def deepfakedetector(repo: Path, frames, boxes, clips, weights: Path, regions) -
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("family", choices=["polimi", "polimi-att", "polimi-att-st", "selimsef", "sbi", "deepfakebench", "deepfakedetector"])
+    parser.add_argument(
+        "family",
+        choices=["polimi", "polimi-att", "polimi-att-st", "selimsef", "sbi", "deepfakebench", "deepfakebench-xception", "deepfakebench-f3net", "deepfakedetector"],
+    )
     parser.add_argument("--repo", type=Path, required=True)
     parser.add_argument("--inputs", type=Path, required=True)
     parser.add_argument("--weights", type=Path, required=True)
@@ -298,9 +363,12 @@ def main() -> int:
             args.family
         ]
         result = polimi(args.repo, architecture, frames, boxes, clips, args.weights)
-    elif args.family in ("deepfakebench", "deepfakedetector"):
+    elif args.family.startswith("deepfakebench") or args.family == "deepfakedetector":
         regions = [np.load(args.inputs)[f"region_{i}"] for i in range(len(boxes))]
-        result = globals()[args.family](args.repo, frames, boxes, clips, args.weights, regions)
+        if args.family in ("deepfakebench-xception", "deepfakebench-f3net"):
+            result = deepfakebench_xception(args.repo, frames, boxes, clips, args.weights, regions, args.family.endswith("f3net"))
+        else:
+            result = globals()[args.family](args.repo, frames, boxes, clips, args.weights, regions)
     else:
         result = globals()[args.family](args.repo, frames, boxes, clips, args.weights)
     np.savez(args.outputs, **result)
