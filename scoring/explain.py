@@ -5,6 +5,8 @@ Each map covers the model's own input crop, in 0..1, and is chosen by what the n
 - **Grad-CAM** (Selvaraju et al., ICCV 2017) for convolutional networks in torch: the activations
   of the network's last convolution with a spatial extent, each channel weighted by the mean
   gradient of the fake evidence (the logit of P(fake)) over it, summed and rectified.
+- **The network's own attention map** where it has one: polimi-ispl's EfficientNetAutoAtt
+  multiplies block 10's output by sigmoid(a 1x1 convolution); that map, stretched to its range.
 - **Occlusion** (Zeiler and Fergus, ECCV 2014) for any other network, such as the CLIP probe,
   whose encoder runs in ONNX Runtime without gradients: a square of the crop's mean colour slides
   over the face, and each place's heat is how much hiding it raises P(real), smoothed over a
@@ -67,6 +69,22 @@ def grad_cam(network: nn.Module, layer: nn.Conv2d, inputs: torch.Tensor, fake_ev
     cams = F.relu((weights * activations.detach().float()).sum(dim=1, keepdim=True))
     cams = F.interpolate(cams, size=inputs.shape[2:], mode="bilinear", align_corners=False)[:, 0]
     return np.stack([_unit(cam) for cam in cams.numpy()])
+
+
+def attention_map(network: nn.Module, attention: nn.Module, inputs: torch.Tensor) -> tuple[np.ndarray, list[tuple[float, float]]]:
+    """(N, H, W) maps of sigmoid(`attention`'s output) over normalised (N, 3, H, W) inputs, each stretched
+    to 0..1, and each map's own range before stretching."""
+    captured = {}
+    hook = attention.register_forward_hook(lambda _, __, out: captured.__setitem__("logits", out))
+    try:
+        with torch.inference_mode():
+            network(inputs)
+    finally:
+        hook.remove()
+    weights = torch.sigmoid(captured["logits"].float())
+    maps = F.interpolate(weights, size=inputs.shape[2:], mode="bilinear", align_corners=False)[:, 0].numpy()
+    ranges = [(float(m.min()), float(m.max())) for m in weights[:, 0].numpy()]
+    return np.stack([_unit(m - m.min()) for m in maps]), ranges
 
 
 def occlusion(p_real: Callable[[np.ndarray], np.ndarray], face: np.ndarray) -> tuple[np.ndarray, float]:

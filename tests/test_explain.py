@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from scoring.efficientnet.detector import EXPLAINED_FRAMES
-from scoring.explain import grad_cam, last_spatial_convolution, occlusion, overlay_png
+from scoring.explain import attention_map, grad_cam, last_spatial_convolution, occlusion, overlay_png
 from tests import media
 from tests.media import PHOTO
 
@@ -157,3 +157,29 @@ def test_a_photo_can_be_explained_too(client):
     body = client.post("/score/image", data=data, content_type="multipart/form-data").get_json()
     (entry,) = body["efficientnet"]["explanations"]
     assert entry["method"] == "grad-cam" and decoded_png(entry).shape == (96, 96, 3)
+
+
+def test_polimis_attention_variant_shows_its_own_attention_map(tmp_path):
+    from efficientnet_detector import EfficientNetDetector
+    from scoring.efficientnet.networks import ATTENTION_BLOCK, PolimiNet
+
+    torch.manual_seed(0)
+    network = PolimiNet(attention=True).eval()
+    path = tmp_path / "EfficientNetAutoAttB4_test.pth"
+    torch.save({"net": network.state_dict()}, path)
+    detector = EfficientNetDetector(path, "cpu")
+    model = detector.models[0]
+    crop = cv2.resize(edited_face(), (224, 224))
+    (entry,) = detector.explain_face(crop, (0.0, 0.0, 224.0, 224.0), 0.5)
+    assert entry["method"] == "attention" and entry["model"] == path.name
+
+    block_output = {}
+    model.network.efficientnet._blocks[ATTENTION_BLOCK].register_forward_hook(lambda _, __, out: block_output.__setitem__("x", out))
+    inputs = detector.normalise(model.profile.face_inputs([crop], [(0.0, 0.0, 224.0, 224.0)]), model)
+    heat, ((low, high),) = attention_map(model.network, model.network.efficientnet.attconv, inputs)
+    with torch.inference_mode():
+        weights = torch.sigmoid(model.network.efficientnet.attconv(block_output["x"]))
+    assert (low, high) == pytest.approx((float(weights.min()), float(weights.max())), abs=1e-6) and high > low
+    expected = torch.nn.functional.interpolate(weights, size=(224, 224), mode="bilinear", align_corners=False)[0, 0].numpy()
+    np.testing.assert_allclose(heat[0], (expected - expected.min()) / (expected.max() - expected.min()), atol=1e-5)
+    assert entry["attention_range"] == [round(low, 4), round(high, 4)]

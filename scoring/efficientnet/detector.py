@@ -34,7 +34,7 @@ from scoring.contract import Measurement
 from scoring.efficientnet.inference import for_inference, serving_autocast
 from scoring.efficientnet.layouts import CheckpointSpec, load_checkpoint
 from scoring.efficientnet.published import DEFAULT_FRAME_DETECTOR, PUBLISHED_BY_NAME
-from scoring.explain import grad_cam, last_spatial_convolution, occlusion, overlay_png
+from scoring.explain import attention_map, grad_cam, last_spatial_convolution, occlusion, overlay_png
 from scoring.faces.crops import sample_faces
 from scoring.faces.tracking import FaceTrack, TrackingResult
 from scoring.settings import BUNDLED_FRAME_DETECTOR, Settings
@@ -138,9 +138,7 @@ class FrameDetector:
     def _load(self, path: Path, overrides: dict, allow_unverified: bool, share: float) -> FrameModel:
         claimed = published_file(path)
         if claimed is not None and path.is_file() and not claimed.matches(path) and not allow_unverified:
-            raise WeightsError(
-                f"{path.name} is named as a published release but its sha256 differs; set ALLOW_UNVERIFIED_WEIGHTS=1 to use it anyway"
-            )
+            raise WeightsError(f"{path.name} is named as a published release but its sha256 differs; set ALLOW_UNVERIFIED_WEIGHTS=1 to use it anyway")
         network, spec = load_checkpoint(path, overrides, allow_unverified)
         network = for_inference(network, self.precision).to(self.device).to(memory_format=torch.channels_last)
         return FrameModel(path, network, spec, share)
@@ -150,7 +148,16 @@ class FrameDetector:
         e = settings.efficientnet
         precision = resolve_precision(e.precision, torch.device(device))
         return cls(
-            e.weights, device, e.overrides, e.batch_size, e.num_frames, settings.allow_unverified_weights, precision, e.max_frames, e.shares, e.min_models
+            e.weights,
+            device,
+            e.overrides,
+            e.batch_size,
+            e.num_frames,
+            settings.allow_unverified_weights,
+            precision,
+            e.max_frames,
+            e.shares,
+            e.min_models,
         )
 
     @staticmethod
@@ -168,9 +175,7 @@ class FrameDetector:
         files = settings.efficientnet.weights
         report = {"files": [path.name for path in files], "bundled_fallback": is_bundled_fallback(files)}
         if report["bundled_fallback"]:
-            report["note"] = (
-                f"the published {DEFAULT_FRAME_DETECTOR.file.name} is not installed (setup.sh downloads it where the network allows)"
-            )
+            report["note"] = f"the published {DEFAULT_FRAME_DETECTOR.file.name} is not installed (setup.sh downloads it where the network allows)"
         return report
 
     @property
@@ -264,12 +269,14 @@ class FrameDetector:
         model = self.models[int(np.argmax(self.applied_shares))]
         crops = model.profile.face_inputs(frames_rgb, boxes)
         return [
-            {"model": model.path.name, **details, "png": overlay_png(crop, heat)} for crop, (heat, details) in zip(crops, self._heat_maps(model, crops))
+            {"model": model.path.name, **details, "png": overlay_png(crop, heat)}
+            for crop, (heat, details) in zip(crops, self._heat_maps(model, crops))
         ]
 
     def _heat_maps(self, model: FrameModel, crops: np.ndarray) -> list[tuple[np.ndarray, dict]]:
-        """Per crop, its map and how it was made: Grad-CAM where the network is a torch convolutional
-        network, else occlusion (with the largest rise in P(real) that hiding one place gave)."""
+        """Per crop, its map and how it was made: the network's own attention map where it has one
+        (polimi's AutoAtt), Grad-CAM where it is another torch convolutional network, else occlusion
+        (with the largest rise in P(real) that hiding one place gave)."""
         inputs = self.normalise(crops, model)
 
         def fake_evidence(outputs: torch.Tensor) -> torch.Tensor:
@@ -279,6 +286,12 @@ class FrameDetector:
             return model.profile.real_probability(self.outputs(model, faces)).numpy()
 
         with serving_autocast(self.device, self.precision):
+            attention = next((module for name, module in model.network.named_modules() if name.endswith("attconv")), None)
+            if attention is not None:
+                maps, ranges = attention_map(model.network, attention, inputs)
+                return [
+                    (heat, {"method": "attention", "attention_range": [round(low, 4), round(high, 4)]}) for heat, (low, high) in zip(maps, ranges)
+                ]
             layer = last_spatial_convolution(model.network, inputs)
             if layer is not None:
                 return [(heat, {"method": "grad-cam"}) for heat in grad_cam(model.network, layer, inputs, fake_evidence)]
@@ -301,4 +314,3 @@ class FrameDetector:
             "bundled_fallback": self.is_bundled_fallback,
             "precision": dtype_name(self.precision),
         }
-
