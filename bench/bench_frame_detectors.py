@@ -52,6 +52,7 @@ ARCHITECTURES = {
     "deepfakebench EfficientNet-B4": (lambda: (networks.DeepfakeBenchNet(), PROFILES["deepfakebench"]), 1),
     "deepfakebench Xception": (lambda: (networks.DeepfakeBenchXceptionNet().eval(), PROFILES["deepfakebench"]), 1),
     "deepfakebench F3Net": (lambda: (networks.DeepfakeBenchF3Net().eval(), PROFILES["deepfakebench"]), 1),
+    "effort CLIP ViT-L/14": (lambda: (networks.EffortNet(1024, 24, 4096, 14, 224).eval(), PROFILES["effort"]), 1),
     "deepfakedetector torchvision B0": (_torchvision_b0, 1),
     "selimsef tf_efficientnet_b7_ns": (lambda: (networks.SelimsefNet("b7"), PROFILES["selimsef"]), 7),
     "previous bundled efficientnet-b0": (_previous_bundled, 1),

@@ -4,7 +4,7 @@
 
 `--reference-dir` holds scratch checkouts (outside this repository, never committed) of
 polimi-ispl/icpr2020dfdc, selimsef/dfdc_deepfake_challenge, mapooon/SelfBlendedImages,
-SCLBD/DeepfakeBench (its EfficientNet-B4, Xception and F3Net) and TRahulsingh/DeepfakeDetector,
+SCLBD/DeepfakeBench (its EfficientNet-B4, Xception, F3Net and Effort) and TRahulsingh/DeepfakeDetector,
 under their repository names. Their code
 needs packages this project does not: timm 0.6.13 (selimsef imports `tf_efficientnet_b7_ns`, which
 timm 1.x only maps by name) and albumentations 1.3.1 (polimi, selimsef), e.g.
@@ -61,6 +61,7 @@ DETECTORS = {
     "deepfakebench": ("DeepfakeBench", "effnb4_parity.pth"),
     "deepfakebench-xception": ("DeepfakeBench", "xception_parity.pth"),
     "deepfakebench-f3net": ("DeepfakeBench", "f3net_parity.pth"),
+    "effort": ("DeepfakeBench", "effort_parity.pth"),
     "deepfakedetector": ("DeepfakeDetector", "best_model-parity.pt"),
 }
 # DeepfakeBench aligns on dlib landmarks and DeepfakeDetector reads whole frames: both sides get our square region.

@@ -187,9 +187,7 @@ def selimsef(repo: Path, frames, boxes, clips, weights: Path) -> dict:
     found = [face is not None for face in their_faces]
     p_fake_theirs = np.full(len(frames), np.nan)
     if any(found):
-        p_fake_theirs[np.array(found)] = torch.sigmoid(
-            forward(model, their_batch([f for f in their_faces if f is not None]), 4)[:, 0]
-        ).numpy()
+        p_fake_theirs[np.array(found)] = torch.sigmoid(forward(model, their_batch([f for f in their_faces if f is not None]), 4)[:, 0]).numpy()
     return {
         "p_real": 1 - p_fake,
         "video_p_real": 1 - per_clip(p_fake, clips, kernel_utils.confident_strategy),
@@ -266,10 +264,9 @@ def deepfakebench(repo: Path, frames, boxes, clips, weights: Path, regions) -> d
     return {"p_real": 1 - p_fake, "video_p_real": 1 - per_clip(p_fake, clips, np.mean)}
 
 
-def deepfakebench_fad_head(repo: Path) -> type:
-    """Their FAD_Head class, from detectors/f3net_detector.py without their training stack: the
-    registries, loss, metrics and tensorboard that file imports are stood in for (F3Net's forward
-    uses none of them)."""
+def deepfakebench_detector_module(repo: Path, name: str) -> types.ModuleType:
+    """Their detectors/<name>.py without their training stack: the registries, loss, metrics,
+    tensorboard and loralib that the file imports are stood in for (no forward uses them)."""
     import importlib.util
 
     from metrics.registry import BACKBONE, DETECTOR, LOSSFUNC
@@ -284,13 +281,14 @@ def deepfakebench_fad_head(repo: Path) -> type:
         "metrics.base_metrics_class": types.SimpleNamespace(calculate_metrics_for_train=None),
         "sklearn": types.SimpleNamespace(metrics=None),
         "torch.utils.tensorboard": types.SimpleNamespace(SummaryWriter=None),
+        "loralib": types.SimpleNamespace(),
     }
-    for name, module in stand_ins.items():
-        sys.modules.setdefault(name, module)
-    spec = importlib.util.spec_from_file_location("detectors.f3net_detector", repo / "training" / "detectors" / "f3net_detector.py")
+    for stood_in, module in stand_ins.items():
+        sys.modules.setdefault(stood_in, module)
+    spec = importlib.util.spec_from_file_location(f"detectors.{name}", repo / "training" / "detectors" / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    return module.FAD_Head
+    return module
 
 
 def deepfakebench_xception(repo: Path, frames, boxes, clips, weights: Path, regions, frequency_aware: bool = False) -> dict:
@@ -304,7 +302,7 @@ def deepfakebench_xception(repo: Path, frames, boxes, clips, weights: Path, regi
     parts = {"backbone": backbone}
     if frequency_aware:
         backbone.conv1 = nn.Conv2d(12, 32, 3, 2, 0, bias=False)
-        parts["FAD_head"] = deepfakebench_fad_head(repo)(256)
+        parts["FAD_head"] = deepfakebench_detector_module(repo, "f3net_detector").FAD_Head(256)
     model = nn.Module()
     for name, part in parts.items():
         model.add_module(name, part)
@@ -319,6 +317,55 @@ def deepfakebench_xception(repo: Path, frames, boxes, clips, weights: Path, regi
     calibrate_batchnorm(model, batch, SEED, classify)
     head = backbone.last_linear[-1] if frequency_aware else backbone.last_linear
     spread_head(head, forward(classify, batch, 4))
+    torch.save(model.state_dict(), weights)
+    p_fake = forward(classify, batch, 4).softmax(1)[:, 1].numpy()
+    return {"p_real": 1 - p_fake, "video_p_real": 1 - per_clip(p_fake, clips, np.mean)}
+
+
+def effort(repo: Path, frames, boxes, clips, weights: Path, regions) -> dict:
+    """Their EffortDetector (detectors/effort_detector.py): CLIP ViT-L/14's vision tower, built from its
+    config where they load OpenAI's weights, its attention projections split by their own SVD code.
+    Random weights: LayerNorms and scales drawn so the pooled token depends on the face, each residual
+    singular value raised so the residual matters."""
+    import torchvision.transforms as T
+    import transformers
+
+    sys.path.insert(0, str(repo / "training"))
+    config = transformers.CLIPVisionConfig(
+        hidden_size=1024,
+        intermediate_size=4096,
+        num_hidden_layers=24,
+        num_attention_heads=16,
+        image_size=224,
+        patch_size=14,
+        hidden_act="quick_gelu",
+        layer_norm_eps=1e-5,
+    )
+    transformers.CLIPModel.from_pretrained = classmethod(
+        lambda cls, *_, **__: types.SimpleNamespace(vision_model=transformers.CLIPVisionModel(config).vision_model)
+    )
+    module = deepfakebench_detector_module(repo, "effort_detector")
+    torch.manual_seed(SEED)
+    model = module.EffortDetector({}).eval()
+    generator = torch.Generator().manual_seed(SEED)
+    with torch.no_grad():
+        for layer in model.backbone.modules():
+            if isinstance(layer, nn.LayerNorm):
+                layer.weight.uniform_(0.5, 1.5, generator=generator)
+                layer.bias.normal_(0, 0.2, generator=generator)
+            elif isinstance(layer, nn.Linear):
+                layer.weight.mul_(4)
+            elif isinstance(layer, module.SVDResidualLinear):
+                layer.weight_main.mul_(4)
+                layer.S_residual.copy_(4 * layer.S_residual + 2 * torch.linalg.matrix_norm(layer.weight_main, ord=2))
+    normalize = T.Normalize(mean=[0.48145466, 0.4578275, 0.40821073], std=[0.26862954, 0.26130258, 0.27577711])
+    images = [Image.fromarray(cv2.resize(region, (224, 224), interpolation=cv2.INTER_CUBIC)) for region in regions]
+    batch = torch.stack([normalize(T.ToTensor()(image)) for image in images])
+
+    def classify(x: torch.Tensor) -> torch.Tensor:
+        return model({"image": x}, inference=True)["cls"]
+
+    spread_head(model.head, forward(classify, batch, 4))
     torch.save(model.state_dict(), weights)
     p_fake = forward(classify, batch, 4).softmax(1)[:, 1].numpy()
     return {"p_real": 1 - p_fake, "video_p_real": 1 - per_clip(p_fake, clips, np.mean)}
@@ -348,7 +395,18 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument(
         "family",
-        choices=["polimi", "polimi-att", "polimi-att-st", "selimsef", "sbi", "deepfakebench", "deepfakebench-xception", "deepfakebench-f3net", "deepfakedetector"],
+        choices=[
+            "polimi",
+            "polimi-att",
+            "polimi-att-st",
+            "selimsef",
+            "sbi",
+            "deepfakebench",
+            "deepfakebench-xception",
+            "deepfakebench-f3net",
+            "effort",
+            "deepfakedetector",
+        ],
     )
     parser.add_argument("--repo", type=Path, required=True)
     parser.add_argument("--inputs", type=Path, required=True)
@@ -359,11 +417,9 @@ def main() -> int:
     torch.set_num_threads(max(1, torch.get_num_threads()))
     frames, boxes, clips = load_inputs(args.inputs)
     if args.family.startswith("polimi"):
-        architecture = {"polimi": "EfficientNetB4", "polimi-att": "EfficientNetAutoAttB4", "polimi-att-st": "EfficientNetAutoAttB4ST"}[
-            args.family
-        ]
+        architecture = {"polimi": "EfficientNetB4", "polimi-att": "EfficientNetAutoAttB4", "polimi-att-st": "EfficientNetAutoAttB4ST"}[args.family]
         result = polimi(args.repo, architecture, frames, boxes, clips, args.weights)
-    elif args.family.startswith("deepfakebench") or args.family == "deepfakedetector":
+    elif args.family.startswith("deepfakebench") or args.family in ("effort", "deepfakedetector"):
         regions = [np.load(args.inputs)[f"region_{i}"] for i in range(len(boxes))]
         if args.family in ("deepfakebench-xception", "deepfakebench-f3net"):
             result = deepfakebench_xception(args.repo, frames, boxes, clips, args.weights, regions, args.family.endswith("f3net"))

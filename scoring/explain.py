@@ -4,7 +4,8 @@ Each map covers the model's own input crop, in 0..1, and is chosen by what the n
 
 - **Grad-CAM** (Selvaraju et al., ICCV 2017) for convolutional networks in torch: the activations
   of the network's last convolution with a spatial extent, each channel weighted by the mean
-  gradient of the fake evidence (the logit of P(fake)) over it, summed and rectified.
+  gradient of the fake evidence (the logit of P(fake)) over it, summed and rectified; for a vision
+  transformer (Effort), the same on the last block's patch tokens laid out on their grid.
 - **The network's own attention map** where it has one: polimi-ispl's EfficientNetAutoAtt
   multiplies block 10's output by sigmoid(a 1x1 convolution); that map, stretched to its range.
 - **Occlusion** (Zeiler and Fergus, ECCV 2014) for any other network, such as the CLIP probe,
@@ -53,20 +54,43 @@ def last_spatial_convolution(network: nn.Module, inputs: torch.Tensor) -> nn.Con
     return spatial[-1] if spatial else None
 
 
-def grad_cam(network: nn.Module, layer: nn.Conv2d, inputs: torch.Tensor, fake_evidence: Callable[[torch.Tensor], torch.Tensor]) -> np.ndarray:
-    """(N, H, W) maps in 0..1 for normalised (N, 3, H, W) inputs; `fake_evidence(outputs)` is one value per row."""
+def last_transformer_block(network: nn.Module) -> nn.Module | None:
+    """The last encoder block of a network holding a transformers vision tower as `backbone`, or None."""
+    try:
+        return network.get_submodule("backbone.encoder.layers")[-1]
+    except AttributeError:
+        return None
+
+
+def token_grid(hidden: torch.Tensor) -> torch.Tensor:
+    """A vision transformer block's (N, 1 + h w, C) hidden states as (N, C, h, w), the class token left out."""
+    tokens = hidden[:, 1:]
+    side = int(round(tokens.shape[1] ** 0.5))
+    return tokens.transpose(1, 2).reshape(tokens.shape[0], tokens.shape[2], side, side)
+
+
+def grad_cam(
+    network: nn.Module,
+    layer: nn.Module,
+    inputs: torch.Tensor,
+    fake_evidence: Callable[[torch.Tensor], torch.Tensor],
+    to_grid: Callable = lambda output: output,
+) -> np.ndarray:
+    """(N, H, W) maps in 0..1 for normalised (N, 3, H, W) inputs; `fake_evidence(outputs)` is one value
+    per row; `to_grid` turns `layer`'s output (the first of a tuple) into (N, C, h, w) (for a
+    transformer block: `token_grid`)."""
     captured = {}
-    hook = layer.register_forward_hook(lambda _, __, out: captured.__setitem__("activations", out))
+    hook = layer.register_forward_hook(lambda _, __, out: captured.__setitem__("output", out[0] if isinstance(out, tuple) else out))
     try:
         with torch.inference_mode(False), torch.enable_grad():
             inputs = inputs.detach().clone().requires_grad_(True)
             evidence = fake_evidence(network(inputs))
-            activations = captured["activations"]
-            (gradients,) = torch.autograd.grad(evidence.sum(), activations)
+            (gradients,) = torch.autograd.grad(evidence.sum(), captured["output"])
     finally:
         hook.remove()
-    weights = gradients.float().mean(dim=(2, 3), keepdim=True)
-    cams = F.relu((weights * activations.detach().float()).sum(dim=1, keepdim=True))
+    activations, gradients = to_grid(captured["output"].detach()).float(), to_grid(gradients).float()
+    weights = gradients.mean(dim=(2, 3), keepdim=True)
+    cams = F.relu((weights * activations).sum(dim=1, keepdim=True))
     cams = F.interpolate(cams, size=inputs.shape[2:], mode="bilinear", align_corners=False)[:, 0]
     return np.stack([_unit(cam) for cam in cams.numpy()])
 

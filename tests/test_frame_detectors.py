@@ -242,6 +242,70 @@ def test_deepfakebench_f3net_loads_and_decomposes_frequencies_as_the_paper_defin
         EfficientNetDetector(path, "cpu", {"input_size": 224})
 
 
+def effort_files(hidden: int = 64, layers: int = 2):
+    """Effort's layout for a small CLIP vision tower built by transformers: each attention projection
+    saved as its rank-(n-1) part and a residual triplet (its singular value changed, so it matters),
+    as the Effort repository's newer files also hold the frozen factors and `module.`; the reference
+    is the tower with the summed weights, written here with numpy."""
+    from transformers import CLIPVisionConfig, CLIPVisionModel
+
+    torch.manual_seed(8)
+    config = CLIPVisionConfig(
+        hidden_size=hidden,
+        intermediate_size=2 * hidden,
+        num_hidden_layers=layers,
+        num_attention_heads=hidden // 64,
+        image_size=224,
+        patch_size=14,
+        hidden_act="quick_gelu",
+        layer_norm_eps=1e-5,
+    )
+    tower = CLIPVisionModel(config).vision_model.eval()
+    with torch.no_grad():
+        for module in tower.modules():
+            if isinstance(module, nn.LayerNorm):
+                module.weight.uniform_(0.5, 1.5)
+                module.bias.normal_(0, 0.2)
+            if isinstance(module, nn.Linear):
+                module.weight.mul_(4)
+    head = nn.Linear(hidden, 2)
+    state = {}
+    for key, value in tower.state_dict().items():
+        layer, _, name = key.rpartition(".")
+        if ".self_attn." in key and name == "weight":
+            u, singular, vh = np.linalg.svd(value.double().numpy())
+            residual = singular[-1:] + 3 * singular[0]
+            main = u[:, :-1] @ np.diag(singular[:-1]) @ vh[:-1]
+            with torch.no_grad():
+                value.copy_(torch.from_numpy(main + u[:, -1:] @ np.diag(residual) @ vh[-1:]))
+            parts = {"weight_main": main, "U_residual": u[:, -1:], "S_residual": residual, "V_residual": vh[-1:]}
+            parts.update(U_r=u[:, :-1], S_r=singular[:-1], V_r=vh[:-1])
+            state.update({f"module.backbone.{layer}.{part}": torch.from_numpy(np.asarray(array)).float() for part, array in parts.items()})
+        else:
+            state[f"module.backbone.{key}"] = value
+    state["module.backbone.embeddings.position_ids"] = torch.arange(257)[None]
+    state.update({f"module.head.{k}": v for k, v in head.state_dict().items()})
+    return {"state_dict": state}, lambda x: head(tower(pixel_values=x).pooler_output)
+
+
+def test_effort_loads_with_its_svd_parts_folded_into_plain_weights(tmp_path):
+    content, reference = effort_files()
+    path = tmp_path / "effort_clip_L14_trainOn_FaceForensic.pth"
+    torch.save(content, path)
+    detector = EfficientNetDetector(path, "cpu")
+    model = detector.models[0]
+    assert (model.spec.family, model.profile.name, model.profile.input_size) == ("effort", "effort-224", 224)
+    assert not any(name.endswith(("weight_main", "U_residual")) for name, _ in model.network.named_parameters())
+    images = faces(3, size=224, seed=4)
+    with torch.inference_mode():
+        expected = reference(normalised(images, PROFILES["effort"].normalisation)).softmax(1)[:, 0]
+    ours = model.profile.real_probability(detector.outputs(model, images))
+    assert float(expected.max() - expected.min()) > 1e-3
+    np.testing.assert_allclose(ours.numpy(), expected.numpy(), atol=2e-5)
+    (entry,) = detector.explain_face(images[0], (0.0, 0.0, 224.0, 224.0), 0.5)
+    assert entry["method"] == "grad-cam"
+
+
 def test_served_network_is_rebuilt_without_batchnorm_or_padded_copies(tmp_path):
     """The forward test above holds for these rebuilt networks; here: the rebuild happened."""
     content, _ = polimi_files(20.0)

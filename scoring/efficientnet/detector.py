@@ -34,7 +34,7 @@ from scoring.contract import Measurement
 from scoring.efficientnet.inference import for_inference, serving_autocast
 from scoring.efficientnet.layouts import CheckpointSpec, load_checkpoint
 from scoring.efficientnet.published import DEFAULT_FRAME_DETECTOR, PUBLISHED_BY_NAME
-from scoring.explain import attention_map, grad_cam, last_spatial_convolution, occlusion, overlay_png
+from scoring.explain import attention_map, grad_cam, last_spatial_convolution, last_transformer_block, occlusion, overlay_png, token_grid
 from scoring.faces.crops import sample_faces
 from scoring.faces.tracking import FaceTrack, TrackingResult
 from scoring.settings import BUNDLED_FRAME_DETECTOR, Settings
@@ -292,6 +292,9 @@ class FrameDetector:
                 return [
                     (heat, {"method": "attention", "attention_range": [round(low, 4), round(high, 4)]}) for heat, (low, high) in zip(maps, ranges)
                 ]
+            block = last_transformer_block(model.network)
+            if block is not None:  # a vision transformer (Effort): its last block's patch tokens
+                return [(heat, {"method": "grad-cam"}) for heat in grad_cam(model.network, block, inputs, fake_evidence, token_grid)]
             layer = last_spatial_convolution(model.network, inputs)
             if layer is not None:
                 return [(heat, {"method": "grad-cam"}) for heat in grad_cam(model.network, layer, inputs, fake_evidence)]

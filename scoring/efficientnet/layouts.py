@@ -150,6 +150,8 @@ def _published_family(state: dict[str, torch.Tensor]) -> tuple[str, str, str, in
         return "deepfakebench-f3net", "DeepfakeBench F3Net (Xception over frequency-aware inputs)", "xception", 2
     if "backbone.conv4.pointwise.weight" in state and "backbone.last_linear.weight" in state:
         return "deepfakebench-xception", "DeepfakeBench Xception", "xception", 2
+    if "backbone.encoder.layers.0.self_attn.q_proj.weight_main" in state and "head.weight" in state:
+        return "effort", "Effort (CLIP ViT-L/14, SVD-split attention folded)", "vit-l14", 2
     if "clip_head.weight" in state:
         return "clip", "CLIP ViT-B/16 image tower (INT8, ONNX Runtime) + linear probe", "vit-b16", 2
     return None
@@ -295,7 +297,7 @@ def apply_settings(spec: CheckpointSpec, weights: Path, overrides: Mapping[str, 
     return spec
 
 
-def build_model(spec: CheckpointSpec, allow_unverified: bool = False) -> nn.Module:
+def build_model(spec: CheckpointSpec, allow_unverified: bool = False, state: dict[str, torch.Tensor] | None = None) -> nn.Module:
     """The network a file of `spec` loads into; the CLIP probe's encoder is checked (sha256) and opened here."""
     if spec.family == "clip":
         return ClipProbe(ClipEncoder(encoder_file(spec.encoder, allow_unverified), threads=torch.get_num_threads()))
@@ -308,11 +310,15 @@ def build_model(spec: CheckpointSpec, allow_unverified: bool = False) -> nn.Modu
         return networks.SBINet()
     if spec.family == "deepfakebench":
         return networks.DeepfakeBenchNet()
+    if spec.family == "effort":
+        return networks.EffortNet.for_state(state)
     if spec.family == "deepfakebench-xception":
         return networks.DeepfakeBenchXceptionNet()
     if spec.family == "deepfakebench-f3net":
         if spec.profile.input_size != networks.DeepfakeBenchF3Net.input_size:
-            raise WeightsError(f"F3Net's frequency head is built for {networks.DeepfakeBenchF3Net.input_size} px inputs, not {spec.profile.input_size}")
+            raise WeightsError(
+                f"F3Net's frequency head is built for {networks.DeepfakeBenchF3Net.input_size} px inputs, not {spec.profile.input_size}"
+            )
         return networks.DeepfakeBenchF3Net()
     if spec.family == "efficientnet_pytorch":
         model = networks.efficientnet_pytorch(spec.variant, spec.num_outputs, image_size=spec.profile.input_size)
@@ -340,16 +346,16 @@ def _head_module(head_key: str, attribute: str, features: int, outputs: int, dro
     return nn.Sequential(nn.Dropout(dropout), linear) if index == 1 else nn.Sequential(linear)
 
 
-def load_checkpoint(
-    weights: Path, overrides: Mapping[str, object] | None = None, allow_unverified: bool = False
-) -> tuple[nn.Module, CheckpointSpec]:
+def load_checkpoint(weights: Path, overrides: Mapping[str, object] | None = None, allow_unverified: bool = False) -> tuple[nn.Module, CheckpointSpec]:
     """Model with the file loaded strictly, in eval mode, and its spec (family, profile, where each setting came from).
 
     `allow_unverified` accepts a packaged encoder whose sha256 differs from the pinned one."""
     weights = Path(weights)
     state = unwrap(read_checkpoint(weights))
     spec = apply_settings(identify(state, PUBLISHED.get(sha256_of(weights))), weights, overrides or {})
-    model = build_model(spec, allow_unverified)
+    if spec.family == "effort":
+        state = networks.fold_effort(state)
+    model = build_model(spec, allow_unverified, state)
     state = {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
     load_strict(model, state, f"{spec.architecture} ({weights.name})")
     return model.eval(), spec

@@ -16,7 +16,9 @@ definitions; the code is ours.
 | deepfakebench-xception | `backbone.conv1..conv4`, `backbone.block1..12`, `backbone.last_linear.*` | Xception (Cadene's names, timm's `legacy_xception` layers), an unused `adjust_channel` | Linear(2048, 2) |
 | deepfakebench-f3net | `FAD_head.*` + the Xception's keys | frequency-aware decomposition (DCT bands) into a 12-channel Xception | Dropout + Linear(2048, 2) |
 
-DeepfakeBench's code and weights are CC BY-NC 4.0 (non-commercial).
+| effort | `backbone.embeddings.*`, `backbone.encoder.layers.*`, `head.*` | CLIP ViT-L/14 vision tower (transformers' names), its attention projections stored as SVD parts and folded back at load | Linear(1024, 2) on the pooled CLS token |
+
+DeepfakeBench's and Effort's code and weights are CC BY-NC 4.0 (non-commercial).
 """
 
 from __future__ import annotations
@@ -139,7 +141,21 @@ class DeepfakeBenchNet(nn.Module):
 
 
 # Xception's layers in the order they run, under the names DeepfakeBench's files use.
-XCEPTION_LAYERS = ("conv1", "bn1", "act1", "conv2", "bn2", "act2", *(f"block{i}" for i in range(1, 13)), "conv3", "bn3", "act3", "conv4", "bn4", "act4")
+XCEPTION_LAYERS = (
+    "conv1",
+    "bn1",
+    "act1",
+    "conv2",
+    "bn2",
+    "act2",
+    *(f"block{i}" for i in range(1, 13)),
+    "conv3",
+    "bn3",
+    "act3",
+    "conv4",
+    "bn4",
+    "act4",
+)
 
 
 class DeepfakeBenchXceptionBackbone(nn.Module):
@@ -231,3 +247,63 @@ class DeepfakeBenchF3Net(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.backbone(self.FAD_head(x))
+
+
+class EffortNet(nn.Module):
+    """Effort (Yan et al., ICML 2025): CLIP's vision tower (transformers' CLIPVisionTransformer, built
+    from a config read off the file's shapes, so nothing is downloaded) and Linear(hidden, 2) on its
+    pooled output (the CLS token after the last LayerNorm). Its file stores each attention projection
+    as a frozen rank-r part plus a trained residual; `fold_effort` makes them plain weights first."""
+
+    def __init__(self, hidden: int, layers: int, intermediate: int, patch: int, image: int):
+        super().__init__()
+        prepare_torchvision()  # transformers imports torchvision
+        from transformers import CLIPVisionConfig, CLIPVisionModel
+
+        config = CLIPVisionConfig(
+            hidden_size=hidden,
+            intermediate_size=intermediate,
+            num_hidden_layers=layers,
+            num_attention_heads=max(1, hidden // CLIP_HEAD_WIDTH),
+            image_size=image,
+            patch_size=patch,
+            hidden_act="quick_gelu",
+            layer_norm_eps=1e-5,
+        )
+        self.backbone = CLIPVisionModel(config).vision_model
+        self.head = nn.Linear(hidden, 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.backbone(pixel_values=x).pooler_output)
+
+    @classmethod
+    def for_state(cls, state: dict[str, torch.Tensor]) -> "EffortNet":
+        """The network whose shapes `state` has (ViT-L/14 at 224 px for the published file)."""
+        hidden, _, patch, _ = state["backbone.embeddings.patch_embedding.weight"].shape
+        positions = state["backbone.embeddings.position_embedding.weight"].shape[0]
+        layers = 1 + max(int(key.split(".")[3]) for key in state if key.startswith("backbone.encoder.layers."))
+        intermediate = state["backbone.encoder.layers.0.mlp.fc1.weight"].shape[0]
+        return cls(hidden, layers, intermediate, patch, int(round((positions - 1) ** 0.5)) * patch)
+
+
+CLIP_HEAD_WIDTH = 64  # every CLIP vision tower's attention heads are 64 wide (ViT-L/14: 16 heads of 1024)
+SVD_PARTS = ("weight_main", "U_residual", "S_residual", "V_residual")
+
+
+def fold_effort(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Effort's SVD projections as plain Linear weights: weight_main + U_residual diag(S_residual) V_residual,
+    the product their forward computes on every call, summed once in float64. The frozen factors
+    some versions also save (`U_r`, `S_r`, `V_r`) and the old `position_ids` buffer are not weights."""
+    folded = {}
+    for key, value in state.items():
+        layer, _, name = key.rpartition(".")
+        if name in ("U_r", "S_r", "V_r", "U_residual", "S_residual", "V_residual") or key.endswith("position_ids"):
+            continue
+        if name == "weight_main":
+            residual = (
+                state[f"{layer}.U_residual"].double() @ torch.diag(state[f"{layer}.S_residual"].double()) @ state[f"{layer}.V_residual"].double()
+            )
+            folded[f"{layer}.weight"] = (value.double() + residual).float()
+            continue
+        folded[key] = value
+    return folded

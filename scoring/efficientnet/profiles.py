@@ -236,12 +236,8 @@ AGGREGATIONS = {"mean": _mean, "mean_logit": _mean_logit, "confident": _confiden
 
 
 PROFILES = {
-    "polimi": Profile(
-        "polimi-scale-224", "polimi", "pil_bilinear", 224, IMAGENET, ("fake", "real"), "mean_logit", 32, face_box="BlazeFace"
-    ),
-    "selimsef": Profile(
-        "selimsef-isotropic-380", "thirds", "isotropic", 380, IMAGENET, ("fake", "real"), "confident", 32, face_box="MTCNN"
-    ),
+    "polimi": Profile("polimi-scale-224", "polimi", "pil_bilinear", 224, IMAGENET, ("fake", "real"), "mean_logit", 32, face_box="BlazeFace"),
+    "selimsef": Profile("selimsef-isotropic-380", "thirds", "isotropic", 380, IMAGENET, ("fake", "real"), "confident", 32, face_box="MTCNN"),
     "sbi": Profile("sbi-stretch-380", "eighths", "stretch", 380, UNIT, ("real", "fake"), "mean", 32, face_box="RetinaFace"),
     "deepfakebench": Profile(
         "deepfakebench-256", "square", "stretch_cubic", 256, HALF, ("real", "fake"), "mean", 32, margin=0.15, face_box="dlib landmarks"
@@ -249,6 +245,8 @@ PROFILES = {
     "deepfakedetector": Profile(
         "deepfakedetector-224", "square", "pil_bilinear", 224, IMAGENET, ("real", "fake"), "mean", 10, margin=0.15, face_box="none"
     ),
+    # Effort trains on DeepfakeBench's aligned crops, bicubic to CLIP's 224 px and CLIP's normalisation.
+    "effort": Profile("effort-224", "square", "stretch_cubic", CLIP_SIZE, CLIP, ("real", "fake"), "mean", 32, margin=0.15, face_box="dlib landmarks"),
 }
 
 
