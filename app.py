@@ -17,6 +17,7 @@ from flask import Flask
 from flask_cors import CORS
 
 from scoring import __version__, allocator, torch_env
+from scoring.audit import AuditTrail
 from scoring.detectors import Detectors
 from scoring.liveness.tokens import ChallengeBook
 from scoring.service import ScoringService
@@ -67,7 +68,7 @@ def _scoring_api(settings: Settings, service: ScoringService) -> ScoringAPI:
         from scoring.queue import JobQueue  # Redis and RQ only where queue mode is on
 
         queue = JobQueue(settings)
-    return ScoringAPI(service, _challenge_book(settings), queue, uploads)
+    return ScoringAPI(service, _challenge_book(settings), queue, uploads, AuditTrail(settings.audit_log))
 
 
 def _challenge_book(settings: Settings) -> ChallengeBook:

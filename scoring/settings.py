@@ -104,6 +104,7 @@ class Settings:
     web_concurrency: int = 1
     gunicorn_threads: int = 4
     log_level: str = "info"
+    audit_log: str = "stderr"  # stderr | off | a file (scoring.audit)
     max_upload_mb: float = 100.0
     max_image_mb: float = 15.0
     max_batch_images: int = 16
@@ -318,6 +319,7 @@ _TOP_LEVEL = {
     "MAX_QUEUED_JOBS": Variable("max_queued_jobs", int),
     "ALLOWED_VIDEO_DIRS": Variable("allowed_video_dirs", _paths),
     "UPLOAD_TMP_DIR": Variable("upload_tmp_dir", _optional_path),
+    "AUDIT_LOG": Variable("audit_log", str),
     "CORS_ORIGINS": Variable("cors_origins", _origins),
     "PAGE_ENABLED": Variable("page_enabled", _bool),
     "API_KEYS": Variable("api_keys", _keys),
@@ -445,6 +447,10 @@ def _check_ranges(s: Settings) -> None:
     rules = [
         (s.max_upload_mb > 0, "MAX_UPLOAD_MB must be positive"),
         (s.max_image_mb > 0, "MAX_IMAGE_MB must be positive"),
+        (
+            s.audit_log.lower() in ("stderr", "off") or Path(s.audit_log).expanduser().parent.is_dir(),
+            "AUDIT_LOG must be stderr, off, or a file in an existing directory",
+        ),
         (s.max_batch_images >= 1, "MAX_BATCH_IMAGES must be at least 1"),
         (s.max_duration_s > 0, "MAX_DURATION_S must be positive"),
         (0 <= s.min_duration_s < s.max_duration_s, "MIN_DURATION_S must be at least 0 and below MAX_DURATION_S"),

@@ -1,6 +1,6 @@
 """The HTTP layer: blueprints that read requests and write JSON, and nothing else.
 
-`ScoringAPI(service, challenges, jobs, uploads).init_app(app)` attaches what the routes serve, as
+`ScoringAPI(service, challenges, jobs, uploads, audit).init_app(app)` attaches what the routes serve, as
 Flask extensions attach themselves; the routes reach it through `current()`. Scoring, admission
 and the health report are the service's (`scoring.service.ScoringService`).
 """
@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from flask import Flask, current_app
 
+from scoring.audit import AuditTrail
 from scoring.liveness.tokens import ChallengeBook
 from scoring.service import ScoringService
 from scoring.settings import Settings
@@ -27,6 +28,7 @@ class ScoringAPI:
     challenges: ChallengeBook
     jobs: JobQueue | None  # queue mode: /score and /jobs hand videos to scoring.queue workers
     uploads: Path  # where request bodies and uploads are kept while a request runs
+    audit: AuditTrail  # one JSON line per decision (scoring.audit)
 
     @property
     def settings(self) -> Settings:

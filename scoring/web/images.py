@@ -9,10 +9,11 @@ from __future__ import annotations
 from flask import Blueprint, jsonify
 
 from scoring.web import current
+from scoring.web.audit import audited
 from scoring.web.auth import protected
 from scoring.web.requests import images_of_request
 
-bp = protected(Blueprint("images", __name__))
+bp = audited(protected(Blueprint("images", __name__)))
 
 
 @bp.post("/score/image")

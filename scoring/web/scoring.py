@@ -5,10 +5,11 @@ from __future__ import annotations
 from flask import Blueprint, jsonify
 
 from scoring.web import ScoringAPI, current
+from scoring.web.audit import audited
 from scoring.web.auth import protected
 from scoring.web.requests import video_of_request
 
-bp = protected(Blueprint("scoring", __name__))
+bp = audited(protected(Blueprint("scoring", __name__)))
 
 
 @bp.post("/score")

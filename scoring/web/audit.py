@@ -1,0 +1,27 @@
+"""The audit trail's hook on the scoring routes: every answer, a score or an error, becomes audit
+lines (`scoring.audit`); requests refused for want of an API key are not decisions and are left out."""
+
+from __future__ import annotations
+
+from flask import Blueprint, request
+
+from scoring.audit import DETECTORS, decision_lines, key_id
+from scoring.web import current
+
+
+def audited(blueprint: Blueprint) -> Blueprint:
+    blueprint.after_request(_audit)
+    return blueprint
+
+
+def _audit(response):
+    api = current()
+    if not api.audit.enabled or response.status_code == 401 or not response.is_json:
+        return response
+    body = response.get_json(silent=True)
+    if isinstance(body, dict) and ({"combined_score", "results", "error"} & set(body)):
+        presented = request.headers.get("Authorization", "").partition(" ")[2].strip() if api.settings.api_keys else None
+        sha256_of = {name: api.service.detectors.file_info(name).get("sha256") for name in DETECTORS}
+        for line in decision_lines(request.path, response.status_code, body, key_id(presented), sha256_of):
+            api.audit.record(line)
+    return response
