@@ -26,6 +26,7 @@ from scoring.uploads import sweep, upload_area
 from scoring.web import ScoringAPI, challenge, health, images, jobs, page
 from scoring.web import scoring as scoring_routes
 from scoring.web.errors import register_error_handlers
+from scoring.web.limits import limit_rates
 
 __all__ = ["__version__", "create_app"]
 log = logging.getLogger("deepfake_scoring")
@@ -45,6 +46,7 @@ def create_app(test_config: Settings | None = None) -> Flask:
     if settings.cors_origins:
         cors.init_app(app, origins=list(settings.cors_origins), allow_headers=["Authorization", "Content-Type"], methods=["GET", "POST"])
     _scoring_api(settings, service).init_app(app)
+    limit_rates(app, settings, [scoring_routes.bp, images.bp, jobs.bp])
 
     app.register_blueprint(scoring_routes.bp)
     app.register_blueprint(health.bp)

@@ -62,6 +62,8 @@ class Code(str, Enum):
     NO_FACE = "no_face", 422
     NO_FACE_TRACK = "no_face_track", 422
     TOO_SHORT = "too_short", 422
+    # 429: over the rate limit (with Retry-After)
+    RATE_LIMITED = "rate_limited", 429
     # 500: failures
     INTERNAL_ERROR = "internal_error", 500
     DETECTOR_FAILED = "detector_failed", 500
@@ -118,4 +120,5 @@ HTTP_ERROR_CODES = {
     405: Code.METHOD_NOT_ALLOWED,
     413: Code.FILE_TOO_LARGE,
     415: Code.UNSUPPORTED_MEDIA,
+    429: Code.RATE_LIMITED,
 }

@@ -105,6 +105,7 @@ class Settings:
     gunicorn_threads: int = 4
     log_level: str = "info"
     audit_log: str = "stderr"  # stderr | off | a file (scoring.audit)
+    rate_limit_per_minute: int = 60  # per API key (per address without keys) on the scoring routes; 0 = off
     max_upload_mb: float = 100.0
     max_image_mb: float = 15.0
     max_batch_images: int = 16
@@ -320,6 +321,7 @@ _TOP_LEVEL = {
     "ALLOWED_VIDEO_DIRS": Variable("allowed_video_dirs", _paths),
     "UPLOAD_TMP_DIR": Variable("upload_tmp_dir", _optional_path),
     "AUDIT_LOG": Variable("audit_log", str),
+    "RATE_LIMIT_PER_MINUTE": Variable("rate_limit_per_minute", int),
     "CORS_ORIGINS": Variable("cors_origins", _origins),
     "PAGE_ENABLED": Variable("page_enabled", _bool),
     "API_KEYS": Variable("api_keys", _keys),
@@ -447,6 +449,7 @@ def _check_ranges(s: Settings) -> None:
     rules = [
         (s.max_upload_mb > 0, "MAX_UPLOAD_MB must be positive"),
         (s.max_image_mb > 0, "MAX_IMAGE_MB must be positive"),
+        (s.rate_limit_per_minute >= 0, "RATE_LIMIT_PER_MINUTE must not be negative (0 = no limit)"),
         (
             s.audit_log.lower() in ("stderr", "off") or Path(s.audit_log).expanduser().parent.is_dir(),
             "AUDIT_LOG must be stderr, off, or a file in an existing directory",

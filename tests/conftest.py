@@ -73,6 +73,7 @@ def make_settings(weights_dir: Path, upload_dir: Path, **changes) -> Settings:
         allow_unverified_weights=True,
         upload_tmp_dir=upload_dir,
         queue_timeout_s=2.0,
+        rate_limit_per_minute=0,  # the suite's clients post far more than a person would; tests/test_limits.py sets one
         **changes,
     )
 

@@ -27,6 +27,8 @@ def http_error(exc: HTTPException):
     message = exc.description
     if exc.code == 413:
         message = f"the upload exceeds the limit of {current().settings.max_upload_mb:g} MB"
+    if exc.code == 429:
+        message = f"too many requests for this API key (or address): the limit is {exc.description}; retry after Retry-After seconds"
     return jsonify({"error": code, "message": message}), exc.code
 
 
