@@ -184,7 +184,7 @@ class ScoringService:
         except ServiceError as exc:
             if exc.code in (Code.PROCESSING_TIMEOUT, Code.NO_DETECTOR_AVAILABLE):
                 raise
-            return {"error": str(exc.code), "message": exc.message, "status": exc.code.status}
+            return {**exc.to_json(), "status": exc.status}
 
     def _score_image(self, data: bytes, watch: Stopwatch, explain: bool) -> dict:
         with watch.stage("decode"):

@@ -309,11 +309,11 @@ def build_model(spec: CheckpointSpec, allow_unverified: bool = False, state: dic
     if spec.family == "sbi":
         return networks.SBINet()
     if spec.family == "deepfakebench":
-        return networks.DeepfakeBenchNet()
+        return networks.DeepfakeBenchNet(networks.DeepfakeBenchBackbone())
     if spec.family == "effort":
         return networks.EffortNet.for_state(state)
     if spec.family == "deepfakebench-xception":
-        return networks.DeepfakeBenchXceptionNet()
+        return networks.DeepfakeBenchNet(networks.DeepfakeBenchXceptionBackbone())
     if spec.family == "deepfakebench-f3net":
         if spec.profile.input_size != networks.DeepfakeBenchF3Net.input_size:
             raise WeightsError(

@@ -130,11 +130,12 @@ class DeepfakeBenchBackbone(nn.Module):
 
 
 class DeepfakeBenchNet(nn.Module):
-    """SCLBD DeepfakeBench's EfficientNet-B4 detector: its state dict is the backbone's, under `backbone`."""
+    """A SCLBD DeepfakeBench detector as its files hold it: the whole network under `backbone`
+    (`DeepfakeBenchBackbone` for their EfficientNet-B4, `DeepfakeBenchXceptionBackbone` for Xception)."""
 
-    def __init__(self):
+    def __init__(self, backbone: nn.Module):
         super().__init__()
-        self.backbone = DeepfakeBenchBackbone()
+        self.backbone = backbone
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.backbone(x)
@@ -180,17 +181,6 @@ class DeepfakeBenchXceptionBackbone(nn.Module):
         for name in XCEPTION_LAYERS:
             x = getattr(self, name)(x)
         return self.last_linear(F.adaptive_avg_pool2d(x, 1).flatten(1))
-
-
-class DeepfakeBenchXceptionNet(nn.Module):
-    """DeepfakeBench's Xception detector (`xception_best.pth`): the backbone under `backbone`."""
-
-    def __init__(self):
-        super().__init__()
-        self.backbone = DeepfakeBenchXceptionBackbone()
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.backbone(x)
 
 
 def dct_matrix(size: int) -> np.ndarray:

@@ -7,6 +7,7 @@ from flask import Blueprint, request
 
 from scoring.audit import DETECTORS, decision_lines, key_id
 from scoring.web import current
+from scoring.web.auth import presented_key
 
 
 def audited(blueprint: Blueprint) -> Blueprint:
@@ -20,7 +21,7 @@ def _audit(response):
         return response
     body = response.get_json(silent=True)
     if isinstance(body, dict) and ({"combined_score", "results", "error"} & set(body)):
-        presented = request.headers.get("Authorization", "").partition(" ")[2].strip() if api.settings.api_keys else None
+        presented = presented_key() if api.settings.api_keys else None
         sha256_of = {name: api.service.detectors.file_info(name).get("sha256") for name in DETECTORS}
         for line in decision_lines(request.path, response.status_code, body, key_id(presented), sha256_of):
             api.audit.record(line)

@@ -10,14 +10,20 @@ from scoring.errors import Code, ServiceError
 from scoring.web import current
 
 
+def presented_key() -> str:
+    """The key the request presents as `Authorization: Bearer <key>`; "" without one."""
+    scheme, _, key = request.headers.get("Authorization", "").partition(" ")
+    return key.strip() if scheme.lower() == "bearer" else ""
+
+
 def require_api_key() -> None:
     keys = current().settings.api_keys
     if not keys:
         return
-    scheme, _, presented = request.headers.get("Authorization", "").partition(" ")
+    presented = presented_key()
     # Compare with every key, in constant time each, so the answer's timing tells nothing about them.
-    matches = [hmac.compare_digest(presented.strip().encode(), key.encode()) for key in keys]
-    if scheme.lower() != "bearer" or not any(matches):
+    matches = [hmac.compare_digest(presented.encode(), key.encode()) for key in keys]
+    if not any(matches):
         raise ServiceError(Code.UNAUTHORIZED, "this service needs an API key: send 'Authorization: Bearer <key>'")
 
 

@@ -11,6 +11,7 @@ from flask import Blueprint, Flask, request
 
 from scoring.audit import key_id
 from scoring.settings import Settings
+from scoring.web.auth import presented_key
 
 
 def limit_rates(app: Flask, settings: Settings, blueprints: list[Blueprint]) -> None:
@@ -21,7 +22,7 @@ def limit_rates(app: Flask, settings: Settings, blueprints: list[Blueprint]) -> 
 
     def client() -> str:
         if settings.api_keys:
-            return "key:" + (key_id(request.headers.get("Authorization", "").partition(" ")[2].strip()) or "none")
+            return "key:" + (key_id(presented_key()) or "none")
         return "address:" + (request.remote_addr or "unknown")
 
     limiter = Limiter(
