@@ -27,6 +27,7 @@ from scoring.web import ScoringAPI, challenge, health, images, jobs, page
 from scoring.web import scoring as scoring_routes
 from scoring.web.errors import register_error_handlers
 from scoring.web.limits import limit_rates
+from scoring.web.spool import spool_into_upload_area
 
 __all__ = ["__version__", "create_app"]
 log = logging.getLogger("deepfake_scoring")
@@ -46,6 +47,7 @@ def create_app(test_config: Settings | None = None) -> Flask:
     if settings.cors_origins:
         cors.init_app(app, origins=list(settings.cors_origins), allow_headers=["Authorization", "Content-Type"], methods=["GET", "POST"])
     _scoring_api(settings, service).init_app(app)
+    spool_into_upload_area(app)
     limit_rates(app, settings, [scoring_routes.bp, images.bp, jobs.bp])
 
     app.register_blueprint(scoring_routes.bp)

@@ -1,10 +1,11 @@
 """Where uploads wait while they are scored: one private directory per request, named after its process.
 
-`request_dir()` makes `score-<pid>-<random>` under the upload area and removes it on every path out.
-A worker killed mid-request (SIGKILL, out of memory) cannot remove its own, so `sweep()` removes the
-directories of processes that no longer exist: each worker runs it when it starts, and the gunicorn
-master runs it whenever a worker exits (`gunicorn_config.child_exit`). A full disk while the upload
-is written becomes a 507 answer, with the partial file removed.
+`private_dir()` makes `score-<pid>-<random>` under the upload area; `request_dir()` also removes it on
+every path out (the web layer removes its own when the request ends). A worker killed mid-request
+(SIGKILL, out of memory) cannot remove its own, so `sweep()` removes the directories of processes that
+no longer exist: each worker runs it when it starts, and the gunicorn master runs it whenever a worker
+exits (`gunicorn_config.child_exit`). A full disk wherever bytes land (`is_full_disk`) becomes a 507
+answer (`insufficient_storage()`), with the partial file removed.
 """
 
 from __future__ import annotations
@@ -31,14 +32,27 @@ def upload_area(configured: Path | None) -> Path:
     return area
 
 
+def is_full_disk(exc: OSError) -> bool:
+    return exc.errno in _FULL
+
+
+def insufficient_storage() -> ServiceError:
+    return ServiceError(Code.INSUFFICIENT_STORAGE, "the server has no space left for this upload; retry later")
+
+
+def private_dir(area: Path) -> Path:
+    """A new directory for one request's files, named so that `sweep()` knows its owner."""
+    return Path(tempfile.mkdtemp(prefix=f"score-{os.getpid()}-", dir=area))
+
+
 @contextmanager
 def request_dir(area: Path) -> Iterator[Path]:
-    workdir = Path(tempfile.mkdtemp(prefix=f"score-{os.getpid()}-", dir=area))
+    workdir = private_dir(area)
     try:
         yield workdir
     except OSError as exc:
-        if exc.errno in _FULL:
-            raise ServiceError(Code.INSUFFICIENT_STORAGE, "the server has no space left for this upload; retry later") from None
+        if is_full_disk(exc):
+            raise insufficient_storage() from None
         raise
     finally:
         shutil.rmtree(workdir, ignore_errors=True)

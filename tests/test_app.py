@@ -7,23 +7,24 @@ check plumbing and contracts, never detection quality.
 from __future__ import annotations
 
 import dataclasses
-import errno
 import io
 import json
 import os
 import subprocess
 import sys
+import tempfile
 import threading
-from pathlib import Path
 
 import numpy as np
 import pytest
+from werkzeug.test import EnvironBuilder
 
 from app import create_app
 from scoring.fusion import Thresholds
 from scoring.settings import EfficientNetSettings
 from tests import media
 from tests.conftest import MEDIA, app_settings, make_settings, shared
+from tests.disks import files_under, small_filesystem
 
 
 @pytest.fixture(scope="module")
@@ -340,21 +341,22 @@ def test_a_full_queue_answers_503_with_retry_after_before_reading_the_upload(wei
     assert upload(app.test_client(), clips["mute"]).status_code == 200
 
 
-def test_a_full_disk_answers_507_and_leaves_nothing(weights_dir, upload_dir, classifier, clips, monkeypatch):
-    from werkzeug.datastructures import FileStorage
+def test_a_full_disk_answers_507_and_leaves_nothing(weights_dir, classifier, clips, tmp_path):
+    with small_filesystem(tmp_path, megabytes=2) as disk:
+        client = create_app(app_settings(weights_dir, disk, classifier)).test_client()
+        assert_error(upload(client, data=os.urandom(3 * 1024 * 1024)), 507, "insufficient_storage")
+        assert files_under(disk) == []
+        assert_still_serving(client)
+        assert upload(client, clips["mute"]).status_code == 200
+        assert files_under(disk) == []
 
-    app = create_app(app_settings(weights_dir, upload_dir, classifier))
-    real_save = FileStorage.save
 
-    def save_half_then_fill_the_disk(self, target, *args, **kwargs):
-        Path(target).write_bytes(b"partial upload")
-        raise OSError(errno.ENOSPC, "No space left on device")
-
-    monkeypatch.setattr(FileStorage, "save", save_half_then_fill_the_disk)
-    assert_error(upload(app.test_client(), clips["mute"]), 507, "insufficient_storage")
-    assert list(upload_dir.iterdir()) == []
-    monkeypatch.setattr(FileStorage, "save", real_save)
-    assert upload(app.test_client(), clips["mute"]).status_code == 200
+def test_uploads_are_spooled_into_the_upload_area_not_the_system_temp_dir(weights_dir, upload_dir, classifier, monkeypatch):
+    client = create_app(app_settings(weights_dir, upload_dir, classifier)).test_client()
+    request = EnvironBuilder(path="/score", method="POST", data={"video": (io.BytesIO(os.urandom(2 * 1024 * 1024)), "clip.mp4")}).get_environ()
+    monkeypatch.setattr(tempfile, "tempdir", "/nonexistent-system-temp-dir")  # werkzeug's default spool would fail there
+    assert_error(client.open(request), 415, "not_a_video")
+    assert files_under(upload_dir) == []
 
 
 def test_uploads_left_by_dead_workers_are_swept_at_start(weights_dir, upload_dir, classifier):

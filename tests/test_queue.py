@@ -6,6 +6,7 @@ tests skip when it is missing.
 
 from __future__ import annotations
 
+import io
 import os
 import signal
 import subprocess
@@ -18,6 +19,7 @@ import requests
 
 from scoring.local_server import PROJECT_ROOT, free_port, gunicorn_server
 from tests.conftest import MEDIA, service_env, shared, system_program
+from tests.disks import files_under, small_filesystem
 
 RESULT_TTL_S = 6  # results are read as soon as a job is done; the expiry test waits this long
 
@@ -129,6 +131,19 @@ def test_a_refused_video_is_refused_the_same_way_through_the_queue(web, env, tmp
         failed = wait_for(web, job_id)
     assert refused.status_code == 415 and refused.json()["error"] == "not_a_video"
     assert failed["status"] == "failed" and failed["error"] == refused.json()
+
+
+def test_a_full_disk_answers_507_in_queue_mode_and_leaves_nothing(redis, weights_dir, tmp_path):
+    with small_filesystem(tmp_path, megabytes=3) as disk:
+        env = service_env(weights_dir, disk, REDIS_URL=redis.url, TMPDIR=str(disk))
+        with gunicorn_server(env) as url:
+            too_big = requests.post(f"{url}/score", files={"video": ("big.mp4", io.BytesIO(os.urandom(5 * 1024 * 1024)))}, timeout=60)
+            assert too_big.status_code == 507 and too_big.json()["error"] == "insufficient_storage"
+            assert files_under(disk) == []
+            with queue_worker(env):
+                small = post(url, "/score", shared(MEDIA / "talking" / "grid_bbaf2n.mpg"))
+            assert small.status_code == 200, small.text
+            assert files_under(disk) == []
 
 
 def test_a_worker_killed_mid_job_is_replaced_and_nothing_is_left(web, env, redis):

@@ -8,6 +8,7 @@ from flask import Flask, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from scoring.errors import HTTP_ERROR_CODES, Code, ServiceError
+from scoring.uploads import insufficient_storage, is_full_disk
 from scoring.web import current
 
 log = logging.getLogger("deepfake_scoring")
@@ -32,6 +33,14 @@ def http_error(exc: HTTPException):
     return jsonify({"error": code, "message": message}), exc.code
 
 
+def os_error(exc: OSError):
+    """A full disk wherever bytes land (the upload's spool, the decoder, a cache) is 507, not a failure of ours."""
+    if not is_full_disk(exc):
+        return unexpected(exc)
+    log.warning("no disk space while serving %s %s: %s", request.method, request.path, exc)
+    return service_error(insufficient_storage())
+
+
 def unexpected(exc: Exception):
     log.exception("unhandled error while serving %s %s", request.method, request.path)
     return jsonify({"error": str(Code.INTERNAL_ERROR), "message": "the server failed to process this request"}), 500
@@ -40,4 +49,5 @@ def unexpected(exc: Exception):
 def register_error_handlers(app: Flask) -> None:
     app.register_error_handler(ServiceError, service_error)
     app.register_error_handler(HTTPException, http_error)
+    app.register_error_handler(OSError, os_error)
     app.register_error_handler(Exception, unexpected)

@@ -1,6 +1,6 @@
 """`POST /score/image` and `POST /score/images`: still images (a selfie, an ID photo) in, the verdict out.
 
-Each image is read into memory (at most MAX_IMAGE_MB), never written to disk. A photo has no lip
+Each image is read into memory (at most MAX_IMAGE_MB) from the request's spool (`scoring.web.spool`). A photo has no lip
 movement or sound, so the frame classifier judges its largest face alone and `syncnet` says so.
 """
 

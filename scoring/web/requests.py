@@ -4,17 +4,15 @@ and the phrase of its challenge token."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 from flask import request
+from werkzeug.datastructures import FileStorage
 
 from scoring.errors import Code, ServiceError
 from scoring.liveness.tokens import ChallengeBook
 from scoring.settings import Settings
-from scoring.uploads import request_dir
 
 MAX_SESSION_ID = 256
 
@@ -27,15 +25,13 @@ class VideoRequest:
     explain: bool = False  # heat maps asked for (explain=1)
 
 
-@contextmanager
-def video_of_request(settings: Settings, uploads: Path, challenges: ChallengeBook) -> Iterator[VideoRequest]:
-    """The request's video as a file (an allowed server path, or the upload in a private directory
-    removed afterwards), its session_id, and the phrase of its challenge token."""
+def video_of_request(settings: Settings, challenges: ChallengeBook) -> VideoRequest:
+    """The request's video as a file (an allowed server path, or the upload spooled into the request's
+    private directory, `scoring.web.spool`), its session_id, and the phrase of its challenge token."""
     if request.mimetype == "application/json":
         path, session_id = _json_video_path(settings)
         body = request.get_json()
-        yield VideoRequest(path, session_id, challenged_phrase(challenges, body.get("challenge")), _explain(body.get("explain")))
-        return
+        return VideoRequest(path, session_id, challenged_phrase(challenges, body.get("challenge")), _explain(body.get("explain")))
     if request.mimetype != "multipart/form-data":
         raise ServiceError(Code.MISSING_VIDEO, "send the video as multipart/form-data in the field 'video', or JSON {\"video_path\": ...}")
     session_id = _session_id(request.form.get("session_id"))
@@ -43,12 +39,17 @@ def video_of_request(settings: Settings, uploads: Path, challenges: ChallengeBoo
     if upload is None:
         raise ServiceError(Code.MISSING_VIDEO, "no 'video' field in the upload")
     phrase = challenged_phrase(challenges, request.form.get("challenge"))
-    with request_dir(uploads) as workdir:
-        target = workdir / ("upload" + _safe_suffix(upload.filename))
-        upload.save(target)
-        if target.stat().st_size == 0:
-            raise ServiceError(Code.EMPTY_UPLOAD, "the uploaded video is empty")
-        yield VideoRequest(target, session_id, phrase, _explain(request.values.get("explain")))
+    path = _named_upload(upload)
+    if path.stat().st_size == 0:
+        raise ServiceError(Code.EMPTY_UPLOAD, "the uploaded video is empty")
+    return VideoRequest(path, session_id, phrase, _explain(request.values.get("explain")))
+
+
+def _named_upload(upload: FileStorage) -> Path:
+    """The spooled upload, renamed in place to `upload<ext>` (the extension helps FFmpeg pick a demuxer)."""
+    upload.stream.flush()
+    spooled = Path(upload.stream.name)
+    return spooled.rename(spooled.with_name("upload" + _safe_suffix(upload.filename)))
 
 
 @dataclass(frozen=True)

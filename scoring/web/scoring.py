@@ -17,13 +17,13 @@ def score():
     api = current()
     with api.service.admitted():
         if api.jobs is None:
-            with video_of_request(api.settings, api.uploads, api.challenges) as video:
-                return jsonify(api.service.score(video.path, video.session_id, video.phrase, video.explain))
+            video = video_of_request(api.settings, api.challenges)
+            return jsonify(api.service.score(video.path, video.session_id, video.phrase, video.explain))
         status, body = api.jobs.wait(submit(api), api.settings.processing_timeout_s)
     return jsonify(body), status
 
 
 def submit(api: ScoringAPI) -> str:
     """Hand the request's video to the queue; its job id."""
-    with video_of_request(api.settings, api.uploads, api.challenges) as video:
-        return api.jobs.submit(video.path, video.session_id, video.phrase, video.explain)
+    video = video_of_request(api.settings, api.challenges)
+    return api.jobs.submit(video.path, video.session_id, video.phrase, video.explain)
