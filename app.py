@@ -23,7 +23,7 @@ from scoring.liveness.tokens import ChallengeBook
 from scoring.service import ScoringService
 from scoring.settings import Settings, load_settings
 from scoring.uploads import sweep, upload_area
-from scoring.web import ScoringAPI, challenge, health, images, jobs, page
+from scoring.web import ScoringAPI, challenge, health, images, jobs, metrics, page
 from scoring.web import scoring as scoring_routes
 from scoring.web.errors import register_error_handlers
 from scoring.web.limits import limit_rates
@@ -48,11 +48,13 @@ def create_app(test_config: Settings | None = None) -> Flask:
         cors.init_app(app, origins=list(settings.cors_origins), allow_headers=["Authorization", "Content-Type"], methods=["GET", "POST"])
     _scoring_api(settings, service).init_app(app)
     spool_into_upload_area(app)
+    metrics.count_requests(app)
     limit_rates(app, settings, [scoring_routes.bp, images.bp, jobs.bp])
 
     app.register_blueprint(scoring_routes.bp)
     app.register_blueprint(health.bp)
     app.register_blueprint(challenge.bp)
+    app.register_blueprint(metrics.bp)
     if settings.redis_url:
         app.register_blueprint(jobs.bp)
     else:  # in queue mode the web processes hold no models, and photos are not queued yet

@@ -8,7 +8,9 @@ the app itself runs at most MAX_CONCURRENT_JOBS videos per worker at a time.
 
 import os
 import secrets
+import shutil
 import sys
+import tempfile
 
 from scoring import allocator
 from scoring.settings import SettingsError, load_settings
@@ -29,6 +31,17 @@ if settings.challenge_secret is None:
     load_settings.cache_clear()
     print("CHALLENGE_SECRET is not set: generated a random one; challenge tokens end with this server", file=sys.stderr)
 
+# One directory where every worker writes its metrics, so a scrape of any worker sums them all
+# (scoring.metrics); set before a worker imports prometheus_client, emptied of a previous run's counts.
+# By default in shared memory: the counts are memory-mapped files, and a full disk must not take them down.
+_own_metrics_dir = not os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+if _own_metrics_dir:
+    memory = "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) else None
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="deepfake-scoring-metrics-", dir=memory)
+else:
+    shutil.rmtree(os.environ["PROMETHEUS_MULTIPROC_DIR"], ignore_errors=True)
+    os.makedirs(os.environ["PROMETHEUS_MULTIPROC_DIR"])
+
 wsgi_app = "app:app"
 bind = f"0.0.0.0:{settings.port}"
 workers = settings.web_concurrency
@@ -46,6 +59,15 @@ loglevel = settings.log_level
 
 
 def child_exit(server, worker):
-    """A worker that died mid-request (SIGKILL, out of memory) leaves its upload: remove it now."""
+    """A worker that died mid-request (SIGKILL, out of memory) leaves its upload: remove it now; its
+    live gauges go too (its counts stay in the sums)."""
+    from scoring import metrics  # here, in the master, after PROMETHEUS_MULTIPROC_DIR is set
+
+    metrics.mark_process_dead(worker.pid)
     for orphan in sweep(upload_area(settings.upload_tmp_dir)):
         server.log.warning("removed %s, left by worker %s", orphan.name, worker.pid)
+
+
+def on_exit(server):
+    if _own_metrics_dir:
+        shutil.rmtree(os.environ["PROMETHEUS_MULTIPROC_DIR"], ignore_errors=True)

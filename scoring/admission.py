@@ -15,6 +15,7 @@ import time
 from collections import deque
 from contextlib import contextmanager
 
+from scoring import metrics
 from scoring.errors import Code, ServiceError
 
 TYPICAL_JOB_S = 5.0  # Retry-After before any job has been timed
@@ -41,6 +42,7 @@ class Admission:
         return max(1, math.ceil(typical * max(1, self.admitted - self.capacity + 1) / self.capacity))
 
     def _busy(self, message: str) -> ServiceError:
+        metrics.ADMISSION_REJECTIONS.inc()
         return ServiceError(Code.SERVER_BUSY, message, retry_after_s=self.retry_after_s())
 
     @contextmanager
@@ -50,25 +52,35 @@ class Admission:
             if self.admitted >= self.capacity + self.queue_depth:
                 raise self._busy(f"the server is busy with {self.admitted} videos; retry in a few seconds")
             self.admitted += 1
+            self._publish()
         try:
             yield
         finally:
             with self._lock:
                 self.admitted -= 1
+                self._publish()
 
     @contextmanager
     def slot(self):
         """One of the `capacity` job slots, waited for at most `wait_s`."""
         if not self._slots.acquire(timeout=self.wait_s):
             raise self._busy(f"the server is busy with other videos; retry in a few seconds (waited {self.wait_s:.0f} s)")
-        self.running += 1
+        with self._lock:
+            self.running += 1
+            self._publish()
         started = time.monotonic()
         try:
             yield
         finally:
-            self.running -= 1
+            with self._lock:
+                self.running -= 1
+                self._publish()
             self._recent_s.append(time.monotonic() - started)
             self._slots.release()
+
+    def _publish(self) -> None:
+        metrics.JOBS_IN_WORKER.labels("running").set(self.running)
+        metrics.JOBS_IN_WORKER.labels("waiting").set(self.waiting)
 
     def summary(self) -> dict:
         return {"running": self.running, "waiting": self.waiting, "capacity": self.capacity, "queue_depth": self.queue_depth}

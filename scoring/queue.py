@@ -28,10 +28,10 @@ from redis.exceptions import RedisError
 from rq import Queue, Retry, SimpleWorker, Worker, get_current_job
 from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
-from rq.registry import StartedJobRegistry
+from rq.registry import FailedJobRegistry, StartedJobRegistry
 from rq.worker import WorkerStatus
 
-from scoring import allocator
+from scoring import allocator, metrics
 from scoring.errors import Code, ServiceError
 from scoring.settings import Settings, load_settings
 from scoring.uploads import request_dir, upload_area
@@ -131,7 +131,8 @@ class JobQueue:
             ]
             oldest = self.queue.get_jobs(0, 1)
             age = (now - _utc(oldest[0].enqueued_at)).total_seconds() if oldest else 0.0
-            return {"reachable": True, "depth": self.queue.count, "workers": len(alive), "oldest_job_age_s": round(age, 1)}
+            failed = FailedJobRegistry(queue=self.queue).count
+            return {"reachable": True, "depth": self.queue.count, "workers": len(alive), "oldest_job_age_s": round(age, 1), "failed": failed}
         except RedisError as exc:
             return {"reachable": False, "error": f"the job queue (Redis) cannot be reached: {type(exc).__name__}"}
 
@@ -173,9 +174,11 @@ def run_job(upload_key: str, suffix: str, session_id: str | None, phrase: str | 
     except ServiceError as exc:
         answer = {"status": exc.status, "body": exc.to_json()}
     except Exception:
+        metrics.JOBS.labels("error").inc()
         if not job.retries_left:  # the last attempt: nothing will read the upload again
             job.connection.delete(upload_key)
         raise
+    metrics.JOBS.labels(str(answer["status"])).inc()
     job.connection.delete(upload_key)
     return answer
 

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import torch
 
-from scoring import __version__, torch_env
+from scoring import __version__, metrics, torch_env
 from scoring.admission import Admission
 from scoring.contract import Measurement
 from scoring.detectors import Detectors
@@ -68,11 +68,11 @@ class ScoringService:
     def score(self, video_path: Path, session_id: str | None = None, phrase: str | None = None, explain: bool = False) -> dict:
         """The response for one video; with `phrase` (a redeemed challenge), also whether it was said;
         with `explain`, heat maps of the frames the frame classifier scored lowest."""
-        return self._answer(session_id, lambda watch: self._score(video_path, watch, phrase, explain))
+        return self._answer(session_id, lambda watch: self._score(video_path, watch, phrase, explain), "video")
 
     def score_image(self, data: bytes, session_id: str | None = None, explain: bool = False) -> dict:
         """The response for one still image: its largest face judged by the frame classifier."""
-        return self._answer(session_id, lambda watch: self._score_image(data, watch, explain))
+        return self._answer(session_id, lambda watch: self._score_image(data, watch, explain), "image")
 
     def score_images(self, images: list[bytes], session_id: str | None = None, explain: bool = False) -> dict:
         """One answer for several still images: each image's response, or its error, and the counts."""
@@ -83,18 +83,23 @@ class ScoringService:
             failed = sum(1 for r in results if "error" in r)
             return {"results": results, "counts": {"images": len(results), "real": real, "fake": len(results) - real - failed, "failed": failed}}
 
-        return self._answer(session_id, judge_each)
+        return self._answer(session_id, judge_each, "image")
 
-    def _answer(self, session_id: str | None, judge) -> dict:
-        """`judge(watch)` run in one of this worker's slots, within the deadline, timed."""
+    def _answer(self, session_id: str | None, judge, kind: str) -> dict:
+        """`judge(watch)` run in one of this worker's slots, within the deadline, timed and counted (`scoring.metrics`)."""
         started = time.perf_counter()
         with self.admission.slot():
             torch_env.apply_threads_in_this_thread()
             watch = Stopwatch(deadline=time.monotonic() + self.settings.processing_timeout_s)
-            response = judge(watch)
+            try:
+                response = judge(watch)
+            except ServiceError as exc:
+                metrics.SCORING_ERRORS.labels(exc.code).inc()
+                raise
         response["session_id"] = session_id
         response["processing_time_ms"] = round((time.perf_counter() - started) * 1000)
         response["timings_ms"] = watch.milliseconds()
+        metrics.record_answer(response, kind)
         return response
 
     def health(self, queue=None) -> dict:

@@ -122,6 +122,7 @@ class Settings:
     cors_origins: tuple[str, ...] = ()
     page_enabled: bool = True
     api_keys: tuple[str, ...] = field(default=(), repr=False)
+    metrics_token: str | None = field(default=None, repr=False)  # set: GET /metrics needs it; unset: guarded like /score
     redis_url: str | None = field(default=None, repr=False)  # set: queue mode (scoring.queue)
     job_result_ttl_s: float = 600.0
     challenge_secret: str | None = field(default=None, repr=False)  # None: generated at start (see gunicorn_config.py)
@@ -325,6 +326,7 @@ _TOP_LEVEL = {
     "CORS_ORIGINS": Variable("cors_origins", _origins),
     "PAGE_ENABLED": Variable("page_enabled", _bool),
     "API_KEYS": Variable("api_keys", _keys),
+    "METRICS_TOKEN": Variable("metrics_token", _optional_text),
     "REDIS_URL": Variable("redis_url", _optional_text),
     "JOB_RESULT_TTL_S": Variable("job_result_ttl_s", float),
     "CHALLENGE_SECRET": Variable("challenge_secret", _optional_text),
@@ -467,6 +469,7 @@ def _check_ranges(s: Settings) -> None:
         (s.challenge_ttl_s > 0 and 2 <= s.challenge_words <= 8, "CHALLENGE_TTL_S must be positive and CHALLENGE_WORDS between 2 and 8"),
         (s.challenge_secret is None or len(s.challenge_secret) >= 16, "CHALLENGE_SECRET must be at least 16 characters"),
         (all(len(key) >= 16 for key in s.api_keys), "every key in API_KEYS must be at least 16 characters"),
+        (s.metrics_token is None or len(s.metrics_token) >= 16, "METRICS_TOKEN must be at least 16 characters"),
         (s.job_result_ttl_s > 0, "JOB_RESULT_TTL_S must be positive"),
         (
             s.redis_url is None or s.redis_url.startswith(("redis://", "rediss://", "unix://")),

@@ -20,6 +20,7 @@ import requests
 from scoring.local_server import PROJECT_ROOT, free_port, gunicorn_server
 from tests.conftest import MEDIA, service_env, shared, system_program
 from tests.disks import files_under, small_filesystem
+from tests.prometheus import samples, value
 
 RESULT_TTL_S = 6  # results are read as soon as a job is done; the expiry test waits this long
 
@@ -53,8 +54,9 @@ def redis():
 
 @pytest.fixture(scope="module")
 def env(redis, weights_dir, tmp_path_factory) -> dict[str, str]:
-    uploads = tmp_path_factory.mktemp("queue-uploads")
-    return service_env(weights_dir, uploads, REDIS_URL=redis.url, JOB_RESULT_TTL_S=str(RESULT_TTL_S))
+    uploads, counts = tmp_path_factory.mktemp("queue-uploads"), tmp_path_factory.mktemp("queue-metrics")
+    # The web workers and the queue workers count into one directory, as on one host (scoring.metrics).
+    return service_env(weights_dir, uploads, REDIS_URL=redis.url, JOB_RESULT_TTL_S=str(RESULT_TTL_S), PROMETHEUS_MULTIPROC_DIR=str(counts))
 
 
 @contextmanager
@@ -120,6 +122,10 @@ def test_sync_and_async_scoring_give_the_same_answer(web, env):
         done = wait_for(web, accepted.json()["id"])
     assert done["status"] == "done" and done["result"]["session_id"] == "async"
     assert without_timings(done["result"]) == without_timings(sync.json())
+    scraped = samples(requests.get(f"{web}/metrics", timeout=10).text)
+    assert value(scraped, "deepfake_scoring_jobs_total", status="200") == 2
+    assert value(scraped, "deepfake_scoring_verdicts_total", risk_level=sync.json()["risk_level"], kind="video") == 2
+    assert value(scraped, "deepfake_scoring_queue_reachable") == 1 and value(scraped, "deepfake_scoring_queue_depth") == 0
 
 
 def test_a_refused_video_is_refused_the_same_way_through_the_queue(web, env, tmp_path):

@@ -17,7 +17,11 @@ def presented_key() -> str:
 
 
 def require_api_key() -> None:
-    keys = current().settings.api_keys
+    require_one_of(current().settings.api_keys)
+
+
+def require_one_of(keys: tuple[str, ...]) -> None:
+    """401 unless the request presents one of `keys` (nothing asked when there are none)."""
     if not keys:
         return
     presented = presented_key()
