@@ -23,7 +23,7 @@ from scoring.liveness.tokens import ChallengeBook
 from scoring.service import ScoringService
 from scoring.settings import Settings, load_settings
 from scoring.uploads import sweep, upload_area
-from scoring.web import ScoringAPI, challenge, health, images, jobs, metrics, page
+from scoring.web import ScoringAPI, challenge, health, images, jobs, metrics, openapi, page
 from scoring.web import scoring as scoring_routes
 from scoring.web.errors import register_error_handlers
 from scoring.web.limits import limit_rates
@@ -55,6 +55,7 @@ def create_app(test_config: Settings | None = None) -> Flask:
     app.register_blueprint(health.bp)
     app.register_blueprint(challenge.bp)
     app.register_blueprint(metrics.bp)
+    app.register_blueprint(openapi.bp)
     if settings.redis_url:
         app.register_blueprint(jobs.bp)
     else:  # in queue mode the web processes hold no models, and photos are not queued yet

@@ -62,6 +62,7 @@ class Code(str, Enum):
     NO_FACE = "no_face", 422
     NO_FACE_TRACK = "no_face_track", 422
     TOO_SHORT = "too_short", 422
+    RESOLUTION_TOO_SMALL = "resolution_too_small", 422
     # 429: over the rate limit (with Retry-After)
     RATE_LIMITED = "rate_limited", 429
     # 500: failures

@@ -74,8 +74,4 @@ def decode_image(data: bytes, limits: DecodeLimits) -> DecodedImage:
 def _check_header(image: Image.Image, limits: DecodeLimits) -> None:
     if image.format not in FORMATS:
         raise ServiceError(Code.NOT_AN_IMAGE, f"{image.format} images are not accepted; send JPEG, PNG or WebP")
-    if max(image.width, image.height) > limits.max_source_side:
-        raise ServiceError(
-            Code.RESOLUTION_TOO_LARGE,
-            f"resolution {image.width}x{image.height} exceeds the limit of {limits.max_source_side} px per side",
-        )
+    limits.check_resolution(image.width, image.height)

@@ -32,6 +32,7 @@ from scoring.timing import Stopwatch
 FPS = 25
 AUDIO_RATE = 16000
 DURATION_TOLERANCE_S = 0.5  # container rounding: a "60 s" recording may last 60.04 s
+MIN_SOURCE_SIDE = 32  # px: the face detectors search a copy downscaled by up to 4
 SAMPLES_PER_FRAME = AUDIO_RATE // FPS  # 640
 # Two conversion threads halved the decode stage's colour conversion on 2 cores (on one they take
 # turns, as a serial decode would); more would only compete with other workers on a larger machine.
@@ -44,6 +45,14 @@ class DecodeLimits:
     max_duration_s: float = 60.0
     max_source_side: int = 4096
     frame_max_side: int = 640
+
+    def check_resolution(self, width: int, height: int) -> None:
+        """413 above the limit; 422 below the smallest picture a face can be found in (the face
+        detectors search a downscaled copy, which a few pixels would shrink to nothing)."""
+        if max(width, height) > self.max_source_side:
+            raise ServiceError(Code.RESOLUTION_TOO_LARGE, f"resolution {width}x{height} exceeds the limit of {self.max_source_side} px per side")
+        if min(width, height) < MIN_SOURCE_SIDE:
+            raise ServiceError(Code.RESOLUTION_TOO_SMALL, f"resolution {width}x{height} is too small to find a face in: at least {MIN_SOURCE_SIDE} px per side")
 
 
 @dataclass
@@ -245,11 +254,7 @@ def decode_video(path: str | Path, limits: DecodeLimits = DecodeLimits(), watch:
         width, height = video.codec_context.width, video.codec_context.height
         if not width or not height:
             raise ServiceError(Code.NOT_A_VIDEO, "the video stream has no picture size")
-        if max(width, height) > limits.max_source_side:
-            raise ServiceError(
-                Code.RESOLUTION_TOO_LARGE,
-                f"resolution {width}x{height} exceeds the limit of {limits.max_source_side} px per side",
-            )
+        limits.check_resolution(width, height)
         if container.duration is not None and container.duration / 1e6 > limits.max_duration_s + DURATION_TOLERANCE_S:
             raise ServiceError(
                 Code.VIDEO_TOO_LONG,

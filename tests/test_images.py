@@ -87,6 +87,12 @@ def test_empty_unreadable_truncated_and_other_formats_are_refused():
     assert refused(encoded(portrait(), "BMP")) == Code.NOT_AN_IMAGE
 
 
+def test_a_picture_too_small_to_hold_a_face_is_refused_not_crashed_on():
+    assert refused(encoded(np.zeros((1, 1, 3), np.uint8), "PNG")) == Code.RESOLUTION_TOO_SMALL
+    assert refused(encoded(np.zeros((31, 400, 3), np.uint8), "PNG")) == Code.RESOLUTION_TOO_SMALL
+    assert decode_image(encoded(np.zeros((32, 32, 3), np.uint8), "PNG"), LIMITS).rgb.shape == (32, 32, 3)
+
+
 def test_a_decompression_bomb_is_refused_from_its_header():
     bomb = png_declaring(60_000, 60_000)
     assert len(bomb) < 1000

@@ -30,7 +30,9 @@ def http_error(exc: HTTPException):
         message = f"the upload exceeds the limit of {current().settings.max_upload_mb:g} MB"
     if exc.code == 429:
         message = f"too many requests for this API key (or address): the limit is {exc.description}; retry after Retry-After seconds"
-    return jsonify({"error": code, "message": message}), exc.code
+    response = jsonify({"error": code, "message": message})
+    response.headers.extend((name, value) for name, value in exc.get_headers() if name.lower() != "content-type")  # e.g. 405's Allow
+    return response, exc.code
 
 
 def os_error(exc: OSError):

@@ -7,6 +7,7 @@ from pathlib import Path
 from flask import Blueprint, send_from_directory
 
 PAGE_DIR = Path(__file__).resolve().parents[1] / "page"
+PAGE_FILES = {"page.css", "page.js"}  # what index.html loads
 
 bp = Blueprint("page", __name__)
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from flask import request
-from werkzeug.datastructures import FileStorage
+from werkzeug.datastructures import FileStorage, MultiDict
 
 from scoring.errors import Code, ServiceError
 from scoring.liveness.tokens import ChallengeBook
@@ -34,15 +34,15 @@ def video_of_request(settings: Settings, challenges: ChallengeBook) -> VideoRequ
         return VideoRequest(path, session_id, challenged_phrase(challenges, body.get("challenge")), _explain(body.get("explain")))
     if request.mimetype != "multipart/form-data":
         raise ServiceError(Code.MISSING_VIDEO, "send the video as multipart/form-data in the field 'video', or JSON {\"video_path\": ...}")
-    session_id = _session_id(request.form.get("session_id"))
-    upload = request.files.get("video")
+    session_id = _session_id(_one("session_id", request.form))
+    upload = _one("video", request.files)
     if upload is None:
         raise ServiceError(Code.MISSING_VIDEO, "no 'video' field in the upload")
-    phrase = challenged_phrase(challenges, request.form.get("challenge"))
+    phrase = challenged_phrase(challenges, _one("challenge", request.form))
     path = _named_upload(upload)
     if path.stat().st_size == 0:
         raise ServiceError(Code.EMPTY_UPLOAD, "the uploaded video is empty")
-    return VideoRequest(path, session_id, phrase, _explain(request.values.get("explain")))
+    return VideoRequest(path, session_id, phrase, _explain(_one("explain", request.values)))
 
 
 def _named_upload(upload: FileStorage) -> Path:
@@ -63,13 +63,22 @@ def images_of_request(settings: Settings, most: int) -> ImagesRequest:
     """The request's images (multipart fields 'image', 1 to `most`), each read into memory within MAX_IMAGE_MB."""
     if request.mimetype != "multipart/form-data":
         raise ServiceError(Code.MISSING_IMAGE, "send the image as multipart/form-data in the field 'image'")
-    session_id = _session_id(request.form.get("session_id"))
+    session_id = _session_id(_one("session_id", request.form))
     uploads = request.files.getlist("image")
     if not uploads:
         raise ServiceError(Code.MISSING_IMAGE, "no 'image' field in the upload")
     if len(uploads) > most:
         raise ServiceError(Code.TOO_MANY_IMAGES, f"at most {most} image(s) per request here; this one has {len(uploads)}")
-    return ImagesRequest([_read_image(upload, settings) for upload in uploads], session_id, _explain(request.values.get("explain")))
+    return ImagesRequest([_read_image(upload, settings) for upload in uploads], session_id, _explain(_one("explain", request.values)))
+
+
+def _one(name: str, fields: MultiDict):
+    """The field's value, None without it; a field given twice is refused rather than one of its values
+    picked silently (which token, which session?)."""
+    values = fields.getlist(name)
+    if len(values) > 1:
+        raise ServiceError(Code.BAD_REQUEST, f"the field '{name}' is given {len(values)} times; send it once")
+    return values[0] if values else None
 
 
 def _read_image(upload, settings: Settings) -> bytes:
