@@ -32,6 +32,7 @@ from rq.registry import FailedJobRegistry, StartedJobRegistry
 from rq.worker import WorkerStatus
 
 from scoring import allocator, metrics
+from scoring.audit import AuditTrail, decision_lines
 from scoring.errors import Code, ServiceError
 from scoring.settings import Settings, load_settings
 from scoring.uploads import request_dir, upload_area
@@ -64,7 +65,9 @@ class JobQueue:
         self.redis = Redis.from_url(settings.redis_url, socket_timeout=5, socket_connect_timeout=2, health_check_interval=10)
         self.queue = Queue(QUEUE_NAME, connection=self.redis)
 
-    def submit(self, video: Path, session_id: str | None, phrase: str | None, explain: bool = False) -> str:
+    def submit(self, video: Path, session_id: str | None, phrase: str | None, explain: bool = False, audit: dict | None = None) -> str:
+        """The job's id. `audit` ({"route", "client_key_id"}): the worker writes the decision's audit line,
+        for answers no web request carries (POST /jobs); /score's are written by the web process."""
         key = UPLOAD_PREFIX + uuid.uuid4().hex
         job_timeout = int(self.settings.processing_timeout_s) + 30
         try:
@@ -77,6 +80,7 @@ class JobQueue:
                 session_id,
                 phrase,
                 explain,
+                audit,
                 job_timeout=job_timeout,
                 result_ttl=int(self.settings.job_result_ttl_s),
                 failure_ttl=int(self.settings.job_result_ttl_s),
@@ -160,12 +164,22 @@ def _service():
     return ScoringService(settings, Detectors(settings, torch_env.resolve_device(settings.device)))
 
 
-def run_job(upload_key: str, suffix: str, session_id: str | None, phrase: str | None, explain: bool = False) -> dict:
+def run_job(upload_key: str, suffix: str, session_id: str | None, phrase: str | None, explain: bool = False, audit: dict | None = None) -> dict:
     """The job a worker runs: the service's own scoring of the upload stored under `upload_key`."""
     job = get_current_job()
     data = job.connection.get(upload_key)
     if data is None:
-        return {"status": 410, "body": {"error": str(Code.UPLOAD_EXPIRED), "message": "the upload expired before a worker took it"}}
+        answer = {"status": 410, "body": {"error": str(Code.UPLOAD_EXPIRED), "message": "the upload expired before a worker took it"}}
+    else:
+        answer = _scored(job, upload_key, data, suffix, session_id, phrase, explain)
+    metrics.JOBS.labels(str(answer["status"])).inc()
+    if audit is not None:
+        for line in decision_lines(audit["route"], answer["status"], answer["body"], audit["client_key_id"], _service().model_digests()):
+            _audit_trail().record(line)
+    return answer
+
+
+def _scored(job: Job, upload_key: str, data: bytes, suffix: str, session_id: str | None, phrase: str | None, explain: bool) -> dict:
     try:
         with request_dir(upload_area(load_settings().upload_tmp_dir)) as workdir:
             target = workdir / f"upload{suffix}"
@@ -178,9 +192,13 @@ def run_job(upload_key: str, suffix: str, session_id: str | None, phrase: str | 
         if not job.retries_left:  # the last attempt: nothing will read the upload again
             job.connection.delete(upload_key)
         raise
-    metrics.JOBS.labels(str(answer["status"])).inc()
     job.connection.delete(upload_key)
     return answer
+
+
+@functools.cache
+def _audit_trail() -> AuditTrail:
+    return AuditTrail(load_settings().audit_log)
 
 
 class ScoringWorker(SimpleWorker):

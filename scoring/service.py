@@ -21,6 +21,7 @@ import torch
 
 from scoring import __version__, metrics, torch_env
 from scoring.admission import Admission
+from scoring.audit import DETECTORS
 from scoring.contract import Measurement
 from scoring.detectors import Detectors
 from scoring.efficientnet.detector import FrameDetector
@@ -101,6 +102,10 @@ class ScoringService:
         response["timings_ms"] = watch.milliseconds()
         metrics.record_answer(response, kind)
         return response
+
+    def model_digests(self) -> dict[str, str | None]:
+        """Each audited detector's weights sha256, once the worker has computed it (for the audit trail)."""
+        return {name: self.detectors.file_info(name).get("sha256") for name in DETECTORS}
 
     def health(self, queue=None) -> dict:
         """The design document's fields (`status`, `detectors` as booleans, `config`), our details beside

@@ -7,12 +7,14 @@ tests skip when it is missing.
 from __future__ import annotations
 
 import io
+import json
 import os
 import signal
 import subprocess
 import sys
 import time
 from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
 import requests
@@ -55,8 +57,11 @@ def redis():
 @pytest.fixture(scope="module")
 def env(redis, weights_dir, tmp_path_factory) -> dict[str, str]:
     uploads, counts = tmp_path_factory.mktemp("queue-uploads"), tmp_path_factory.mktemp("queue-metrics")
-    # The web workers and the queue workers count into one directory, as on one host (scoring.metrics).
-    return service_env(weights_dir, uploads, REDIS_URL=redis.url, JOB_RESULT_TTL_S=str(RESULT_TTL_S), PROMETHEUS_MULTIPROC_DIR=str(counts))
+    audit = tmp_path_factory.mktemp("queue-audit") / "audit.log"
+    # The web workers and the queue workers count into one directory and audit into one file, as on one host.
+    return service_env(
+        weights_dir, uploads, REDIS_URL=redis.url, JOB_RESULT_TTL_S=str(RESULT_TTL_S), PROMETHEUS_MULTIPROC_DIR=str(counts), AUDIT_LOG=str(audit)
+    )
 
 
 @contextmanager
@@ -126,6 +131,10 @@ def test_sync_and_async_scoring_give_the_same_answer(web, env):
     assert value(scraped, "deepfake_scoring_jobs_total", status="200") == 2
     assert value(scraped, "deepfake_scoring_verdicts_total", risk_level=sync.json()["risk_level"], kind="video") == 2
     assert value(scraped, "deepfake_scoring_queue_reachable") == 1 and value(scraped, "deepfake_scoring_queue_depth") == 0
+    decisions = [json.loads(line) for line in Path(env["AUDIT_LOG"]).read_text().splitlines()]
+    by_session = {(d["route"], d["session_id"]): d for d in decisions}
+    assert len(decisions) == 2  # /score's line from the web process, /jobs' from the queue worker
+    assert by_session[("/score", "sync")]["combined_score"] == by_session[("/jobs", "async")]["combined_score"] == sync.json()["combined_score"]
 
 
 def test_a_refused_video_is_refused_the_same_way_through_the_queue(web, env, tmp_path):

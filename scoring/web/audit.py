@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from flask import Blueprint, request
 
-from scoring.audit import DETECTORS, decision_lines, key_id
+from scoring.audit import decision_lines
 from scoring.web import current
-from scoring.web.auth import presented_key
+from scoring.web.auth import client_key_id
 
 
 def audited(blueprint: Blueprint) -> Blueprint:
@@ -21,8 +21,6 @@ def _audit(response):
         return response
     body = response.get_json(silent=True)
     if isinstance(body, dict) and ({"combined_score", "results", "error"} & set(body)):
-        presented = presented_key() if api.settings.api_keys else None
-        sha256_of = {name: api.service.detectors.file_info(name).get("sha256") for name in DETECTORS}
-        for line in decision_lines(request.path, response.status_code, body, key_id(presented), sha256_of):
+        for line in decision_lines(request.path, response.status_code, body, client_key_id(), api.service.model_digests()):
             api.audit.record(line)
     return response

@@ -6,6 +6,7 @@ import hmac
 
 from flask import Blueprint, request
 
+from scoring.audit import key_id
 from scoring.errors import Code, ServiceError
 from scoring.web import current
 
@@ -14,6 +15,11 @@ def presented_key() -> str:
     """The key the request presents as `Authorization: Bearer <key>`; "" without one."""
     scheme, _, key = request.headers.get("Authorization", "").partition(" ")
     return key.strip() if scheme.lower() == "bearer" else ""
+
+
+def client_key_id() -> str | None:
+    """The audit trail's name for the request's API key (`scoring.audit.key_id`); None without API_KEYS."""
+    return key_id(presented_key()) if current().settings.api_keys else None
 
 
 def require_api_key() -> None:

@@ -13,7 +13,7 @@ bp = protected(Blueprint("jobs", __name__))
 
 @bp.post("/jobs")
 def submit_job():
-    job_id = submit(current())
+    job_id = submit(current(), audited_by_worker=True)
     response = jsonify({"id": job_id, "status": "queued", "location": f"/jobs/{job_id}"})
     response.headers["Location"] = f"/jobs/{job_id}"
     return response, 202

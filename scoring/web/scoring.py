@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, jsonify
+from flask import Blueprint, jsonify, request
 
 from scoring.web import ScoringAPI, current
 from scoring.web.audit import audited
-from scoring.web.auth import protected
+from scoring.web.auth import client_key_id, protected
 from scoring.web.requests import video_of_request
 
 bp = audited(protected(Blueprint("scoring", __name__)))
@@ -23,7 +23,11 @@ def score():
     return jsonify(body), status
 
 
-def submit(api: ScoringAPI) -> str:
-    """Hand the request's video to the queue; its job id."""
+def submit(api: ScoringAPI, audited_by_worker: bool = False) -> str:
+    """Hand the request's video to the queue; its job id. `audited_by_worker`: the answer reaches no
+    web response (POST /jobs), so the worker writes its audit line."""
     video = video_of_request(api.settings, api.challenges)
-    return api.jobs.submit(video.path, video.session_id, video.phrase, video.explain)
+    audit = None
+    if audited_by_worker and api.audit.enabled:
+        audit = {"route": request.path, "client_key_id": client_key_id()}
+    return api.jobs.submit(video.path, video.session_id, video.phrase, video.explain, audit)
