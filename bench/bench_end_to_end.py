@@ -100,7 +100,7 @@ def main() -> int:
                 with gunicorn_server(env) as url:
                     for seconds, clip in clips.items():
                         median_ms, stages, body = run(url, clip, args.runs)
-                        ran = [name for name in ("syncnet", "efficientnet") if (body.get(name) or {}).get("score") is not None]
+                        ran = [name for name in ("syncnet", "efficientnet", "voice") if (body.get(name) or {}).get("score") is not None]
                         windows = sum(
                             t.get("windows_used", 0) for t in [body["syncnet"]["speaker_track"], *body["syncnet"]["other_tracks"]]
                         )

@@ -18,7 +18,7 @@ import sys
 from datetime import datetime, timezone
 from logging.handlers import WatchedFileHandler
 
-DETECTORS = ("syncnet", "efficientnet")
+DETECTORS = ("syncnet", "efficientnet", "voice")
 
 
 class AuditTrail:

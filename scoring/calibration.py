@@ -62,8 +62,13 @@ class PlattScaling:
             raise ValueError("calibration needs genuine and fake videos")
         x = logit(scores)
         weights = np.where(y == 1, 0.5 / y.sum(), 0.5 / (1 - y).sum())
+
+        def loss(a: float, b: float) -> float:
+            z = a * x + b
+            return float(np.sum(weights * (np.logaddexp(0, z) - y * z)) + ridge / 2 * a * a)
+
         a, b = 1.0, 0.0
-        for _ in range(100):  # Newton's method on a convex loss
+        for _ in range(100):  # Newton's method on a convex loss, each step halved until the loss falls
             p = sigmoid(a * x + b)
             gradient = np.array([np.sum(weights * (p - y) * x) + ridge * a, np.sum(weights * (p - y))])
             curvature = weights * p * (1 - p)
@@ -71,6 +76,9 @@ class PlattScaling:
                 [[np.sum(curvature * x * x) + ridge, np.sum(curvature * x)], [np.sum(curvature * x), np.sum(curvature) + 1e-12]]
             )
             step = np.linalg.solve(hessian, gradient)
+            # A full step overshoots where the curvature is nearly flat (well separated, unbalanced classes).
+            while loss(a - step[0], b - step[1]) > loss(a, b) and np.abs(step).max() > 1e-12:
+                step = step / 2
             a, b = a - step[0], b - step[1]
             if np.abs(step).max() < 1e-10:
                 break

@@ -32,6 +32,8 @@ class Detector(Protocol):
     name: ClassVar[str]  # its key in responses, fusion weights and /health
     title: ClassVar[str]  # its name in messages
     always_reported: ClassVar[bool]  # an object with score null (not null) in responses when it did not run
+    stands_alone: ClassVar[bool]  # its score alone may make a verdict (a face detector), or only beside one (the voice)
+    needs_faces: ClassVar[bool]  # measured after face tracking; without, while the faces are found (tracking is None then)
 
     @classmethod
     def from_settings(cls, settings: Settings, device: torch.device) -> "Detector": ...
@@ -39,6 +41,9 @@ class Detector(Protocol):
     @staticmethod
     def weights_file(settings: Settings) -> tuple[Path | None, OfficialFile | None]: ...
 
-    def measure(self, video: DecodedVideo, tracking: TrackingResult, track: FaceTrack | None, watch: Stopwatch) -> Measurement: ...
+    def measure(self, video: DecodedVideo, tracking: TrackingResult | None, track: FaceTrack | None, watch: Stopwatch) -> Measurement: ...
 
     def describe(self) -> dict: ...
+
+    @staticmethod
+    def risk_note(report: dict | None) -> str | None: ...  # what the verdict's risk note says of its report, if anything

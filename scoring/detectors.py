@@ -22,13 +22,14 @@ from scoring.faces.stage import build_tracker
 from scoring.faces.tracking import FaceTracker
 from scoring.settings import Settings
 from scoring.syncnet.detector import SyncNetDetector
+from scoring.voice.detector import VoiceDetector
 from scoring.weights.checkpoints import WeightsError
 from scoring.weights.files import S3FD, OfficialFile, describe, sha256_of
 
 T = TypeVar("T")
 
-# SyncNet first: it picks the speaking face, which the frame classifier then judges too.
-DETECTOR_TYPES: tuple[type[Detector], ...] = (SyncNetDetector, FrameDetector)
+# SyncNet first: it picks the speaking face, which the frame classifier then judges too; the voice needs no face.
+DETECTOR_TYPES: tuple[type[Detector], ...] = (SyncNetDetector, FrameDetector, VoiceDetector)
 
 
 class LazyModel(Generic[T]):

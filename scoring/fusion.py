@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import asdict, dataclass
 
 RISK_NAMES = ("LOW", "MEDIUM", "HIGH", "CRITICAL")
@@ -41,18 +41,20 @@ class Thresholds:
 DOCUMENT_THRESHOLDS = Thresholds()
 
 
-def fuse(scores: Mapping[str, float | None], weights: Mapping[str, float]) -> tuple[float, dict[str, float]]:
+def fuse(scores: Mapping[str, float | None], weights: Mapping[str, float], alone: Collection[str] | None = None) -> tuple[float, dict[str, float]]:
     """Weighted mean over the detectors that produced a score, and the weights actually applied.
 
     A detector without a score gets weight 0 and the others are renormalised, so a lone
     detector's score stands for itself, even when its configured weight is 0 (a weight of 0 means
-    "leave it out while another detector has a score", never "no answer").
+    "leave it out while another detector has a score", never "no answer"). Only the detectors in
+    `alone` (default: all) may stand alone: the voice is weighed beside a face, never instead of one.
     """
+    alone = scores.keys() if alone is None else alone
     scored = [name for name, score in scores.items() if score is not None]
-    if not scored:
-        raise ValueError("no detector produced a score")
+    if not any(name in alone for name in scored):
+        raise ValueError("no detector that may stand alone produced a score")
     present = {name: weights.get(name, 0.0) for name in scored if weights.get(name, 0.0) > 0}
-    present = present or {name: 1.0 for name in scored}
+    present = present or {name: 1.0 for name in scored if name in alone}
     total = sum(present.values())
     applied = {name: round(present.get(name, 0.0) / total, 4) for name in scores}
     combined = sum(scores[name] * weight for name, weight in present.items()) / total
@@ -63,4 +65,9 @@ def with_failed_challenge(judged: dict) -> dict:
     """A person who did not say the phrase is at least HIGH risk, whatever the detectors think;
     the fused score itself is left as the detectors made it."""
     level = judged["risk_level"] if judged["risk_level"] in ("HIGH", "CRITICAL") else "HIGH"
-    return {**judged, "risk_level": level, "is_likely_real": False, "risk_note": "the spoken phrase did not match the challenge"}
+    return {**judged, "risk_level": level, "is_likely_real": False, "risk_note": joined_note(judged.get("risk_note"), "the spoken phrase did not match the challenge")}
+
+
+def joined_note(*notes: str | None) -> str | None:
+    """One risk note of every concern raised, in order; None when there is none."""
+    return "; ".join(note for note in notes if note) or None

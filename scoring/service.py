@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import time
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,7 +28,7 @@ from scoring.detectors import Detectors
 from scoring.efficientnet.detector import FrameDetector
 from scoring.errors import CannotScore, Code, DetectorFailed, DetectorUnavailable, ServiceError
 from scoring.faces.tracking import FaceTrack, FaceTracker, TrackingResult
-from scoring.fusion import fuse, with_failed_challenge
+from scoring.fusion import fuse, joined_note, with_failed_challenge
 from scoring.images import decode_image
 from scoring.liveness.speech import PhraseVerifier
 from scoring.settings import Settings
@@ -36,6 +37,7 @@ from scoring.video import DecodedVideo, DecodeLimits, decode_video
 
 log = logging.getLogger("deepfake_scoring")
 STILL_IMAGE_HAS_NO_LIP_SYNC = "a still image has no lip movement or sound: lip sync is measured on videos only"
+STILL_IMAGE_HAS_NO_VOICE = "a still image has no sound: the voice is judged on videos only"
 
 
 @dataclass
@@ -60,6 +62,7 @@ class ScoringService:
         self.admission = Admission(settings.max_concurrent_jobs, settings.max_queued_jobs, settings.queue_timeout_s)
         self.limits = DecodeLimits(settings.max_duration_s, settings.max_source_side, settings.frame_max_side)
         self.phrases = PhraseVerifier()
+        self._beside = ThreadPoolExecutor(max_workers=self.admission.capacity, thread_name_prefix="beside-faces")
 
     def admitted(self) -> AbstractContextManager:
         """A place in this worker for one request, running or waiting, or 503 server_busy at once:
@@ -116,7 +119,7 @@ class ScoringService:
         queue_state = queue.health() if queue is not None else None
         return {
             **({"queue": queue_state} if queue_state is not None else {}),
-            "status": _health_status(available, queue_state),
+            "status": _health_status(available, [name for name, kind in detectors.types.items() if kind.stands_alone], queue_state),
             "service": settings.service_name,
             "version": __version__,
             "detectors": available,
@@ -145,8 +148,9 @@ class ScoringService:
 
     def _score(self, video_path: Path, watch: Stopwatch, phrase: str | None, explain: bool) -> dict:
         models = self.detectors.models
-        if all(lazy.get() is None for lazy in models.values()):
-            reasons = "; ".join(lazy.error for lazy in models.values() if lazy.error)
+        judges = [lazy for name, lazy in models.items() if self.detectors.types[name].stands_alone]  # the voice alone is no verdict
+        if all(lazy.get() is None for lazy in judges):
+            reasons = "; ".join(lazy.error for lazy in judges if lazy.error)
             raise ServiceError(Code.NO_DETECTOR_AVAILABLE, f"no detector is available: {reasons}")
         with watch.stage("decode"):
             decoded = decode_video(video_path, self.limits, watch)
@@ -155,12 +159,15 @@ class ScoringService:
                 Code.VIDEO_TOO_SHORT,
                 f"the clip is {decoded.duration_s:.2f} s long; at least {self.settings.min_duration_s:.1f} s is needed",
             )
+        # A detector that needs no face (the voice) runs beside the face search, which leaves a core idle.
+        types = self.detectors.types
+        beside = {name: self._beside.submit(self._run_beside, name, decoded, watch) for name in models if not types[name].needs_faces}
         tracking = self._face_tracker().track(decoded.frames, watch)
 
         outcomes: dict[str, Outcome] = {}
         track = None  # every detector judges the face its predecessors judged (SyncNet's speaker)
         for name in models:
-            outcomes[name] = self._run(name, decoded, tracking, track, watch)
+            outcomes[name] = beside[name].result() if name in beside else self._run(name, decoded, tracking, track, watch)
             if track is None and outcomes[name].measurement is not None:
                 track = outcomes[name].measurement.track
         if explain:
@@ -214,10 +221,11 @@ class ScoringService:
         if explain:
             with watch.stage("explain"):
                 report["explanations"] = classifier.explain_face(image.rgb, largest[:4], report["frame_scores"][0])
-        combined, applied = fuse({"syncnet": None, "efficientnet": report["score"]}, self.settings.fusion_weights)
+        combined, applied = fuse({"syncnet": None, "efficientnet": report["score"], "voice": None}, self.settings.fusion_weights)
         return {
             **self.settings.thresholds.verdict(combined),
             "syncnet": {"score": None, "confidence": None, "code": "not_applicable", "reason": STILL_IMAGE_HAS_NO_LIP_SYNC},
+            "voice": {"score": None, "confidence": None, "available": self.detectors.models["voice"].get() is not None, "code": "not_applicable", "reason": STILL_IMAGE_HAS_NO_VOICE},
             "efficientnet": report,
             "weights": applied,
             "degraded": None,
@@ -226,7 +234,11 @@ class ScoringService:
             "models": self._models_used({"efficientnet": report}, tracker.detector.name),
         }
 
-    def _run(self, name: str, decoded: DecodedVideo, tracking: TrackingResult, track: FaceTrack | None, watch: Stopwatch) -> Outcome:
+    def _run_beside(self, name: str, decoded: DecodedVideo, watch: Stopwatch) -> Outcome:
+        torch_env.apply_threads_in_this_thread()
+        return self._run(name, decoded, None, None, watch)
+
+    def _run(self, name: str, decoded: DecodedVideo, tracking: TrackingResult | None, track: FaceTrack | None, watch: Stopwatch) -> Outcome:
         lazy = self.detectors.models[name]
         detector = lazy.get()
         if detector is None:
@@ -245,14 +257,18 @@ class ScoringService:
             )
 
     def _respond(self, decoded: DecodedVideo, tracking: TrackingResult, outcomes: dict[str, Outcome]) -> dict:
+        types = self.detectors.types
         scores = {name: (o.report["score"] if o.report else None) for name, o in outcomes.items()}
-        if all(score is None for score in scores.values()):
-            raise _no_score_error(outcomes)
-        combined, applied = fuse(scores, self.settings.fusion_weights)
+        alone = [name for name in outcomes if types[name].stands_alone]
+        if all(scores[name] is None for name in alone):
+            raise _no_score_error({name: outcomes[name] for name in alone})
+        combined, applied = fuse(scores, self.settings.fusion_weights, alone)
         degraded = {name: o.degraded_entry() for name, o in outcomes.items() if o.error is not None}
         fallback = {"error": "; ".join(f"{name}: {entry['message']}" for name, entry in degraded.items())} if degraded else {}
+        note = joined_note(*(types[name].risk_note(o.report) for name, o in outcomes.items()))
         return {
             **self.settings.thresholds.verdict(combined),
+            **({"risk_note": note} if note else {}),
             **{name: self._report(name, o) for name, o in outcomes.items()},
             **fallback,
             "weights": applied,
@@ -307,10 +323,10 @@ def _no_score_error(outcomes: dict[str, Outcome]) -> Exception:
     return ServiceError(code, f"no detector could score this video ({reasons})")
 
 
-def _health_status(available: dict[str, bool], queue: dict | None) -> str:
+def _health_status(available: dict[str, bool], judges: list[str], queue: dict | None) -> str:
     """healthy: every detector; degraded: some, or queue mode without a live worker; unavailable:
-    none, or queue mode without its Redis."""
-    status = "healthy" if all(available.values()) else ("degraded" if any(available.values()) else "unavailable")
+    none of the `judges` (the detectors that may stand alone), or queue mode without its Redis."""
+    status = "healthy" if all(available.values()) else ("degraded" if any(available[name] for name in judges) else "unavailable")
     if queue is None:
         return status
     if not queue["reachable"]:

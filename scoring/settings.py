@@ -28,6 +28,7 @@ DEFAULT_MODELS_DIR = PROJECT_ROOT / "models"
 # fallback wherever setup could not install the published one.
 BUNDLED_FRAME_DETECTOR = DEFAULT_MODELS_DIR / "clip" / "clip_vitb16_probe.pt"
 SYNCNET_FILE_NAME = "syncnet_v2.model"
+BUNDLED_VOICE = DEFAULT_MODELS_DIR / "aasist" / "AASIST.pth"  # clovaai/aasist's published file, MIT, in the repository
 S3FD_FILE_NAME = "sfd_face.pth"
 
 
@@ -136,6 +137,10 @@ class Settings:
     allow_unverified_weights: bool = False  # weight files that are not byte-identical to the releases they claim to be
     fusion_weight_syncnet: float = 0.4
     fusion_weight_efficientnet: float = 0.6
+    fusion_weight_voice: float = 0.0  # what docs/voice.md's measurement supports: AASIST does not tell real from synthetic speech here
+    voice_weights: Path | None = BUNDLED_VOICE  # None: the voice detector is off
+    voice_max_windows: int = 2  # AASIST windows per request, spread over the speech
+    voice_precision: str = "auto"  # float32 | bfloat16 | auto (bfloat16 where native)
     thresholds: Thresholds = field(default_factory=Thresholds)
     faces: FaceSettings = field(default_factory=FaceSettings)
     syncnet: SyncNetSettings = field(default_factory=SyncNetSettings)
@@ -153,7 +158,7 @@ class Settings:
 
     @property
     def fusion_weights(self) -> dict[str, float]:
-        return {"syncnet": self.fusion_weight_syncnet, "efficientnet": self.fusion_weight_efficientnet}
+        return {"syncnet": self.fusion_weight_syncnet, "efficientnet": self.fusion_weight_efficientnet, "voice": self.fusion_weight_voice}
 
     def replace(self, **changes) -> "Settings":
         return dataclasses.replace(self, **changes)
@@ -260,6 +265,10 @@ def _optional_path(value: str) -> Path | None:
     return _path(value) if value.strip() else None
 
 
+def _path_or_off(value: str) -> Path | None:
+    return None if value.strip().lower() == "off" else _path(value)
+
+
 def _optional_float(value: str) -> float | None:
     return float(value) if value.strip() else None
 
@@ -340,6 +349,10 @@ _TOP_LEVEL = {
     "ALLOW_UNVERIFIED_WEIGHTS": Variable("allow_unverified_weights", _bool),
     "FUSION_WEIGHT_SYNCNET": Variable("fusion_weight_syncnet", float),
     "FUSION_WEIGHT_EFFICIENTNET": Variable("fusion_weight_efficientnet", float),
+    "FUSION_WEIGHT_VOICE": Variable("fusion_weight_voice", float),
+    "VOICE_WEIGHTS": Variable("voice_weights", _path_or_off),
+    "VOICE_MAX_WINDOWS": Variable("voice_max_windows", int),
+    "VOICE_PRECISION": Variable("voice_precision", _choice("auto", "float32", "bfloat16")),
 }
 
 _FACES = {
@@ -403,7 +416,7 @@ ALIASES = {
 # Families of variables that are ours: an unknown name in them is a typo worth a warning.
 OUR_PREFIXES = ("SYNCNET_", "EFFICIENTNET_", "FUSION_", "MODELS_", "FACE_", "S3FD_", "CHALLENGE_", "RISK_")
 # Settings that name a file: when set, the file must exist (unset, a missing default is "unavailable").
-FILE_VARIABLES = ("SYNCNET_WEIGHTS", "S3FD_WEIGHTS", "EFFICIENTNET_WEIGHTS")
+FILE_VARIABLES = ("SYNCNET_WEIGHTS", "S3FD_WEIGHTS", "EFFICIENTNET_WEIGHTS", "VOICE_WEIGHTS")
 
 
 def _read(environ: Mapping[str, str], table: dict[str, Variable]) -> dict:
@@ -470,14 +483,15 @@ def _check_ranges(s: Settings) -> None:
         (s.challenge_secret is None or len(s.challenge_secret) >= 16, "CHALLENGE_SECRET must be at least 16 characters"),
         (all(len(key) >= 16 for key in s.api_keys), "every key in API_KEYS must be at least 16 characters"),
         (s.metrics_token is None or len(s.metrics_token) >= 16, "METRICS_TOKEN must be at least 16 characters"),
+        (s.voice_max_windows >= 1, "VOICE_MAX_WINDOWS must be at least 1"),
         (s.job_result_ttl_s > 0, "JOB_RESULT_TTL_S must be positive"),
         (
             s.redis_url is None or s.redis_url.startswith(("redis://", "rediss://", "unix://")),
             "REDIS_URL must be a redis://, rediss:// or unix:// URL",
         ),
         (
-            min(s.fusion_weights.values()) >= 0 and sum(s.fusion_weights.values()) > 0,
-            "FUSION_WEIGHT_SYNCNET and FUSION_WEIGHT_EFFICIENTNET must not be negative, and not both 0",
+            min(s.fusion_weights.values()) >= 0 and s.fusion_weight_syncnet + s.fusion_weight_efficientnet > 0,
+            "FUSION_WEIGHT_SYNCNET, FUSION_WEIGHT_EFFICIENTNET and FUSION_WEIGHT_VOICE must not be negative, and the first two not both 0",
         ),
         (0 < s.faces.face_det_threshold <= 1, "SYNCNET_FACE_DET_THRESHOLD must be in (0, 1]"),
         (s.faces.face_det_scale is None or s.faces.face_det_scale > 0, "SYNCNET_FACE_DET_SCALE must be positive"),

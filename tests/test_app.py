@@ -59,8 +59,8 @@ def test_health_answers_without_loading_a_model(weights_dir, upload_dir, classif
     fresh = create_app(app_settings(weights_dir, upload_dir, classifier)).test_client()
     body = fresh.get("/health").get_json()
     assert body["service"] == "deepfake-scoring" and body["version"]
-    assert body["status"] == "healthy" and body["detectors"] == {"syncnet": True, "efficientnet": True}
-    for name in ("syncnet", "efficientnet"):
+    assert body["status"] == "healthy" and body["detectors"] == {"syncnet": True, "efficientnet": True, "voice": True}
+    for name in ("syncnet", "efficientnet", "voice"):
         detector = body["detector_details"][name]
         assert detector["loaded"] is False and detector["available"] is True and detector["device"] == "cpu"
         assert detector["weights"]["present"] is True
@@ -76,7 +76,7 @@ def test_score_a_real_clip_returns_the_full_schema(client):
     assert body["session_id"] == "sess-42"
     assert 0 <= body["combined_score"] <= 1 and body["risk_level"] in {"LOW", "MEDIUM", "HIGH", "CRITICAL"}
     assert body["is_likely_real"] == (body["combined_score"] > 0.6)
-    assert body["weights"] == {"syncnet": 0.4, "efficientnet": 0.6} and body["degraded"] is None
+    assert body["weights"] == {"syncnet": 0.4, "efficientnet": 0.6, "voice": 0.0} and body["degraded"] is None
     sync = body["syncnet"]
     assert {"offset_frames", "lag_ms", "confidence", "min_dist", "score", "speaker_track", "other_tracks"} <= set(sync)
     assert sync["lag_ms"] == 40 * sync["offset_frames"]
@@ -122,7 +122,7 @@ def test_video_without_audio_is_scored_by_the_frame_classifier_alone(client, cli
     body = upload(client, clips["mute"]).get_json()
     assert body["syncnet"]["score"] is None and body["syncnet"]["code"] == body["degraded"]["syncnet"]["code"] == "no_audio"
     assert body["syncnet"]["available"] is True and body["error"].startswith("syncnet: ")
-    assert body["weights"] == {"syncnet": 0.0, "efficientnet": 1.0}
+    assert body["weights"] == {"syncnet": 0.0, "efficientnet": 1.0, "voice": 0.0}
     assert body["combined_score"] == body["efficientnet"]["score"]
 
 
@@ -257,7 +257,7 @@ def test_unofficial_syncnet_weights_are_not_used_by_default(weights_dir, upload_
     body = upload(strict, clips["talking"]).get_json()
     reason = body["degraded"]["syncnet"]["message"]
     assert body["syncnet"] == {"score": None, "confidence": None, "available": False, "code": "unavailable", "reason": reason}
-    assert body["weights"] == {"syncnet": 0.0, "efficientnet": 1.0}
+    assert body["weights"] == {"syncnet": 0.0, "efficientnet": 1.0, "voice": 0.0}
 
 
 def test_unexpected_failure_is_a_json_500_and_the_app_recovers(app, clips, monkeypatch):
@@ -313,7 +313,7 @@ def test_a_detector_that_breaks_falls_back_to_the_other(weights_dir, upload_dir,
     assert response.status_code == 200, response.get_data(as_text=True)
     body = response.get_json()
     assert body["efficientnet"] is None and body["degraded"]["efficientnet"]["code"] == "detector_failed"
-    assert body["combined_score"] == body["syncnet"]["score"] and body["weights"] == {"syncnet": 1.0, "efficientnet": 0.0}
+    assert body["combined_score"] == body["syncnet"]["score"] and body["weights"] == {"syncnet": 1.0, "efficientnet": 0.0, "voice": 0.0}
     assert body["error"].startswith("efficientnet: ") and "CUDA" not in body["error"]
 
 

@@ -48,6 +48,25 @@ def test_perfectly_separated_scores_stay_finite_and_one_class_is_refused():
         PlattScaling.fit(np.array([1, 1]), np.array([0.2, 0.3]))
 
 
+def test_the_fit_reaches_the_loss_minimum_on_few_genuine_and_many_fakes():
+    """A plain Newton step overshot here (a -> 304, b -> -5e11: every clip called fake); the fit
+    must land where a general-purpose optimiser of the same loss does."""
+    from scipy.optimize import minimize
+
+    rng = np.random.default_rng(2)
+    logits = np.r_[rng.normal(1.0, 2.5, 12), rng.normal(-6, 1.5, 288)]
+    labels = np.r_[np.ones(12), np.zeros(288)]
+    fitted = PlattScaling.fit(labels, 1 / (1 + np.exp(-logits)))
+    weights = np.where(labels == 1, 0.5 / 12, 0.5 / 288)
+
+    def loss(params):
+        z = params[0] * logits + params[1]
+        return np.sum(weights * (np.logaddexp(0, z) - labels * z)) + 1e-2 / 2 * params[0] ** 2
+
+    best = minimize(loss, np.array([1.0, 0.0]), method="Nelder-Mead", options={"xatol": 1e-8, "fatol": 1e-12}).x
+    assert fitted.a == pytest.approx(best[0], abs=1e-3) and fitted.b == pytest.approx(best[1], abs=1e-3)
+
+
 def test_metrics_brier_and_reliability():
     labels, scores = np.array([1, 0, 1, 0]), np.array([0.9, 0.1, 0.6, 0.4])
     assert metrics.brier(labels, scores) == pytest.approx((0.01 + 0.01 + 0.16 + 0.16) / 4)

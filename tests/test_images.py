@@ -123,7 +123,7 @@ def test_a_photo_is_scored_by_the_frame_classifier_alone_and_says_why(client):
     body = response.get_json()
     frames = body["efficientnet"]
     assert frames["num_frames"] == 1 and frames["face_source"] == "image" and len(frames["frame_scores"]) == 1
-    assert body["combined_score"] == frames["score"] and body["weights"] == {"syncnet": 0.0, "efficientnet": 1.0}
+    assert body["combined_score"] == frames["score"] and body["weights"] == {"syncnet": 0.0, "efficientnet": 1.0, "voice": 0.0}
     assert body["syncnet"]["score"] is None and body["syncnet"]["code"] == "not_applicable"
     assert body["is_likely_real"] == (body["combined_score"] > 0.6) and body["degraded"] is None
     assert body["image"]["format"] == "jpeg" and body["faces"]["found"] == 1 and body["faces"]["detector"] == "mtcnn"

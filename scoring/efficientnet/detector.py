@@ -97,6 +97,8 @@ class FrameDetector:
     name = "efficientnet"
     title = "EfficientNet"
     always_reported = False  # null when it did not run, as in the design document
+    stands_alone = True
+    needs_faces = True
 
     def __init__(
         self,
@@ -317,3 +319,7 @@ class FrameDetector:
             "bundled_fallback": self.is_bundled_fallback,
             "precision": dtype_name(self.precision),
         }
+
+    @staticmethod
+    def risk_note(report: dict | None) -> None:
+        return None

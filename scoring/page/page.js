@@ -182,6 +182,15 @@ function describeFrames(frames, degraded) {
   return frames.score.toFixed(3) + " P(real) over " + frames.num_frames + " face crops (consistency " + frames.consistency.toFixed(2) + ")" + by;
 }
 
+function describeVoice(voice) {
+  if (!voice || voice.score === null || voice.score === undefined) {
+    return "did not run: " + (voice && voice.reason ? voice.reason : "no result");
+  }
+  const suspicion = voice.suspected_synthetic ? "may be synthetic" : "sounds recorded";
+  return voice.score.toFixed(3) + " P(bona fide), " + suspicion + " (" + voice.model + ", " + voice.windows.length + " window(s) over " +
+    voice.speech.seconds.toFixed(1) + " s of speech)";
+}
+
 function showResult(body) {
   $("capture").hidden = true;
   $("result").hidden = false;
@@ -193,6 +202,7 @@ function showResult(body) {
   detectors.replaceChildren();
   row(detectors, "SyncNet (lip sync)", describeSyncnet(body.syncnet));
   row(detectors, "Face frames", describeFrames(body.efficientnet, body.degraded));
+  row(detectors, "Voice (synthetic speech)", describeVoice(body.voice));
   if (body.challenge) {
     const c = body.challenge;
     row(detectors, "Spoken phrase", (c.passed ? "said: " : "NOT said: ") + "\u201c" + c.phrase + "\u201d (" + c.matched_words + " of " + c.total_words + " words heard)");
@@ -261,6 +271,11 @@ function drawTimeline(body) {
   if (sync.framewise_confidence && sync.framewise_confidence.length) {
     const low = Math.min(...sync.framewise_confidence), span = Math.max(Math.max(...sync.framewise_confidence) - low, 1e-6);
     plotLine(g, sync.framewise_start_frames.map((f) => x(f / fps)), sync.framewise_confidence.map((c) => y((c - low) / span)), "#e8590c");
+  }
+  const voice = body.voice || {};
+  g.strokeStyle = "#2b8a3e"; g.lineWidth = 3;
+  for (const window of voice.windows || []) {
+    g.beginPath(); g.moveTo(x(window.start_s), y(window.score)); g.lineTo(x(window.end_s), y(window.score)); g.stroke();
   }
   const frames = body.efficientnet;
   if (frames && frames.frame_scores) {

@@ -78,6 +78,8 @@ class SyncNetDetector:
     name = "syncnet"
     title = "SyncNet"
     always_reported = True  # the document's clients read result['syncnet']['score'] even when it did not run
+    stands_alone = True
+    needs_faces = True
 
     def __init__(self, scorer: SyncNetScorer, settings: SyncNetSettings, faces: FaceSettings, allow_unverified_weights: bool = False):
         self.scorer = scorer
@@ -169,6 +171,10 @@ class SyncNetDetector:
 
     def describe(self) -> dict:
         return {"precision": dtype_name(self.scorer.precision)}
+
+    @staticmethod
+    def risk_note(report: dict | None) -> None:
+        return None
 
 
 def no_track_message(tracking: TrackingResult, settings: FaceSettings) -> str:

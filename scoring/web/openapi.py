@@ -92,6 +92,25 @@ def _schemas() -> dict:
             _object(no_score, {"available": {"type": "boolean"}, "reason": {"type": "string"}}),
         ]
     }
+    window = _object({"start_s": {"type": "number", "minimum": 0}, "end_s": {"type": "number", "minimum": 0}, "logit": {"type": "number"}, "score": UNIT})
+    voice_report = {
+        "oneOf": [
+            _object(
+                {
+                    "score": UNIT,
+                    "available": {"const": True},
+                    "calibrated": {"type": "boolean"},
+                    "suspected_synthetic": {"type": "boolean"},
+                    "model": {"type": "string"},
+                    "logit": {"type": "number"},
+                    "speech": _object({"start_s": {"type": "number"}, "end_s": {"type": "number"}, "seconds": {"type": "number", "minimum": 0}}),
+                    "windows": {"type": "array", "items": window, "minItems": 1},
+                },
+                {"probability": UNIT_OR_NULL},
+            ),
+            _object(no_score, {"available": {"type": "boolean"}, "reason": {"type": "string"}}),
+        ]
+    }
     degraded = {
         "type": ["object", "null"],
         "additionalProperties": _object({"code": {"type": "string"}, "message": {"type": "string"}}),
@@ -101,6 +120,7 @@ def _schemas() -> dict:
         **verdict,
         "weights": {"type": "object", "additionalProperties": UNIT},
         "syncnet": syncnet_report,
+        "voice": voice_report,
         "efficientnet": {"oneOf": [frame_report, {"type": "null"}]},
         "degraded": degraded,
         "models": {"type": "object", "additionalProperties": {"type": "object"}},

@@ -2,7 +2,8 @@
 
 The official SyncNet and S3FD files, and the default published frame detector
 (scoring.efficientnet.published.DEFAULT_FRAME_DETECTOR); without the latter the service scores
-frames with the bundled model, and says so.
+frames with the bundled model, and says so. The published AASIST files ship in the repository
+(models/aasist/, MIT): they are checked there, and fetched from their URL only if missing.
 
 Where they go and come from are the project's settings (MODELS_DIR, MODELS_SOURCE_DIR,
 MODELS_DOWNLOAD_TIMEOUT), so setup installs exactly where the service looks.
@@ -16,10 +17,16 @@ import sys
 
 from scoring.efficientnet.published import DEFAULT_FRAME_DETECTOR
 from scoring.settings import BUNDLED_FRAME_DETECTOR, PROJECT_ROOT, Settings, SettingsError, load_settings
+from scoring.voice.files import BUNDLED_DIR, VOICE_FILES
 from scoring.weights.files import OFFICIAL_FILES, OfficialFile, describe, provision
 
 SETUP_FILES = (*OFFICIAL_FILES, DEFAULT_FRAME_DETECTOR.file)
 FALLBACK = f"the service scores frames with the bundled {BUNDLED_FRAME_DETECTOR.relative_to(PROJECT_ROOT)} (fallback)"
+
+
+def provision_bundled(settings: Settings) -> list[tuple[bool, str]]:
+    """The files the repository ships, checked in place (downloaded only where missing)."""
+    return [provision(f, BUNDLED_DIR, None, settings.models_download_timeout) for f in VOICE_FILES]
 
 
 def provision_all(settings: Settings, files: tuple[OfficialFile, ...] = SETUP_FILES) -> list[tuple[bool, str]]:
@@ -37,7 +44,8 @@ def provision_all(settings: Settings, files: tuple[OfficialFile, ...] = SETUP_FI
 
 
 def installed(settings: Settings, files: tuple[OfficialFile, ...] = SETUP_FILES) -> dict[str, dict]:
-    return {f.name: {**describe(settings.models_dir / f.name, f), "path": str(settings.models_dir / f.name)} for f in files}
+    places = [(f, settings.models_dir) for f in files] + [(f, BUNDLED_DIR) for f in VOICE_FILES]
+    return {f.name: {**describe(folder / f.name, f), "path": str(folder / f.name)} for f, folder in places}
 
 
 def main(argv: list[str] | None = None, settings: Settings | None = None) -> int:
@@ -57,7 +65,7 @@ def main(argv: list[str] | None = None, settings: Settings | None = None) -> int
     if args.command == "check":
         print(json.dumps(installed(settings), indent=2))
         return 0
-    for ok, message in provision_all(settings):
+    for ok, message in provision_bundled(settings) + provision_all(settings):
         print(("  ok    " if ok else "  WARN  ") + message, file=sys.stdout if ok else sys.stderr)
     return 0
 

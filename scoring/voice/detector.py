@@ -1,0 +1,90 @@
+"""The voice detector under the detector contract: is the speech a recorded person, or synthesised?
+
+AASIST (clovaai/aasist, MIT; `scoring.voice.scorer`) judges the audio the request already decoded.
+It judges the voice, not a face, so it never stands alone: a clip in which no face could be judged
+gets no verdict from the voice. Its share of the fused score is `FUSION_WEIGHT_VOICE`, 0 by default
+because on the recordings measured here it does not tell real from synthetic speech
+(docs/voice.md); it is still measured and reported in every response, and a score under one half
+(calibrated P(bona fide)) is named in the risk note as a suspected synthetic voice.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from scoring.calibration import sigmoid
+from scoring.contract import Measurement
+from scoring.errors import CannotScore, Code
+from scoring.faces.tracking import FaceTrack, TrackingResult
+from scoring.settings import Settings
+from scoring.timing import Stopwatch
+from scoring.torch_env import dtype_name, resolve_precision
+from scoring.video import DecodedVideo
+from scoring.voice.files import VOICE_FILES
+from scoring.voice.scorer import NoSpeechError, VoiceScorer
+from scoring.weights.checkpoints import WeightsError
+from scoring.weights.files import OfficialFile
+
+SUSPECTED_BELOW = 0.5
+
+
+class VoiceDetector:
+    name = "voice"
+    title = "AASIST voice anti-spoofing"
+    always_reported = True  # `voice: {score, available, ...}` in every response
+    stands_alone = False  # a voice is not a face: no verdict from it alone
+    needs_faces = False  # measured while the faces are found
+
+    def __init__(self, scorer: VoiceScorer, max_windows: int | None = None):
+        self.scorer = scorer
+        self.max_windows = max_windows
+
+    @classmethod
+    def from_settings(cls, settings: Settings, device: torch.device) -> "VoiceDetector":
+        path, _ = cls.weights_file(settings)
+        if path is None:
+            raise WeightsError("turned off (VOICE_WEIGHTS=off)")
+        precision = resolve_precision(settings.voice_precision, torch.device(device))
+        return cls(VoiceScorer.load(path, device, settings.allow_unverified_weights, precision=precision), settings.voice_max_windows)
+
+    @staticmethod
+    def weights_file(settings: Settings) -> tuple[Path | None, OfficialFile | None]:
+        path = settings.voice_weights
+        return path, next((official for official in VOICE_FILES if path is not None and official.name == path.name), None)
+
+    def measure(self, video: DecodedVideo, tracking: TrackingResult | None, track: FaceTrack | None, watch: Stopwatch) -> Measurement:
+        with watch.stage("voice"):
+            try:
+                result = self.scorer.score(video.audio, self.max_windows)
+            except NoSpeechError as exc:
+                code = Code.NO_AUDIO if not video.has_audio else Code.SILENT_AUDIO
+                raise CannotScore(code, f"the voice cannot be judged: {exc}") from None
+        score = self.probability(result.logit)
+        report = {
+            "score": round(score, 4),
+            "available": True,
+            "calibrated": self.scorer.calibration is not None,
+            "suspected_synthetic": score < SUSPECTED_BELOW,
+            "model": self.scorer.variant,
+            **result.to_json(),
+        }
+        for window in report["windows"]:
+            window["score"] = round(self.probability(window["logit"]), 4)
+        return Measurement(report, track=None)
+
+    def probability(self, logit: float) -> float:
+        """P(bona fide) of a bona fide logit: calibrated where the file has a sidecar, else the network's own sigmoid."""
+        squashed = sigmoid(logit)
+        return float(self.scorer.calibration(squashed) if self.scorer.calibration is not None else squashed)
+
+    def describe(self) -> dict:
+        return {**self.scorer.summary(), "max_windows": self.max_windows, "precision": dtype_name(self.scorer.precision)}
+
+    @staticmethod
+    def risk_note(report: dict | None) -> str | None:
+        """Named when the voice's score suspects a synthetic one, whatever its fusion weight."""
+        if not report or not report.get("suspected_synthetic"):
+            return None
+        return f"the voice may be synthetic (AASIST P(bona fide) {report['score']:.2f})"
