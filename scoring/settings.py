@@ -141,6 +141,7 @@ class Settings:
     voice_weights: Path | None = BUNDLED_VOICE  # None: the voice detector is off
     voice_max_windows: int = 2  # AASIST windows per request, spread over the speech
     voice_precision: str = "auto"  # float32 | bfloat16 | auto (bfloat16 where native)
+    voice_suspect_below: float = 0.05  # P(bona fide) under which the risk note names a suspected synthetic voice
     thresholds: Thresholds = field(default_factory=Thresholds)
     faces: FaceSettings = field(default_factory=FaceSettings)
     syncnet: SyncNetSettings = field(default_factory=SyncNetSettings)
@@ -353,6 +354,7 @@ _TOP_LEVEL = {
     "VOICE_WEIGHTS": Variable("voice_weights", _path_or_off),
     "VOICE_MAX_WINDOWS": Variable("voice_max_windows", int),
     "VOICE_PRECISION": Variable("voice_precision", _choice("auto", "float32", "bfloat16")),
+    "VOICE_SUSPECT_BELOW": Variable("voice_suspect_below", float),
 }
 
 _FACES = {
@@ -484,6 +486,7 @@ def _check_ranges(s: Settings) -> None:
         (all(len(key) >= 16 for key in s.api_keys), "every key in API_KEYS must be at least 16 characters"),
         (s.metrics_token is None or len(s.metrics_token) >= 16, "METRICS_TOKEN must be at least 16 characters"),
         (s.voice_max_windows >= 1, "VOICE_MAX_WINDOWS must be at least 1"),
+        (0 <= s.voice_suspect_below <= 1, "VOICE_SUSPECT_BELOW must be within 0..1"),
         (s.job_result_ttl_s > 0, "JOB_RESULT_TTL_S must be positive"),
         (
             s.redis_url is None or s.redis_url.startswith(("redis://", "rediss://", "unix://")),

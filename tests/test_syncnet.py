@@ -301,7 +301,7 @@ def test_the_design_documents_ensemble_call_gives_the_service_response(wrapper):
     clip = shared(MEDIA / "talking" / "grid_bbaf2n.mpg")
     detector = EfficientNetDetector(BUNDLED_FRAME_DETECTOR, "cpu")
     both = wrapper.process_video_ensemble(clip, "ref-1", efficientnet_detector=detector)
-    assert both["session_id"] == "ref-1" and both["weights"] == {"syncnet": 0.4, "efficientnet": 0.6}
+    assert both["session_id"] == "ref-1" and both["weights"] == {"syncnet": 0.4, "efficientnet": 0.6, "voice": 0.0}
     assert both["combined_score"] == pytest.approx(0.4 * both["syncnet"]["score"] + 0.6 * both["efficientnet"]["score"], abs=2e-4)
     assert both["syncnet"]["offset_frames"] == wrapper.process_video(clip, "ref-1")["offset_frames"]
     alone = wrapper.process_video_ensemble(clip, "ref-2")

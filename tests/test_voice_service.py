@@ -43,6 +43,7 @@ def test_the_voice_is_measured_reported_and_left_out_of_the_fusion_by_default(we
     assert voice["available"] is True and voice["model"] == "AASIST" and 0 <= voice["score"] <= 1
     assert voice["windows"] and all(w["end_s"] > w["start_s"] for w in voice["windows"])
     assert voice["speech"]["seconds"] > 3 and body["models"]["voice"]["file"] == "AASIST.pth"
+    assert voice["suspected_synthetic"] is False and "risk_note" not in body  # a real person, and AASIST's lowest here is 0.2
     assert body["weights"]["voice"] == 0 and body["timings_ms"]["voice"] > 0
     off = create_app(app_settings(weights_dir, upload_dir, classifier, voice_weights=None)).test_client()
     without = post(off, shared(REAL_PERSON)).get_json()

@@ -4,8 +4,9 @@ AASIST (clovaai/aasist, MIT; `scoring.voice.scorer`) judges the audio the reques
 It judges the voice, not a face, so it never stands alone: a clip in which no face could be judged
 gets no verdict from the voice. Its share of the fused score is `FUSION_WEIGHT_VOICE`, 0 by default
 because on the recordings measured here it does not tell real from synthetic speech
-(docs/voice.md); it is still measured and reported in every response, and a score under one half
-(calibrated P(bona fide)) is named in the risk note as a suspected synthetic voice.
+(docs/voice.md); it is still measured and reported in every response, and a score under
+`VOICE_SUSPECT_BELOW` (calibrated P(bona fide), 0.05: below every real recording measured, clean or
+degraded, and under 61 % of the synthetic clips) is named in the risk note as a suspected synthetic voice.
 """
 
 from __future__ import annotations
@@ -27,8 +28,6 @@ from scoring.voice.scorer import NoSpeechError, VoiceScorer
 from scoring.weights.checkpoints import WeightsError
 from scoring.weights.files import OfficialFile
 
-SUSPECTED_BELOW = 0.5
-
 
 class VoiceDetector:
     name = "voice"
@@ -37,9 +36,10 @@ class VoiceDetector:
     stands_alone = False  # a voice is not a face: no verdict from it alone
     needs_faces = False  # measured while the faces are found
 
-    def __init__(self, scorer: VoiceScorer, max_windows: int | None = None):
+    def __init__(self, scorer: VoiceScorer, max_windows: int | None = None, suspect_below: float = 0.05):
         self.scorer = scorer
         self.max_windows = max_windows
+        self.suspect_below = suspect_below
 
     @classmethod
     def from_settings(cls, settings: Settings, device: torch.device) -> "VoiceDetector":
@@ -47,7 +47,7 @@ class VoiceDetector:
         if path is None:
             raise WeightsError("turned off (VOICE_WEIGHTS=off)")
         precision = resolve_precision(settings.voice_precision, torch.device(device))
-        return cls(VoiceScorer.load(path, device, settings.allow_unverified_weights, precision=precision), settings.voice_max_windows)
+        return cls(VoiceScorer.load(path, device, settings.allow_unverified_weights, precision=precision), settings.voice_max_windows, settings.voice_suspect_below)
 
     @staticmethod
     def weights_file(settings: Settings) -> tuple[Path | None, OfficialFile | None]:
@@ -66,7 +66,7 @@ class VoiceDetector:
             "score": round(score, 4),
             "available": True,
             "calibrated": self.scorer.calibration is not None,
-            "suspected_synthetic": score < SUSPECTED_BELOW,
+            "suspected_synthetic": score < self.suspect_below,
             "model": self.scorer.variant,
             **result.to_json(),
         }
@@ -80,7 +80,12 @@ class VoiceDetector:
         return float(self.scorer.calibration(squashed) if self.scorer.calibration is not None else squashed)
 
     def describe(self) -> dict:
-        return {**self.scorer.summary(), "max_windows": self.max_windows, "precision": dtype_name(self.scorer.precision)}
+        return {
+            **self.scorer.summary(),
+            "max_windows": self.max_windows,
+            "precision": dtype_name(self.scorer.precision),
+            "suspect_below": self.suspect_below,
+        }
 
     @staticmethod
     def risk_note(report: dict | None) -> str | None:
