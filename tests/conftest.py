@@ -25,7 +25,7 @@ from scoring.settings import FaceSettings, Settings
 from scoring.syncnet.inference import load_syncnet_v2
 from scoring.syncnet.scorer import SyncNetScorer
 from scoring.torchvision_ops import prepare_torchvision
-from tests import weights
+from tests import media, weights
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
@@ -111,6 +111,19 @@ def tracker():
 @pytest.fixture(scope="session")
 def upload_dir(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("uploads")
+
+
+@pytest.fixture(scope="session")
+def clips(tmp_path_factory) -> dict[str, Path]:
+    """Small clips made here: synced talking (3 s), mute, faceless, too short (0.6 s), audio only."""
+    folder = tmp_path_factory.mktemp("clips")
+    return {
+        "talking": media.synced_talking_clip(folder / "talking.mp4", seconds=3),
+        "mute": media.write_video(folder / "mute.mp4", media.talking_face(media.speech_like_signal(60))),
+        "noface": media.faceless_clip(folder / "noface.mp4"),
+        "short": media.synced_talking_clip(folder / "short.mp4", seconds=0.6),
+        "audio": media.audio_only(folder / "audio.wav"),
+    }
 
 
 @pytest.fixture(scope="session")

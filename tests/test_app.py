@@ -27,18 +27,6 @@ from tests.conftest import MEDIA, app_settings, make_settings, shared
 from tests.disks import files_under, small_filesystem
 
 
-@pytest.fixture(scope="module")
-def clips(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("clips")
-    return {
-        "talking": media.synced_talking_clip(folder / "talking.mp4", seconds=3),
-        "mute": media.write_video(folder / "mute.mp4", media.talking_face(media.speech_like_signal(60))),
-        "noface": media.faceless_clip(folder / "noface.mp4"),
-        "short": media.synced_talking_clip(folder / "short.mp4", seconds=0.6),
-        "audio": media.audio_only(folder / "audio.wav"),
-    }
-
-
 def upload(client, path=None, data=b"", name="clip.mp4", **fields):
     payload = {"video": (io.BytesIO(path.read_bytes() if path else data), name), **fields}
     return client.post("/score", data=payload, content_type="multipart/form-data")

@@ -16,12 +16,6 @@ from tests.conftest import app_settings
 KEY = "audit-test-key-0123456789"
 
 
-@pytest.fixture(scope="module")
-def clips(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("audit-clips")
-    return {"talking": media.synced_talking_clip(folder / "talking.mp4", seconds=3), "noface": media.faceless_clip(folder / "noface.mp4")}
-
-
 def post(client, clip, **headers):
     with clip.open("rb") as video:
         data = {"video": (video, "clip.mp4"), "session_id": "case-7"}

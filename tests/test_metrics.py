@@ -10,7 +10,6 @@ from prometheus_client.mmap_dict import MmapedDict
 
 from app import create_app
 from scoring.local_server import gunicorn_server
-from tests import media
 from tests.conftest import app_settings, service_env
 from tests.prometheus import samples, value
 
@@ -32,8 +31,8 @@ def post(client, data: bytes):
     return client.post("/score", data={"video": (io.BytesIO(data), "clip.mp4")}, content_type="multipart/form-data")
 
 
-def test_a_scrape_counts_requests_verdicts_stages_and_detectors(weights_dir, upload_dir, classifier, tmp_path):
-    mute = media.write_video(tmp_path / "mute.mp4", media.talking_face(media.speech_like_signal(60)))
+def test_a_scrape_counts_requests_verdicts_stages_and_detectors(weights_dir, upload_dir, classifier, clips):
+    mute = clips["mute"]
     client = create_app(app_settings(weights_dir, upload_dir, classifier)).test_client()
     before = scrape(client)
     scored = post(client, mute.read_bytes())

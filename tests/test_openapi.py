@@ -34,16 +34,6 @@ def contract(client):
     return schema
 
 
-@pytest.fixture(scope="module")
-def clips(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("contract-clips")
-    return {
-        "talking": media.synced_talking_clip(folder / "talking.mp4", seconds=3),
-        "mute": media.write_video(folder / "mute.mp4", media.talking_face(media.speech_like_signal(60))),
-        "noface": media.faceless_clip(folder / "noface.mp4"),
-    }
-
-
 def conforms(contract, path: str, method: str, response) -> dict | None:
     """The response's status, headers, media type and body are what the contract says (raises otherwise)."""
     contract[path][method].validate_response(response)

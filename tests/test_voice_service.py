@@ -22,15 +22,8 @@ def post(client, clip):
 
 
 @pytest.fixture(scope="module")
-def clips(tmp_path_factory):
+def faceless_speech(tmp_path_factory):
     folder = tmp_path_factory.mktemp("voice-clips")
-    return {
-        "mute": media.write_video(folder / "mute.mp4", media.talking_face(media.speech_like_signal(60))),
-        "faceless speech": _faceless_with_speech(folder),
-    }
-
-
-def _faceless_with_speech(folder):
     pcm = media.flite_speech("a person reads the phrase on the screen out loud", "slt", folder / "speech.wav")
     frames = [np.full((480, 640, 3), 90, np.uint8)] * (pcm.size * 25 // media.SAMPLE_RATE + 1)
     return media.write_video(folder / "faceless.mkv", frames, audio=pcm, audio_codec="pcm_s16le")
@@ -73,9 +66,9 @@ def test_the_window_cap_spreads_the_windows_and_bfloat16_stays_close(weights_dir
     assert max(abs(a["logit"] - b["logit"]) for a, b in zip(approximate["windows"], every["windows"])) < 0.1
 
 
-def test_the_voice_never_judges_a_clip_without_a_face(weights_dir, upload_dir, classifier, clips):
+def test_the_voice_never_judges_a_clip_without_a_face(weights_dir, upload_dir, classifier, faceless_speech):
     client = create_app(app_settings(weights_dir, upload_dir, classifier, fusion_weight_voice=1.0)).test_client()
-    response = post(client, clips["faceless speech"])
+    response = post(client, faceless_speech)
     assert response.status_code == 422 and response.get_json()["error"] == "no_face"
 
 
