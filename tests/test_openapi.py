@@ -125,7 +125,7 @@ def test_schemathesis_finds_nothing_against_the_live_service(weights_dir, tmp_pa
                 sys.executable, "-m", "schemathesis.cli", "run", f"{url}/openapi.json",
                 "--header", f"Authorization: Bearer {KEY}",
                 "--checks", FUZZ_CHECKS,
-                "--max-examples", "40", "--seed", "26", "--workers", "1", "--request-timeout", "120", "--no-color",
+                "--max-examples", "100", "--seed", "26", "--workers", "1", "--request-timeout", "120", "--no-color",
             ],
             capture_output=True, text=True, timeout=600, cwd=tmp_path,  # its own files (.schemathesis/) stay out of the tree
         )  # fmt: skip
