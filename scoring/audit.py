@@ -18,8 +18,6 @@ import sys
 from datetime import datetime, timezone
 from logging.handlers import WatchedFileHandler
 
-DETECTORS = ("syncnet", "efficientnet", "voice")
-
 
 class AuditTrail:
     def __init__(self, sink: str):
@@ -43,7 +41,8 @@ def key_id(presented: str | None) -> str | None:
 
 
 def decision_lines(route: str, status: int, body: dict, client_key_id: str | None, sha256_of: dict[str, str | None]) -> list[dict]:
-    """The lines for one answer: one per judged item (a batch of images gives one per image)."""
+    """The lines for one answer: one per judged item (a batch of images gives one per image).
+    `sha256_of`: every detector's weights digest by detector name (ScoringService.model_digests)."""
     common = {"time": datetime.now(timezone.utc).isoformat(timespec="milliseconds"), "route": route, "client_key_id": client_key_id}
     common["session_id"] = body.get("session_id")
     if "results" in body:
@@ -57,7 +56,7 @@ def _decision(status: int, body: dict, sha256_of: dict[str, str | None]) -> dict
     models = body.get("models") or {}
     detectors = {
         name: {"score": (body.get(name) or {}).get("score"), "file": models[name]["file"], "sha256": sha256_of.get(name) or models[name]["sha256"]}
-        for name in DETECTORS
+        for name in sha256_of
         if name in models
     }
     challenge = body.get("challenge")

@@ -22,7 +22,6 @@ import torch
 
 from scoring import __version__, metrics, torch_env
 from scoring.admission import Admission
-from scoring.audit import DETECTORS
 from scoring.contract import Measurement
 from scoring.detectors import Detectors
 from scoring.efficientnet.detector import FrameDetector
@@ -107,8 +106,8 @@ class ScoringService:
         return response
 
     def model_digests(self) -> dict[str, str | None]:
-        """Each audited detector's weights sha256, once the worker has computed it (for the audit trail)."""
-        return {name: self.detectors.file_info(name).get("sha256") for name in DETECTORS}
+        """Each detector's weights sha256, once the worker has computed it (for the audit trail)."""
+        return {name: self.detectors.file_info(name).get("sha256") for name in self.detectors.types}
 
     def health(self, queue=None) -> dict:
         """The design document's fields (`status`, `detectors` as booleans, `config`), our details beside

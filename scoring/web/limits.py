@@ -9,9 +9,8 @@ from __future__ import annotations
 
 from flask import Blueprint, Flask, request
 
-from scoring.audit import key_id
 from scoring.settings import Settings
-from scoring.web.auth import presented_key
+from scoring.web.auth import client_key_id
 
 
 def limit_rates(app: Flask, settings: Settings, blueprints: list[Blueprint]) -> None:
@@ -22,7 +21,7 @@ def limit_rates(app: Flask, settings: Settings, blueprints: list[Blueprint]) -> 
 
     def client() -> str:
         if settings.api_keys:
-            return "key:" + (key_id(presented_key()) or "none")
+            return "key:" + (client_key_id() or "none")
         return "address:" + (request.remote_addr or "unknown")
 
     limiter = Limiter(
