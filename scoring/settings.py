@@ -28,7 +28,8 @@ DEFAULT_MODELS_DIR = PROJECT_ROOT / "models"
 # fallback wherever setup could not install the published one.
 BUNDLED_FRAME_DETECTOR = DEFAULT_MODELS_DIR / "clip" / "clip_vitb16_probe.pt"
 SYNCNET_FILE_NAME = "syncnet_v2.model"
-BUNDLED_VOICE = DEFAULT_MODELS_DIR / "aasist" / "AASIST.pth"  # clovaai/aasist's published file, MIT, in the repository
+BUNDLED_VOICE_DIR = DEFAULT_MODELS_DIR / "aasist"  # clovaai/aasist's published files, MIT, in the repository
+BUNDLED_VOICE = BUNDLED_VOICE_DIR / "AASIST.pth"
 S3FD_FILE_NAME = "sfd_face.pth"
 
 

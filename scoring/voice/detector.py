@@ -15,7 +15,6 @@ from pathlib import Path
 
 import torch
 
-from scoring.calibration import sigmoid
 from scoring.contract import Measurement
 from scoring.errors import CannotScore, Code
 from scoring.faces.tracking import FaceTrack, TrackingResult
@@ -61,7 +60,7 @@ class VoiceDetector:
             except NoSpeechError as exc:
                 code = Code.NO_AUDIO if not video.has_audio else Code.SILENT_AUDIO
                 raise CannotScore(code, f"the voice cannot be judged: {exc}") from None
-        score = self.probability(result.logit)
+        score = self.scorer.bona_fide_probability(result.logit)
         report = {
             "score": round(score, 4),
             "available": True,
@@ -71,13 +70,8 @@ class VoiceDetector:
             **result.to_json(),
         }
         for window in report["windows"]:
-            window["score"] = round(self.probability(window["logit"]), 4)
+            window["score"] = round(self.scorer.bona_fide_probability(window["logit"]), 4)
         return Measurement(report, track=None)
-
-    def probability(self, logit: float) -> float:
-        """P(bona fide) of a bona fide logit: calibrated where the file has a sidecar, else the network's own sigmoid."""
-        squashed = sigmoid(logit)
-        return float(self.scorer.calibration(squashed) if self.scorer.calibration is not None else squashed)
 
     def describe(self) -> dict:
         return {

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from scoring.settings import BUNDLED_VOICE_DIR as BUNDLED_DIR
 from scoring.weights.files import OfficialFile
 
-BUNDLED_DIR = Path(__file__).resolve().parents[2] / "models" / "aasist"
 SOURCE_COMMIT = "a04c9863f63d44471dde8a6abcb3b082b07cd1d1"
 LICENCE = "MIT (clovaai/aasist)"
 TRAINED_ON = "ASVspoof 2019 LA (bona fide vs TTS/VC spoofed speech)"

@@ -209,8 +209,13 @@ class VoiceScorer:
             for s, logit in zip(starts, logits)
         )
         clip_logit = float(logits.mean())
-        probability = None if self.calibration is None else float(self.calibration(sigmoid(clip_logit)))
+        probability = None if self.calibration is None else self.bona_fide_probability(clip_logit)
         return VoiceResult(clip_logit, probability, timeline, span.start / SAMPLE_RATE, span.end / SAMPLE_RATE, span.speech_samples / SAMPLE_RATE)
+
+    def bona_fide_probability(self, logit: float) -> float:
+        """P(bona fide) of a bona fide logit: calibrated where the file has a sidecar, else the network's own sigmoid."""
+        squashed = sigmoid(logit)
+        return float(squashed if self.calibration is None else self.calibration(squashed))
 
     def summary(self) -> dict:
         """What /health can say about this scorer (file name, never a path)."""
