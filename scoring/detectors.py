@@ -66,6 +66,7 @@ class Detectors:
         self.device = device
         self.notes: list[str] = []
         self.types: dict[str, type[Detector]] = {kind.name: kind for kind in DETECTOR_TYPES}
+        self.judges = [name for name, kind in self.types.items() if kind.stands_alone]  # those whose score alone may make a verdict
         self.models: dict[str, LazyModel[Detector]] = {
             name: LazyModel(partial(kind.from_settings, settings, device)) for name, kind in self.types.items()
         }
@@ -129,6 +130,10 @@ class Detectors:
         if lazy.value is not None:
             state.update(lazy.value.describe())
         return state
+
+    def available(self, name: str) -> bool:
+        """What /health says of the detector, without loading it."""
+        return self._state(name)["available"]
 
     def face_detector_status(self) -> dict:
         tracker = self.face_tracker.value

@@ -118,7 +118,7 @@ class ScoringService:
         queue_state = queue.health() if queue is not None else None
         return {
             **({"queue": queue_state} if queue_state is not None else {}),
-            "status": _health_status(available, [name for name, kind in detectors.types.items() if kind.stands_alone], queue_state),
+            "status": _health_status(available, detectors.judges, queue_state),
             "service": settings.service_name,
             "version": __version__,
             "detectors": available,
@@ -147,7 +147,7 @@ class ScoringService:
 
     def _score(self, video_path: Path, watch: Stopwatch, phrase: str | None, explain: bool) -> dict:
         models = self.detectors.models
-        judges = [lazy for name, lazy in models.items() if self.detectors.types[name].stands_alone]  # the voice alone is no verdict
+        judges = [models[name] for name in self.detectors.judges]  # the voice alone is no verdict
         if all(lazy.get() is None for lazy in judges):
             reasons = "; ".join(lazy.error for lazy in judges if lazy.error)
             raise ServiceError(Code.NO_DETECTOR_AVAILABLE, f"no detector is available: {reasons}")
@@ -220,11 +220,11 @@ class ScoringService:
         if explain:
             with watch.stage("explain"):
                 report["explanations"] = classifier.explain_face(image.rgb, largest[:4], report["frame_scores"][0])
-        combined, applied = fuse({"syncnet": None, "efficientnet": report["score"], "voice": None}, self.settings.fusion_weights)
+        combined, applied = fuse({**dict.fromkeys(self.detectors.types), "efficientnet": report["score"]}, self.settings.fusion_weights)
         return {
             **self.settings.thresholds.verdict(combined),
             "syncnet": {"score": None, "confidence": None, "code": "not_applicable", "reason": STILL_IMAGE_HAS_NO_LIP_SYNC},
-            "voice": {"score": None, "confidence": None, "available": self.detectors.models["voice"].get() is not None, "code": "not_applicable", "reason": STILL_IMAGE_HAS_NO_VOICE},
+            "voice": {"score": None, "confidence": None, "available": self.detectors.available("voice"), "code": "not_applicable", "reason": STILL_IMAGE_HAS_NO_VOICE},
             "efficientnet": report,
             "weights": applied,
             "degraded": None,
@@ -258,10 +258,10 @@ class ScoringService:
     def _respond(self, decoded: DecodedVideo, tracking: TrackingResult, outcomes: dict[str, Outcome]) -> dict:
         types = self.detectors.types
         scores = {name: (o.report["score"] if o.report else None) for name, o in outcomes.items()}
-        alone = [name for name in outcomes if types[name].stands_alone]
-        if all(scores[name] is None for name in alone):
-            raise _no_score_error({name: outcomes[name] for name in alone})
-        combined, applied = fuse(scores, self.settings.fusion_weights, alone)
+        judges = self.detectors.judges
+        if all(scores[name] is None for name in judges):
+            raise _no_score_error({name: outcomes[name] for name in judges})
+        combined, applied = fuse(scores, self.settings.fusion_weights, judges)
         degraded = {name: o.degraded_entry() for name, o in outcomes.items() if o.error is not None}
         fallback = {"error": "; ".join(f"{name}: {entry['message']}" for name, entry in degraded.items())} if degraded else {}
         note = joined_note(*(types[name].risk_note(o.report) for name, o in outcomes.items()))
