@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import io
 import json
 import os
 import shutil
@@ -111,6 +112,18 @@ def tracker():
 @pytest.fixture(scope="session")
 def upload_dir(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("uploads")
+
+
+def upload(client, path: Path | None = None, data: bytes = b"", name: str = "clip.mp4", headers: dict | None = None, **fields):
+    """POST /score through a Flask test client: the video at `path`, or `data`, as multipart 'video'."""
+    payload = {"video": (io.BytesIO(path.read_bytes() if path else data), name), **fields}
+    return client.post("/score", data=payload, headers=headers, content_type="multipart/form-data")
+
+
+def post_images(client, *images: bytes, route: str = "/score/image", headers: dict | None = None, **fields):
+    """POST photos as multipart 'image' fields through a Flask test client."""
+    payload = {"image": [(io.BytesIO(data), f"photo{i}.jpg") for i, data in enumerate(images)], **fields}
+    return client.post(route, data=payload, headers=headers, content_type="multipart/form-data")
 
 
 @pytest.fixture(scope="session")

@@ -23,13 +23,8 @@ from app import create_app
 from scoring.fusion import Thresholds
 from scoring.settings import EfficientNetSettings
 from tests import media
-from tests.conftest import MEDIA, app_settings, make_settings, shared
+from tests.conftest import MEDIA, app_settings, make_settings, shared, upload
 from tests.disks import files_under, small_filesystem
-
-
-def upload(client, path=None, data=b"", name="clip.mp4", **fields):
-    payload = {"video": (io.BytesIO(path.read_bytes() if path else data), name), **fields}
-    return client.post("/score", data=payload, content_type="multipart/form-data")
 
 
 def assert_error(response, status, code):

@@ -19,7 +19,7 @@ from app import create_app
 from scoring.errors import Code, ServiceError
 from scoring.images import decode_image
 from scoring.video import DecodeLimits
-from tests.conftest import app_settings
+from tests.conftest import app_settings, post_images
 from tests.media import PHOTO, photo_canvas
 
 LIMITS = DecodeLimits()
@@ -101,11 +101,6 @@ def test_a_decompression_bomb_is_refused_from_its_header():
 
 
 # --- the routes ------------------------------------------------------------------------------------
-
-
-def post_images(client, *images: bytes, route="/score/image", **fields):
-    payload = {"image": [(io.BytesIO(data), f"photo{i}.jpg") for i, data in enumerate(images)], **fields}
-    return client.post(route, data=payload, content_type="multipart/form-data")
 
 
 def two_faces() -> bytes:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import time
 
 import requests
@@ -10,7 +9,7 @@ from prometheus_client.mmap_dict import MmapedDict
 
 from app import create_app
 from scoring.local_server import gunicorn_server
-from tests.conftest import app_settings, service_env
+from tests.conftest import app_settings, service_env, upload
 from tests.prometheus import samples, value
 
 REQUESTS = "deepfake_scoring_http_requests_total"
@@ -27,17 +26,13 @@ def moved(before: dict, after: dict, name: str, **labels: str) -> float:
     return value(after, name, **labels) - value(before, name, **labels)
 
 
-def post(client, data: bytes):
-    return client.post("/score", data={"video": (io.BytesIO(data), "clip.mp4")}, content_type="multipart/form-data")
-
-
 def test_a_scrape_counts_requests_verdicts_stages_and_detectors(weights_dir, upload_dir, classifier, clips):
     mute = clips["mute"]
     client = create_app(app_settings(weights_dir, upload_dir, classifier)).test_client()
     before = scrape(client)
-    scored = post(client, mute.read_bytes())
+    scored = upload(client, mute)
     assert scored.status_code == 200
-    assert post(client, b"not a video").status_code == 415
+    assert upload(client, data=b"not a video").status_code == 415
     assert client.get("/health").status_code == 200
     assert client.get("/jobs/../../etc/passwd").status_code == 404
     after = scrape(client)
@@ -60,7 +55,7 @@ def test_a_full_worker_counts_its_refusals(weights_dir, upload_dir, classifier):
     client = app.test_client()
     before = scrape(client)
     with app.extensions["scoring"].service.admission.ticket():
-        assert post(client, b"any").status_code == 503
+        assert upload(client, data=b"any").status_code == 503
         during = scrape(client)
     assert moved(before, during, "deepfake_scoring_admission_rejections_total") == 1
     assert value(during, "deepfake_scoring_jobs_in_worker", state="waiting") == 1

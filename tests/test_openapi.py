@@ -14,7 +14,7 @@ from app import create_app
 from scoring.errors import Code
 from scoring.local_server import gunicorn_server
 from tests import media
-from tests.conftest import app_settings, service_env
+from tests.conftest import app_settings, post_images, service_env, upload
 from tests.disks import files_under
 
 KEY = "contract-key-0123456789abcdef"
@@ -40,27 +40,19 @@ def conforms(contract, path: str, method: str, response) -> dict | None:
     return response.get_json(silent=True)
 
 
-def post_video(client, data: bytes, **fields):
-    return client.post("/score", data={"video": (io.BytesIO(data), "clip.mp4"), **fields}, headers=AUTH, content_type="multipart/form-data")
-
-
-def post_images(client, route: str, *images: bytes):
-    return client.post(route, data={"image": [(io.BytesIO(d), "p.jpg") for d in images]}, headers=AUTH, content_type="multipart/form-data")
-
-
 def test_scored_videos_and_their_errors_conform(client, contract, clips):
-    scored = conforms(contract, "/score", "POST", post_video(client, clips["talking"].read_bytes(), session_id="c-1", explain="1"))
+    scored = conforms(contract, "/score", "POST", upload(client, clips["talking"], headers=AUTH, session_id="c-1", explain="1"))
     assert scored["session_id"] == "c-1" and scored["efficientnet"]["explanations"]
-    degraded = conforms(contract, "/score", "POST", post_video(client, clips["mute"].read_bytes()))
+    degraded = conforms(contract, "/score", "POST", upload(client, clips["mute"], headers=AUTH))
     assert degraded["degraded"]["syncnet"]["code"] == "no_audio"
     challenge = conforms(contract, "/challenge", "GET", client.get("/challenge"))
-    said = conforms(contract, "/score", "POST", post_video(client, clips["talking"].read_bytes(), challenge=challenge["challenge"]))
+    said = conforms(contract, "/score", "POST", upload(client, clips["talking"], headers=AUTH, challenge=challenge["challenge"]))
     assert said["challenge"]["passed"] is False and said["risk_note"]
     errors = {
-        "not_a_video": post_video(client, b"not a video"),
-        "no_face": post_video(client, clips["noface"].read_bytes()),
+        "not_a_video": upload(client, data=b"not a video", headers=AUTH),
+        "no_face": upload(client, clips["noface"], headers=AUTH),
         "missing_video": client.post("/score", data={"session_id": "x"}, headers=AUTH, content_type="multipart/form-data"),
-        "invalid_session_id": post_video(client, b"x", session_id="\x01"),
+        "invalid_session_id": upload(client, data=b"x", headers=AUTH, session_id="\x01"),
         "bad_request": client.post("/score", data={"video": [(io.BytesIO(b"a"), "a.mp4"), (io.BytesIO(b"b"), "b.mp4")]}, headers=AUTH),
         "path_not_allowed": client.post("/score", json={"video_path": "/etc/passwd"}, headers=AUTH),
         "invalid_json": client.post("/score", data="[1", headers={**AUTH, "Content-Type": "application/json"}),
@@ -72,11 +64,11 @@ def test_scored_videos_and_their_errors_conform(client, contract, clips):
 
 def test_images_health_and_metrics_conform(client, contract):
     photo = media.PHOTO.read_bytes()
-    judged = conforms(contract, "/score/image", "POST", post_images(client, "/score/image", photo))
+    judged = conforms(contract, "/score/image", "POST", post_images(client, photo, route="/score/image", headers=AUTH))
     assert judged["syncnet"]["code"] == "not_applicable"
-    batch = conforms(contract, "/score/images", "POST", post_images(client, "/score/images", photo, b"not an image"))
+    batch = conforms(contract, "/score/images", "POST", post_images(client, photo, b"not an image", route="/score/images", headers=AUTH))
     assert batch["counts"]["failed"] == 1 and batch["results"][1]["error"] == "not_an_image"
-    assert conforms(contract, "/score/image", "POST", post_images(client, "/score/image", b"GIF89a"))["error"] == "not_an_image"
+    assert conforms(contract, "/score/image", "POST", post_images(client, b"GIF89a", route="/score/image", headers=AUTH))["error"] == "not_an_image"
     assert conforms(contract, "/health", "GET", client.get("/health"))["status"] in ("healthy", "degraded")
     conforms(contract, "/metrics", "GET", client.get("/metrics", headers=AUTH))
     conforms(contract, "/openapi.json", "GET", client.get("/openapi.json"))

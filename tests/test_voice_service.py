@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import io
-
 import numpy as np
 import pytest
 
@@ -12,13 +10,13 @@ from scoring.fusion import with_failed_challenge
 from scoring.settings import Settings, SettingsError
 from scoring.voice.detector import VoiceDetector
 from tests import media
-from tests.conftest import MEDIA, app_settings, shared
+from tests.conftest import MEDIA, app_settings, post_images, shared, upload
 
 REAL_PERSON = MEDIA / "talking" / "akash_video_8s.mp4"
 
 
 def post(client, clip):
-    return client.post("/score", data={"video": (io.BytesIO(clip.read_bytes()), clip.name)}, content_type="multipart/form-data")
+    return upload(client, clip, name=clip.name)
 
 
 @pytest.fixture(scope="module")
@@ -80,7 +78,7 @@ def test_no_audio_is_a_reason_not_a_failure(weights_dir, upload_dir, classifier,
 
 def test_a_photo_says_the_voice_does_not_apply(weights_dir, upload_dir, classifier):
     client = create_app(app_settings(weights_dir, upload_dir, classifier)).test_client()
-    photo = client.post("/score/image", data={"image": (io.BytesIO(media.PHOTO.read_bytes()), "p.jpg")}, content_type="multipart/form-data")
+    photo = post_images(client, media.PHOTO.read_bytes())
     assert photo.get_json()["voice"]["code"] == "not_applicable"
 
 
