@@ -16,7 +16,7 @@ from scoring.faces.detection import MTCNN_SCALE, MTCNNDetector, create_face_dete
 from scoring.faces.nms import box_nms
 from scoring.faces.s3fd import S3FD, S3FDNet, decode_boxes, prior_boxes, select_faces
 from scoring.faces.scenes import detect_scenes
-from scoring.faces.tracking import DETECTION_BATCH, FaceTracker, interpolate, link_detections
+from scoring.faces.tracking import BATCHES_SIDE_BY_SIDE, DETECTION_BATCH, FaceTracker, detection_batches, interpolate, link_detections
 from scoring.timing import Stopwatch
 from scoring.video import decode_video
 from scoring.weights.checkpoints import WeightsError
@@ -251,9 +251,18 @@ def test_detection_batches_run_side_by_side_and_each_frame_keeps_its_faces():
     detector = OverlapCheckingDetector(lambda i: np.stack([box(50 + i, 40)]))
     result = FaceTracker(detector, stride=1, min_track_frames=20, min_face_size=50).track(indexed_frames(70))
     assert detector.overlapped
-    assert sorted(detector.batches) == [list(range(b, min(b + DETECTION_BATCH, 70))) for b in range(0, 70, DETECTION_BATCH)]
+    assert sorted(detector.batches) == [list(range(b, b + 12)) for b in range(0, 48, 12)] + [list(range(48, 59)), list(range(59, 70))]
     assert [(t.start, t.end) for t in result.tracks] == [(0, 70)]
     np.testing.assert_allclose(result.tracks[0].boxes[:, 0], 50 + np.arange(70))
+
+
+@pytest.mark.parametrize("frames", [0, 1, 5, 21, 32, 33, 70])
+def test_detection_batches_are_even_and_no_larger_than_the_limit(frames):
+    batches = detection_batches(list(range(frames)))
+    assert [f for batch in batches for f in batch] == list(range(frames))
+    sizes = [len(batch) for batch in batches]
+    assert all(1 <= size <= DETECTION_BATCH for size in sizes) and max(sizes, default=0) - min(sizes, default=0) <= 1
+    assert frames < BATCHES_SIDE_BY_SIDE or len(batches) % BATCHES_SIDE_BY_SIDE == 0
 
 
 def test_a_deadline_passed_during_face_detection_answers_processing_timeout():
