@@ -101,9 +101,8 @@ def main() -> int:
                     for seconds, clip in clips.items():
                         median_ms, stages, body = run(url, clip, args.runs)
                         ran = [name for name in ("syncnet", "efficientnet", "voice") if (body.get(name) or {}).get("score") is not None]
-                        windows = sum(
-                            t.get("windows_used", 0) for t in [body["syncnet"]["speaker_track"], *body["syncnet"]["other_tracks"]]
-                        )
+                        lips = body["syncnet"]
+                        windows = sum(t.get("windows_used", 0) for t in [lips.get("speaker_track") or {}, *lips.get("other_tracks", [])])
                         frames = (body.get("efficientnet") or {}).get("num_frames")
                         print(
                             f"\n{detector} frame detector, SYNCNET_MODE={mode} {' '.join(args.set)}, {seconds:g} s 640x480 clip: median {median_ms:,.0f} ms = "
