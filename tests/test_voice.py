@@ -15,6 +15,7 @@ import shutil
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from scoring.calibration import PlattScaling, sigmoid
@@ -28,6 +29,7 @@ from scoring.voice.network import (
     WINDOW_SAMPLES,
     AasistNet,
     config_from_state_dict,
+    max_pool,
 )
 from scoring.voice.scorer import HOP_SAMPLES, SPAN_MARGIN_S, fill_window, find_speech, window_starts
 from scoring.weights.files import WeightsError, sha256_of
@@ -291,6 +293,16 @@ def test_front_end_is_a_correlation_with_the_bank(scorers):
     expected = np.abs(direct[: 3 * (filters := bank.shape[0] // 3), : 3 * frames]).reshape(filters, 3, frames, 3).max(axis=(1, 3))
     assert pooled.shape == expected.shape == (23, (2000 - 128) // 3)
     assert np.allclose(pooled, expected, atol=1e-6)
+
+
+@pytest.mark.parametrize("shape, kernel", [((2, 1, 70, 1000), (3, 3)), ((1, 32, 23, 301), (1, 3)), ((1, 64, 24, 29), (1, 3)), ((1, 2, 5, 4), (3, 3))])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+@pytest.mark.parametrize("layout", [torch.contiguous_format, torch.channels_last])
+def test_max_pool_equals_torchs_in_values_and_layout(shape, kernel, dtype, layout):
+    x = torch.randn(*shape, generator=torch.Generator().manual_seed(0)).to(dtype).contiguous(memory_format=layout)
+    pooled = max_pool(x, kernel)
+    assert torch.equal(pooled, F.max_pool2d(x, kernel))
+    assert pooled.is_contiguous(memory_format=layout)
 
 
 @pytest.mark.parametrize("name", FILES)
