@@ -10,7 +10,7 @@ if every core were kept busy throughout: below that, only less work helps, never
 
 It also prints how fast the two heaviest networks run against what this CPU does at best: SyncNet's
 two streams in GFLOP/s (counted by torch's FlopCounterMode) against a bfloat16 matrix product, and
-the CLIP encoder's faces per second against the ViT-B/16's 17.4 G multiply-adds per face.
+the CLIP encoder in multiply-adds per second (the ViT-B/16's 17.4 G per face) and milliseconds a face.
 """
 
 from __future__ import annotations
