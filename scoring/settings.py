@@ -142,7 +142,7 @@ class Settings:
     voice_weights: Path | None = BUNDLED_VOICE  # None: the voice detector is off
     voice_max_windows: int = 2  # AASIST windows per request, spread over the speech
     voice_precision: str = "auto"  # float32 | bfloat16 | auto (bfloat16 where native)
-    voice_suspect_below: float = 0.05  # P(bona fide) under which the risk note names a suspected synthetic voice
+    voice_suspect_below: float = 0.0  # P(bona fide) under which the risk note names a suspected synthetic voice (0: never)
     thresholds: Thresholds = field(default_factory=Thresholds)
     faces: FaceSettings = field(default_factory=FaceSettings)
     syncnet: SyncNetSettings = field(default_factory=SyncNetSettings)

@@ -89,6 +89,17 @@ def test_the_risk_note_names_a_suspected_synthetic_voice():
     assert judged["risk_note"] == "the voice may be synthetic; the spoken phrase did not match the challenge"
 
 
+def test_the_suspected_voice_note_is_off_unless_a_deployment_sets_its_threshold(weights_dir, upload_dir, classifier, tmp_path):
+    """On held-out speech the note named genuine and synthetic voices alike (docs/voice.md): off by default."""
+    assert Settings.from_env({}).voice_suspect_below == 0
+    clip = media.video_with_speech(shared(REAL_PERSON), "a person reads the phrase on the screen out loud", "slt", tmp_path / "slt.mkv")
+    default = post(create_app(app_settings(weights_dir, upload_dir, classifier)).test_client(), clip).get_json()
+    assert default["voice"]["score"] < 0.05 and default["voice"]["suspected_synthetic"] is False and "risk_note" not in default
+    chosen = app_settings(weights_dir, upload_dir, classifier, voice_suspect_below=0.05)
+    named = post(create_app(chosen).test_client(), clip).get_json()
+    assert named["voice"]["suspected_synthetic"] is True and "the voice may be synthetic" in named["risk_note"]
+
+
 def test_the_voice_settings_are_checked_and_shown(weights_dir, upload_dir, classifier):
     with pytest.raises(SettingsError, match="FUSION_WEIGHT_VOICE"):
         Settings.from_env({"FUSION_WEIGHT_VOICE": "-0.1"})

@@ -4,9 +4,10 @@ AASIST (clovaai/aasist, MIT; `scoring.voice.scorer`) judges the audio the reques
 It judges the voice, not a face, so it never stands alone: a clip in which no face could be judged
 gets no verdict from the voice. Its share of the fused score is `FUSION_WEIGHT_VOICE`, 0 by default
 because on the recordings measured here it does not tell real from synthetic speech
-(docs/voice.md); it is still measured and reported in every response, and a score under
-`VOICE_SUSPECT_BELOW` (calibrated P(bona fide), 0.05: below every real recording measured, clean or
-degraded, and under 61 % of the synthetic clips) is named in the risk note as a suspected synthetic voice.
+(docs/voice.md); it is still measured and reported in every response. A score under
+`VOICE_SUSPECT_BELOW` (calibrated P(bona fide)) is named in the risk note as a suspected synthetic
+voice; 0 by default, so never: on held-out speech the note named 2 of 41 genuine recordings and 2
+of 45 synthetic ones.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ class VoiceDetector:
     stands_alone = False  # a voice is not a face: no verdict from it alone
     needs_faces = False  # measured while the faces are found
 
-    def __init__(self, scorer: VoiceScorer, max_windows: int | None = None, suspect_below: float = 0.05):
+    def __init__(self, scorer: VoiceScorer, max_windows: int | None = None, suspect_below: float = 0.0):
         self.scorer = scorer
         self.max_windows = max_windows
         self.suspect_below = suspect_below
