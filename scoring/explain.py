@@ -5,13 +5,13 @@ Each map covers the model's own input crop, in 0..1, and is chosen by what the n
 - **Grad-CAM** (Selvaraju et al., ICCV 2017) for convolutional networks in torch: the activations
   of the network's last convolution with a spatial extent, each channel weighted by the mean
   gradient of the fake evidence (the logit of P(fake)) over it, summed and rectified; for a vision
-  transformer (Effort), the same on the last block's patch tokens laid out on their grid.
+  transformer (Effort, the CLIP probe's float tower), the same on the patch tokens the last block
+  reads (the block before it), laid out on their grid.
 - **The network's own attention map** where it has one: polimi-ispl's EfficientNetAutoAtt
   multiplies block 10's output by sigmoid(a 1x1 convolution); that map, stretched to its range.
-- **Occlusion** (Zeiler and Fergus, ECCV 2014) for any other network, such as the CLIP probe,
-  whose encoder runs in ONNX Runtime without gradients: a square of the crop's mean colour slides
-  over the face, and each place's heat is how much hiding it raises P(real), smoothed over a
-  patch's width so the grid of positions does not show.
+- **Occlusion** (Zeiler and Fergus, ECCV 2014) for any other network: a square of the crop's
+  mean colour slides over the face, and each place's heat is how much hiding it raises P(real),
+  smoothed over a patch's width so the grid of positions does not show.
 
 Grad-CAM is written here rather than taken from the `grad-cam` package: that package pulls in
 `opencv-python`, which would replace the headless OpenCV the service installs.
@@ -54,10 +54,16 @@ def last_spatial_convolution(network: nn.Module, inputs: torch.Tensor) -> nn.Con
     return spatial[-1] if spatial else None
 
 
-def last_transformer_block(network: nn.Module) -> nn.Module | None:
-    """The last encoder block of a network holding a transformers vision tower as `backbone`, or None."""
+def read_transformer_block(network: nn.Module) -> nn.Module | None:
+    """The block whose patch tokens a CLS-pooled vision transformer reads last: the one before the
+    last. The last block's own patch tokens feed nothing (only its class token is pooled), so
+    their gradients are zero and a map of them is empty. For a network holding a transformers
+    vision tower as `backbone`, or naming its blocks itself (`transformer_blocks()`, the CLIP
+    probe's); else None."""
+    if hasattr(network, "transformer_blocks"):
+        return network.transformer_blocks()[-2]
     try:
-        return network.get_submodule("backbone.encoder.layers")[-1]
+        return network.get_submodule("backbone.encoder.layers")[-2]
     except AttributeError:
         return None
 

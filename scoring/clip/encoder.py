@@ -1,17 +1,24 @@
-"""CLIP ViT-B/16's image tower from inside an installed package, run by ONNX Runtime.
+"""CLIP ViT-B/16's image tower from inside an installed package: the file, checked, and its graph.
 
-Input: (N, 3, 224, 224) float32 faces normalised with CLIP's mean and std; output: (N, 512) image
-embeddings (CLIP's projection). The file is found inside the installed package without importing
-the package, and refused unless its sha256 is the one below (or ALLOW_UNVERIFIED_WEIGHTS=1).
+The file is found inside the installed package without importing the package, and refused unless
+its sha256 is the one below (or ALLOW_UNVERIFIED_WEIGHTS=1). It is an ONNX export of transformers'
+`CLIPVisionModelWithProjection`, dynamically quantised: every projection multiplies uint8
+activations, scaled per run, by int8 weights with per-output-channel scales (`MatMulInteger`).
+
+The service does not run that arithmetic. On CPUs without VNNI, ONNX Runtime's u8 x s8 kernel adds
+pairs of products in 16-bit registers that saturate (embeddings at cosine 0.37-0.57 to the exact
+result); and even computed exactly, the per-run activation quantisation makes the embedding a
+discontinuous function of its float inputs: a change of 1e-6 in the input moved embeddings to
+cosine 0.977-0.993, so any CPU's own float rounding moves them as far (`bench/bench_clip.py`).
+`scoring.clip.tower` dequantises the weights once into a float32 tower instead, which a CPU's
+rounding moves by about 1e-7.
 """
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import numpy as np
-
+from scoring.weights.checkpoints import WeightsError
 from scoring.weights.files import PackagedFile
 
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
@@ -35,34 +42,19 @@ def encoder_file(packaged: PackagedFile = CLIP_VIT_B16_INT8, allow_unverified: b
     return packaged.checked_path(allow_unverified)
 
 
-class ClipEncoder:
-    """An ONNX Runtime session of the encoder, run on one face at a time by `threads` threads.
+def read_graph(path: Path):
+    """The file's ONNX model (graph and initializers), read without running it."""
+    import onnx
 
-    The file is dynamically quantised: each run scales its activations to the range of the whole
-    batch it is given, so a face's embedding would depend on the faces batched with it (measured:
-    up to 0.67 apart in one coordinate between batch 1 and batch 6). One face per run keeps every
-    embedding a function of its face alone, in training and in serving alike; the faces of a
-    request run side by side on one-thread sessions instead.
-    """
+    try:
+        return onnx.load(str(path))
+    except Exception as exc:  # onnx raises DecodeError and others for a file that is not ONNX
+        raise WeightsError(f"{path.name} is not a readable ONNX model: {exc}") from None
 
-    def __init__(self, path: Path, threads: int = 1):
-        import onnxruntime
 
-        options = onnxruntime.SessionOptions()
-        options.intra_op_num_threads = 1
-        options.inter_op_num_threads = 1
-        self.session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-        self.input_name = self.session.get_inputs()[0].name
-        self.output_name = self.session.get_outputs()[0].name
-        self.path = path
-        self.threads = max(1, threads)
-        self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="clip-encoder") if self.threads > 1 else None
-
-    def embed_one(self, face: np.ndarray) -> np.ndarray:
-        return self.session.run([self.output_name], {self.input_name: face[None]})[0][0]
-
-    def embed(self, faces: np.ndarray) -> np.ndarray:
-        """(N, 512) float32 embeddings of (N, 3, 224, 224) float32 CLIP-normalised faces."""
-        faces = np.ascontiguousarray(faces, dtype=np.float32)
-        rows = list(self._pool.map(self.embed_one, faces)) if self._pool else [self.embed_one(face) for face in faces]
-        return np.stack(rows).astype(np.float32, copy=False) if rows else np.zeros((0, EMBEDDING_SIZE), np.float32)
+def quantised_weights(graph) -> dict[str, tuple[str, str]]:
+    """For each `MatMulInteger` node's output: the names of its weight and weight zero point."""
+    nodes = [node for node in graph.node if node.op_type == "MatMulInteger"]
+    if not nodes:
+        raise WeightsError("the encoder has no MatMulInteger node: not the dynamically quantised CLIP tower this service reads")
+    return {node.output[0]: (node.input[1], node.input[3]) for node in nodes}

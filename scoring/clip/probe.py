@@ -2,9 +2,10 @@
 
 Each face's CLIP embedding is L2-normalised, standardised with the training set's statistics (kept
 in the module, so serving cannot drift from training) and read by one linear layer. The encoder is
-not part of the module's state: the file holds only the head and the statistics
+not part of the module's state (nor a submodule, so serving never casts it to another precision):
+the file holds only the head and the statistics
 (`clip_head.weight`, `clip_head.bias`, `feature_mean`, `feature_std`), the encoder is the packaged
-file `scoring.clip.encoder` checks.
+file `scoring.clip.encoder` checks, run as `scoring.clip.tower`'s float32 tower.
 """
 
 from __future__ import annotations
@@ -13,13 +14,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from scoring.clip.encoder import EMBEDDING_SIZE, ClipEncoder
+from scoring.clip.encoder import EMBEDDING_SIZE
+from scoring.clip.tower import FloatTowerEncoder
 
 CLASSES = 2  # (real, fake), as training.train_efficientnet.CLASS_ORDER
 
 
 class ClipProbe(nn.Module):
-    def __init__(self, encoder: ClipEncoder | None):
+    def __init__(self, encoder: FloatTowerEncoder | None):
         super().__init__()
         self.encoder = encoder
         self.register_buffer("feature_mean", torch.zeros(EMBEDDING_SIZE))
@@ -28,8 +30,11 @@ class ClipProbe(nn.Module):
 
     def embed(self, faces: torch.Tensor) -> torch.Tensor:
         """(N, 512) L2-normalised embeddings of (N, 3, 224, 224) CLIP-normalised faces."""
-        embeddings = self.encoder.embed(faces.detach().float().cpu().contiguous().numpy())
-        return F.normalize(torch.from_numpy(embeddings), dim=1).to(faces.device)
+        return F.normalize(self.encoder(faces.float()), dim=1)
+
+    def transformer_blocks(self) -> nn.ModuleList:
+        """The encoder's blocks, for heat maps (the encoder is not a submodule)."""
+        return self.encoder.transformer_blocks()
 
     def classify(self, embeddings: torch.Tensor) -> torch.Tensor:
         standardised = (embeddings - self.feature_mean) / self.feature_std

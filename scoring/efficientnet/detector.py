@@ -34,7 +34,7 @@ from scoring.contract import Measurement
 from scoring.efficientnet.inference import for_inference, serving_autocast
 from scoring.efficientnet.layouts import CheckpointSpec, load_checkpoint
 from scoring.efficientnet.published import DEFAULT_FRAME_DETECTOR, PUBLISHED_BY_NAME
-from scoring.explain import attention_map, grad_cam, last_spatial_convolution, last_transformer_block, occlusion, overlay_png, token_grid
+from scoring.explain import attention_map, grad_cam, last_spatial_convolution, occlusion, overlay_png, read_transformer_block, token_grid
 from scoring.faces.crops import sample_faces
 from scoring.faces.tracking import FaceTrack, TrackingResult
 from scoring.settings import BUNDLED_FRAME_DETECTOR, Settings
@@ -84,13 +84,14 @@ class FrameModel:
     network: nn.Module
     spec: CheckpointSpec
     share: float = 1.0  # its weight in the ensemble, before renormalising over the files that loaded
+    precision: torch.dtype = torch.float32  # what it runs at (serving_autocast)
 
     @property
     def profile(self):
         return self.spec.profile
 
     def describe(self) -> dict:
-        return {"file": self.path.name, **self.spec.summary()}
+        return {"file": self.path.name, **self.spec.summary(), "precision": dtype_name(self.precision)}
 
 
 class FrameDetector:
@@ -141,9 +142,12 @@ class FrameDetector:
         claimed = published_file(path)
         if claimed is not None and path.is_file() and not claimed.matches(path) and not allow_unverified:
             raise WeightsError(f"{path.name} is named as a published release but its sha256 differs; set ALLOW_UNVERIFIED_WEIGHTS=1 to use it anyway")
-        network, spec = load_checkpoint(path, overrides, allow_unverified)
-        network = for_inference(network, self.precision).to(self.device).to(memory_format=torch.channels_last)
-        return FrameModel(path, network, spec, share)
+        network, spec = load_checkpoint(path, overrides, allow_unverified, self.device)
+        # A packaged encoder's features (the CLIP probe's) are computed in float32 and read in float32:
+        # bfloat16 is native only on some CPUs, and the score must not depend on which one serves it.
+        precision = torch.float32 if spec.encoder is not None else self.precision
+        network = for_inference(network, precision).to(self.device).to(memory_format=torch.channels_last)
+        return FrameModel(path, network, spec, share, precision)
 
     @classmethod
     def from_settings(cls, settings: Settings, device: torch.device) -> "FrameDetector":
@@ -194,7 +198,7 @@ class FrameDetector:
     @torch.inference_mode()
     def outputs(self, model: FrameModel, faces: np.ndarray) -> torch.Tensor:
         """The network's raw outputs for N x S x S x 3 RGB faces already at its input size."""
-        with serving_autocast(self.device, self.precision):
+        with serving_autocast(self.device, model.precision):
             chunks = [model.network(self.normalise(faces[i : i + self.batch_size], model)) for i in range(0, len(faces), self.batch_size)]
         return torch.cat(chunks).float().cpu()
 
@@ -235,7 +239,7 @@ class FrameDetector:
             "weight": round(float(share), 4),
         }
         if model.spec.encoder is not None:
-            entry["encoder"] = model.spec.encoder.summary()
+            entry["encoder"] = model.spec.encoder_summary()
         if model.spec.calibration is not None:
             entry.update(raw_score=round(raw, 4), calibration=model.spec.calibration.method)
         return entry
@@ -287,15 +291,15 @@ class FrameDetector:
         def p_real(faces: np.ndarray) -> np.ndarray:
             return model.profile.real_probability(self.outputs(model, faces)).numpy()
 
-        with serving_autocast(self.device, self.precision):
+        with serving_autocast(self.device, model.precision):
             attention = next((module for name, module in model.network.named_modules() if name.endswith("attconv")), None)
             if attention is not None:
                 maps, ranges = attention_map(model.network, attention, inputs)
                 return [
                     (heat, {"method": "attention", "attention_range": [round(low, 4), round(high, 4)]}) for heat, (low, high) in zip(maps, ranges)
                 ]
-            block = last_transformer_block(model.network)
-            if block is not None:  # a vision transformer (Effort): its last block's patch tokens
+            block = read_transformer_block(model.network)
+            if block is not None:  # a vision transformer (Effort, the CLIP probe): the patch tokens its class token reads
                 return [(heat, {"method": "grad-cam"}) for heat in grad_cam(model.network, block, inputs, fake_evidence, token_grid)]
             layer = last_spatial_convolution(model.network, inputs)
             if layer is not None:

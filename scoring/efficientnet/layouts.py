@@ -36,8 +36,9 @@ import torch
 from torch import nn
 
 from scoring.calibration import PlattScaling
-from scoring.clip.encoder import CLIP_VIT_B16_INT8, ClipEncoder, PackagedFile, encoder_file
+from scoring.clip.encoder import CLIP_VIT_B16_INT8, PackagedFile, encoder_file
 from scoring.clip.probe import ClipProbe
+from scoring.clip.tower import FloatTowerEncoder
 from scoring.efficientnet import networks
 from scoring.efficientnet.profiles import IMAGENET, NORMALISATIONS, PROFILES, Profile, clip_profile, square_profile
 from scoring.efficientnet.published import PUBLISHED, PublishedDetector
@@ -76,6 +77,10 @@ class CheckpointSpec:
     sources: dict[str, str] = field(default_factory=dict)
     encoder: PackagedFile | None = None  # the CLIP probe's packaged encoder
 
+    def encoder_summary(self) -> dict:
+        """The packaged encoder and the arithmetic it runs in."""
+        return {**self.encoder.summary(), "arithmetic": FloatTowerEncoder.arithmetic}
+
     def summary(self) -> dict:
         return {
             "family": self.family,
@@ -86,7 +91,7 @@ class CheckpointSpec:
             "profile": self.profile.summary(),
             "calibration": self.calibration.to_json() if self.calibration else None,
             "sources": dict(self.sources),
-            **({"encoder": self.encoder.summary()} if self.encoder else {}),
+            **({"encoder": self.encoder_summary()} if self.encoder else {}),
         }
 
 
@@ -153,7 +158,7 @@ def _published_family(state: dict[str, torch.Tensor]) -> tuple[str, str, str, in
     if "backbone.encoder.layers.0.self_attn.q_proj.weight_main" in state and "head.weight" in state:
         return "effort", "Effort (CLIP ViT-L/14, SVD-split attention folded)", "vit-l14", 2
     if "clip_head.weight" in state:
-        return "clip", "CLIP ViT-B/16 image tower (INT8, ONNX Runtime) + linear probe", "vit-b16", 2
+        return "clip", "CLIP ViT-B/16 image tower (dequantised to float32) + linear probe", "vit-b16", 2
     return None
 
 
@@ -297,10 +302,13 @@ def apply_settings(spec: CheckpointSpec, weights: Path, overrides: Mapping[str, 
     return spec
 
 
-def build_model(spec: CheckpointSpec, allow_unverified: bool = False, state: dict[str, torch.Tensor] | None = None) -> nn.Module:
-    """The network a file of `spec` loads into; the CLIP probe's encoder is checked (sha256) and opened here."""
+def build_model(
+    spec: CheckpointSpec, allow_unverified: bool = False, state: dict[str, torch.Tensor] | None = None, device: torch.device | None = None
+) -> nn.Module:
+    """The network a file of `spec` loads into; the CLIP probe's encoder is checked (sha256) and opened
+    here, on `device` (it is not a submodule, so moving the probe does not move it)."""
     if spec.family == "clip":
-        return ClipProbe(ClipEncoder(encoder_file(spec.encoder, allow_unverified), threads=torch.get_num_threads()))
+        return ClipProbe(FloatTowerEncoder(encoder_file(spec.encoder, allow_unverified), device))
     if spec.family in ("polimi", "polimi-st"):
         attention = "Att" in spec.architecture
         return networks.PolimiNet(attention) if spec.family == "polimi" else networks.PolimiSiameseNet(attention)
@@ -346,16 +354,19 @@ def _head_module(head_key: str, attribute: str, features: int, outputs: int, dro
     return nn.Sequential(nn.Dropout(dropout), linear) if index == 1 else nn.Sequential(linear)
 
 
-def load_checkpoint(weights: Path, overrides: Mapping[str, object] | None = None, allow_unverified: bool = False) -> tuple[nn.Module, CheckpointSpec]:
+def load_checkpoint(
+    weights: Path, overrides: Mapping[str, object] | None = None, allow_unverified: bool = False, device: torch.device | None = None
+) -> tuple[nn.Module, CheckpointSpec]:
     """Model with the file loaded strictly, in eval mode, and its spec (family, profile, where each setting came from).
 
-    `allow_unverified` accepts a packaged encoder whose sha256 differs from the pinned one."""
+    `allow_unverified` accepts a packaged encoder whose sha256 differs from the pinned one; `device`
+    is where a packaged encoder runs (the model itself is moved by its caller)."""
     weights = Path(weights)
     state = unwrap(read_checkpoint(weights))
     spec = apply_settings(identify(state, PUBLISHED.get(sha256_of(weights))), weights, overrides or {})
     if spec.family == "effort":
         state = networks.fold_effort(state)
-    model = build_model(spec, allow_unverified, state)
+    model = build_model(spec, allow_unverified, state, device)
     state = {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
     load_strict(model, state, f"{spec.architecture} ({weights.name})")
     return model.eval(), spec

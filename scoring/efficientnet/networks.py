@@ -28,6 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from scoring.clip.tower import CLIP_HEAD_WIDTH
 from scoring.torchvision_ops import prepare_torchvision
 
 # The attention map of EfficientNetAutoAtt sits after this MBConv block of B4 (56 channels).
@@ -276,7 +277,6 @@ class EffortNet(nn.Module):
         return cls(hidden, layers, intermediate, patch, int(round((positions - 1) ** 0.5)) * patch)
 
 
-CLIP_HEAD_WIDTH = 64  # every CLIP vision tower's attention heads are 64 wide (ViT-L/14: 16 heads of 1024)
 SVD_PARTS = ("weight_main", "U_residual", "S_residual", "V_residual")
 
 
