@@ -110,6 +110,20 @@ def test_a_face_embeds_the_same_alone_and_in_a_batch_of_eight(packaged_encoder):
     np.testing.assert_allclose(packaged_encoder.embed(inputs[::-1])[::-1], batch, atol=1e-5 * np.abs(batch).max())
 
 
+def test_a_face_embeds_the_same_on_one_thread_and_on_two(packaged_encoder):
+    """Threads change the order of the sums, as another CPU's kernels do: the embedding must not follow."""
+    inputs = real_faces(2)
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        alone = packaged_encoder.embed(inputs)
+        torch.set_num_threads(2)
+        two = packaged_encoder.embed(inputs)
+    finally:
+        torch.set_num_threads(threads)
+    np.testing.assert_allclose(alone, two, atol=1e-5 * np.abs(alone).max())
+
+
 def test_the_same_weights_stored_as_uint8_embed_the_same_once_allowed(packaged_encoder, tmp_path, monkeypatch):
     monkeypatch.syspath_prepend(str(tmp_path))
     shifted = fake_package(tmp_path, clip_reference.stored_as_uint8(encoder_file()))
