@@ -10,6 +10,9 @@ from __future__ import annotations
 import dataclasses
 import io
 import json
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -122,6 +125,23 @@ def test_a_face_embeds_the_same_on_one_thread_and_on_two(packaged_encoder):
     finally:
         torch.set_num_threads(threads)
     np.testing.assert_allclose(alone, two, atol=1e-5 * np.abs(alone).max())
+
+
+AVX2_ONLY = {"ATEN_CPU_CAPABILITY": "avx2", "MKL_ENABLE_INSTRUCTIONS": "AVX2", "ONEDNN_MAX_CPU_ISA": "AVX2"}
+EMBED_IN_CHILD = (
+    "import sys, numpy as np; from scoring.clip.encoder import encoder_file; from scoring.clip.tower import FloatTowerEncoder; "
+    "np.save(sys.argv[2], FloatTowerEncoder(encoder_file()).embed(np.load(sys.argv[1])))"
+)
+
+
+def test_a_face_embeds_the_same_with_the_kernels_of_an_avx2_only_cpu(packaged_encoder, tmp_path):
+    """torch, MKL and oneDNN held to AVX2 run what a CPU without AVX-512 runs (on one that has it)."""
+    inputs = real_faces(2)
+    np.save(tmp_path / "faces.npy", inputs)
+    command = [sys.executable, "-c", EMBED_IN_CHILD, str(tmp_path / "faces.npy"), str(tmp_path / "avx2.npy")]
+    subprocess.run(command, env={**os.environ, **AVX2_ONLY}, check=True, capture_output=True)
+    expected = packaged_encoder.embed(inputs)
+    np.testing.assert_allclose(np.load(tmp_path / "avx2.npy"), expected, atol=1e-5 * np.abs(expected).max())
 
 
 def test_the_same_weights_stored_as_uint8_embed_the_same_once_allowed(packaged_encoder, tmp_path, monkeypatch):
