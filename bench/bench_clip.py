@@ -31,21 +31,14 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image
 
-from scoring.clip.encoder import CLIP_MEAN, CLIP_STD, INPUT_SIZE, encoder_file
+from scoring.clip.encoder import encoder_file
 from scoring.clip.probe import ClipProbe
 from scoring.clip.tower import FloatTowerEncoder
 from scoring.torch_env import bfloat16_is_fast
 from tests import clip_reference
 
 CROPS = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "ffpp" / "crops" / "tranthuhoai3786" / "test"
-
-
-def real_faces(count: int) -> np.ndarray:
-    paths = sorted(CROPS.glob("*/*/*.jpg"))[::37][:count]
-    rgb = [np.asarray(Image.open(path).convert("RGB").resize((INPUT_SIZE, INPUT_SIZE), Image.BILINEAR), np.float32) / 255 for path in paths]
-    return np.stack([((image - CLIP_MEAN) / CLIP_STD).transpose(2, 0, 1) for image in rgb]).astype(np.float32)
 
 
 class OnnxFaces:
@@ -77,7 +70,7 @@ class Bfloat16Tower(FloatTowerEncoder):
 
 
 def lowest_cosine(a: np.ndarray, b: np.ndarray) -> float:
-    return float(((a * b).sum(1) / np.linalg.norm(a, axis=1) / np.linalg.norm(b, axis=1)).min())
+    return float(clip_reference.cosines(a, b).min())
 
 
 def head_p_real(head: Path | None, embeddings: np.ndarray) -> np.ndarray | None:
@@ -122,7 +115,7 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     path = encoder_file()
-    faces = real_faces(args.faces)
+    faces = clip_reference.clip_inputs(clip_reference.spread_crops(CROPS, args.faces))
     nudged = faces + np.float32(1e-6) * np.random.default_rng(0).standard_normal(faces.shape).astype(np.float32)
     reference = clip_reference.read_reference(path)
     exact_float = np.stack([clip_reference.embedding(reference, face, quantised=False) for face in faces])

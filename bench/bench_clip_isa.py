@@ -39,12 +39,13 @@ def child(faces: int, clip: Path) -> None:
     from scoring.settings import load_settings
     from scoring.timing import Stopwatch
     from scoring.video import decode_video
+    from tests import clip_reference
 
     settings = load_settings()
     torch_env.configure_threads(settings.torch_threads or 2)
     detectors = Detectors(settings, torch.device("cpu"))
     detector, tracker = detectors.models["efficientnet"].get(), detectors.face_tracker.get()
-    crops = sorted(CROPS.glob("*/*/*.jpg"))[::37][:faces]
+    crops = clip_reference.spread_crops(CROPS, faces)
     scores = [detector.judge_face(np.asarray(Image.open(path).convert("RGB")), (0.0, 0.0, 299.0, 299.0))["score"] for path in crops]
     video = decode_video(clip)
     measured = detector.measure(video, tracker.track(video.frames), None, Stopwatch())

@@ -57,15 +57,9 @@ def last_spatial_convolution(network: nn.Module, inputs: torch.Tensor) -> nn.Con
 def read_transformer_block(network: nn.Module) -> nn.Module | None:
     """The block whose patch tokens a CLS-pooled vision transformer reads last: the one before the
     last. The last block's own patch tokens feed nothing (only its class token is pooled), so
-    their gradients are zero and a map of them is empty. For a network holding a transformers
-    vision tower as `backbone`, or naming its blocks itself (`transformer_blocks()`, the CLIP
-    probe's); else None."""
-    if hasattr(network, "transformer_blocks"):
-        return network.transformer_blocks()[-2]
-    try:
-        return network.get_submodule("backbone.encoder.layers")[-2]
-    except AttributeError:
-        return None
+    their gradients are zero and a map of them is empty. For a network that names its blocks
+    (`transformer_blocks()`: Effort, the CLIP probe); else None."""
+    return network.transformer_blocks()[-2] if hasattr(network, "transformer_blocks") else None
 
 
 def token_grid(hidden: torch.Tensor) -> torch.Tensor:

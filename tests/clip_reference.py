@@ -1,7 +1,7 @@
 """An independent reference of the packaged CLIP encoder, in numpy float64, for the encoder tests.
 
 It reads the file's tensors itself and computes CLIP ViT's forward pass from the paper's equations,
-sharing no code with `scoring.clip`. Two arithmetics:
+sharing no computation with `scoring.clip` (only CLIP's input constants). Two arithmetics:
 
 - `quantised=True`: the file's own integer arithmetic. Each projection's input is quantised the
   way ONNX's DynamicQuantizeLinear defines it (one scale and zero point over the whole input, round
@@ -17,6 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
+
+from scoring.clip.encoder import CLIP_MEAN, CLIP_STD, INPUT_SIZE
 
 LAYER_OUTPUT = re.compile(r"/vision_model/encoder/layers\.(\d+)/(self_attn|mlp)/(\w+)/")
 HEAD_WIDTH = 64
@@ -108,3 +111,19 @@ def stored_as_uint8(path: Path) -> bytes:
             shifted = (numpy_helper.to_array(initializer).astype(np.int16) + 128).astype(np.uint8)
             initializer.CopyFrom(numpy_helper.from_array(shifted, initializer.name))
     return model.SerializeToString()
+
+
+def spread_crops(folder: Path, count: int) -> list[Path]:
+    """`count` of the FF++ crops under `folder` (<label>/<method>/*.jpg), spread over people and methods."""
+    return sorted(folder.glob("*/*/*.jpg"))[::37][:count]
+
+
+def clip_inputs(paths: list[Path]) -> np.ndarray:
+    """(N, 3, 224, 224) float32 CLIP-normalised faces of the images at `paths`."""
+    rgb = [np.asarray(Image.open(path).convert("RGB").resize((INPUT_SIZE, INPUT_SIZE), Image.BILINEAR), np.float32) / 255 for path in paths]
+    return np.stack([((image - CLIP_MEAN) / CLIP_STD).transpose(2, 0, 1) for image in rgb]).astype(np.float32)
+
+
+def cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Row by row, the cosine between two sets of embeddings."""
+    return (a * b).sum(1) / np.linalg.norm(a, axis=1) / np.linalg.norm(b, axis=1)

@@ -22,7 +22,7 @@ from PIL import Image
 from app import create_app
 from efficientnet_detector import EfficientNetDetector
 from scoring.clip import encoder as clip_encoder
-from scoring.clip.encoder import CLIP_MEAN, CLIP_STD, CLIP_VIT_B16_INT8, INPUT_SIZE, PackagedFile, encoder_file
+from scoring.clip.encoder import CLIP_VIT_B16_INT8, PackagedFile, encoder_file
 from scoring.clip.probe import ClipProbe
 from scoring.clip.tower import FloatTowerEncoder
 from scoring.explain import grad_cam, read_transformer_block, token_grid
@@ -39,13 +39,7 @@ def faces(count: int, seed: int = 0) -> np.ndarray:
 
 def real_faces(count: int) -> np.ndarray:
     """`count` FF++ face crops of different people and methods, genuine and fake, CLIP-normalised."""
-    crops = sorted((shared(FFPP) / "crops" / "tranthuhoai3786" / "test").glob("*/*/*.jpg"))[::37][:count]
-    rgb = [np.asarray(Image.open(path).convert("RGB").resize((INPUT_SIZE, INPUT_SIZE), Image.BILINEAR), np.float32) / 255 for path in crops]
-    return np.stack([((image - CLIP_MEAN) / CLIP_STD).transpose(2, 0, 1) for image in rgb]).astype(np.float32)
-
-
-def cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    return (a * b).sum(1) / np.linalg.norm(a, axis=1) / np.linalg.norm(b, axis=1)
+    return clip_reference.clip_inputs(clip_reference.spread_crops(shared(FFPP) / "crops" / "tranthuhoai3786" / "test", count))
 
 
 @pytest.fixture(scope="module")
@@ -88,9 +82,9 @@ def test_real_faces_embed_as_an_independent_float64_computation_of_the_dequantis
     expected = np.stack([clip_reference.embedding(reference, face, quantised=False) for face in inputs])
     ours = packaged_encoder.embed(inputs)
     assert ours.shape == (4, 512)
-    assert cosines(ours, expected).min() >= 0.9999
+    assert clip_reference.cosines(ours, expected).min() >= 0.9999
     np.testing.assert_allclose(ours, expected, atol=1e-3 * np.abs(expected).max())
-    assert cosines(ours[:1], ours[1:]).max() < 0.99  # different faces, different embeddings
+    assert clip_reference.cosines(ours[:1], ours[1:]).max() < 0.99  # different faces, different embeddings
 
 
 def test_the_files_integer_arithmetic_is_not_what_the_service_computes():
@@ -101,8 +95,8 @@ def test_the_files_integer_arithmetic_is_not_what_the_service_computes():
     nudged = face + np.float32(1e-4) * np.random.default_rng(0).standard_normal(face.shape).astype(np.float32)
     quantised = np.stack([clip_reference.embedding(reference, x, quantised=True) for x in (face, nudged)])
     floating = np.stack([clip_reference.embedding(reference, x, quantised=False) for x in (face, nudged)])
-    assert cosines(floating[:1], floating[1:])[0] > 0.99999
-    assert cosines(quantised[:1], quantised[1:])[0] < 0.9995
+    assert clip_reference.cosines(floating[:1], floating[1:])[0] > 0.99999
+    assert clip_reference.cosines(quantised[:1], quantised[1:])[0] < 0.9995
 
 
 def test_a_face_embeds_the_same_alone_and_in_a_batch_of_eight(packaged_encoder):

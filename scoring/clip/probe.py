@@ -30,7 +30,7 @@ class ClipProbe(nn.Module):
 
     def embed(self, faces: torch.Tensor) -> torch.Tensor:
         """(N, 512) L2-normalised embeddings of (N, 3, 224, 224) CLIP-normalised faces."""
-        return F.normalize(self.encoder(faces.float()), dim=1)
+        return F.normalize(self.encoder(faces), dim=1)
 
     def transformer_blocks(self) -> nn.ModuleList:
         """The encoder's blocks, for heat maps (the encoder is not a submodule)."""

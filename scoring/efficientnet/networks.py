@@ -28,7 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from scoring.clip.tower import CLIP_HEAD_WIDTH
+from scoring.clip.tower import tower_shapes, vision_config, without_initialising
 from scoring.torchvision_ops import prepare_torchvision
 
 # The attention map of EfficientNetAutoAtt sits after this MBConv block of B4 (56 channels).
@@ -246,35 +246,25 @@ class EffortNet(nn.Module):
     pooled output (the CLS token after the last LayerNorm). Its file stores each attention projection
     as a frozen rank-r part plus a trained residual; `fold_effort` makes them plain weights first."""
 
-    def __init__(self, hidden: int, layers: int, intermediate: int, patch: int, image: int):
+    def __init__(self, hidden: int, layers: int, intermediate: int, patch: int, image: int, initialise: bool = True):
+        """`initialise=False` leaves the tower's weights undrawn, for a caller that loads them all next."""
         super().__init__()
-        prepare_torchvision()  # transformers imports torchvision
-        from transformers import CLIPVisionConfig, CLIPVisionModel
+        config = vision_config(hidden, layers, intermediate, patch, image)
+        from transformers import CLIPVisionModel
 
-        config = CLIPVisionConfig(
-            hidden_size=hidden,
-            intermediate_size=intermediate,
-            num_hidden_layers=layers,
-            num_attention_heads=max(1, hidden // CLIP_HEAD_WIDTH),
-            image_size=image,
-            patch_size=patch,
-            hidden_act="quick_gelu",
-            layer_norm_eps=1e-5,
-        )
-        self.backbone = CLIPVisionModel(config).vision_model
+        self.backbone = (CLIPVisionModel(config) if initialise else without_initialising(CLIPVisionModel, config)).vision_model
         self.head = nn.Linear(hidden, 2)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.backbone(pixel_values=x).pooler_output)
 
+    def transformer_blocks(self) -> nn.ModuleList:
+        return self.backbone.encoder.layers
+
     @classmethod
     def for_state(cls, state: dict[str, torch.Tensor]) -> "EffortNet":
-        """The network whose shapes `state` has (ViT-L/14 at 224 px for the published file)."""
-        hidden, _, patch, _ = state["backbone.embeddings.patch_embedding.weight"].shape
-        positions = state["backbone.embeddings.position_embedding.weight"].shape[0]
-        layers = 1 + max(int(key.split(".")[3]) for key in state if key.startswith("backbone.encoder.layers."))
-        intermediate = state["backbone.encoder.layers.0.mlp.fc1.weight"].shape[0]
-        return cls(hidden, layers, intermediate, patch, int(round((positions - 1) ** 0.5)) * patch)
+        """The network whose shapes `state` has (ViT-L/14 at 224 px for the published file), to load it into."""
+        return cls(**tower_shapes(state, "backbone."), initialise=False)
 
 
 SVD_PARTS = ("weight_main", "U_residual", "S_residual", "V_residual")
