@@ -16,13 +16,14 @@ import secrets
 from flask import Flask
 from flask_cors import CORS
 
-from scoring import __version__, allocator, torch_env
-from scoring.audit import AuditTrail
+from scoring import __version__
 from scoring.detectors import Detectors
 from scoring.liveness.tokens import ChallengeBook
+from scoring.operations.audit import AuditTrail
+from scoring.operations.uploads import sweep, upload_area
+from scoring.runtime import allocator, torch_env
 from scoring.service import ScoringService
 from scoring.settings import Settings, load_settings
-from scoring.uploads import sweep, upload_area
 from scoring.web import ScoringAPI, challenge, health, images, jobs, metrics, openapi, page
 from scoring.web import scoring as scoring_routes
 from scoring.web.errors import register_error_handlers

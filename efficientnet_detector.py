@@ -4,8 +4,8 @@
     detector.predict_image(face)            # is_real, score (P(real)), confidence, probabilities
     detector.predict_frames(faces)          # the same for several faces of one video, per frame too
 
-Any file `scoring.efficientnet.layouts` recognises loads, with its authors' preprocessing; the
-service's own detector is `scoring.efficientnet.detector.FrameDetector`, which this extends with
+Any file `scoring.frames.layouts` recognises loads, with its authors' preprocessing; the
+service's own detector is `scoring.frames.detector.FrameDetector`, which this extends with
 the document's calls on face images that are already cut out.
 """
 
@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
-from scoring.efficientnet.detector import FrameDetector, FrameModel
+from scoring.frames.detector import FrameDetector, FrameModel
 
 __all__ = ["EfficientNetDetector"]
 

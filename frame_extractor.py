@@ -1,6 +1,6 @@
 """The design document's frame front door: `FrameExtractor(max_frames, uniform_sampling).extract_frames(path)`.
 
-The decode itself (one in-memory pass: 25 fps frames and 16 kHz mono audio) is `scoring.video`;
+The decode itself (one in-memory pass: 25 fps frames and 16 kHz mono audio) is `scoring.media.video`;
 `decode_video` and `DecodeLimits` are re-exported here for the document's callers.
 """
 
@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from scoring.video import DecodeLimits, decode_video, uniform_indices
+from scoring.media.video import DecodeLimits, decode_video, uniform_indices
 
 __all__ = ["DecodeLimits", "FrameExtractor", "decode_video"]
 

@@ -12,9 +12,9 @@ import shutil
 import sys
 import tempfile
 
-from scoring import allocator
+from scoring.operations.uploads import sweep, upload_area
+from scoring.runtime import allocator
 from scoring.settings import SettingsError, load_settings
-from scoring.uploads import sweep, upload_area
 
 # In the master, before any thread allocates: the workers it forks keep the setting.
 allocator.keep_freed_memory()
@@ -32,7 +32,7 @@ if settings.challenge_secret is None:
     print("CHALLENGE_SECRET is not set: generated a random one; challenge tokens end with this server", file=sys.stderr)
 
 # One directory where every worker writes its metrics, so a scrape of any worker sums them all
-# (scoring.metrics); set before a worker imports prometheus_client, emptied of a previous run's counts.
+# (scoring.operations.metrics); set before a worker imports prometheus_client, emptied of a previous run's counts.
 # By default in shared memory: the counts are memory-mapped files, and a full disk must not take them down.
 _own_metrics_dir = not os.environ.get("PROMETHEUS_MULTIPROC_DIR")
 if _own_metrics_dir:

@@ -63,7 +63,7 @@ fi
 
 say "checking the installation"
 "$PY" - <<'PYCODE'
-from scoring.torchvision_ops import prepare_torchvision
+from scoring.runtime.torchvision_ops import prepare_torchvision
 native_box_ops = prepare_torchvision()
 import torch, torchvision, cv2, av, scenedetect, facenet_pytorch, efficientnet_pytorch, python_speech_features
 print(f"   torch {torch.__version__} (CUDA {'yes' if torch.cuda.is_available() else 'no'}), torchvision {torchvision.__version__}"
@@ -72,7 +72,7 @@ print(f"   torch {torch.__version__} (CUDA {'yes' if torch.cuda.is_available() e
 PYCODE
 
 say "model weights"
-"$PY" -m scoring.weights provision
+"$PY" -m scoring.provision provision
 
 case "${1:-}" in
   --test)
@@ -81,7 +81,7 @@ case "${1:-}" in
     exec "$PY" -m pytest -q -ra --durations=15 -n auto --dist loadfile tests ;;
   --sample)
     say "scoring the bundled sample through the service"
-    exec "$PY" -m scoring.sample ;;
+    exec "$PY" -m tools.sample ;;
   "") say "done. Start the service with: $VENV/bin/gunicorn -c gunicorn_config.py" ;;
   *) echo "unknown option $1 (use --test or --sample)" >&2; exit 2 ;;
 esac

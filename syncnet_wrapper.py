@@ -17,13 +17,13 @@ from pathlib import Path
 
 from scoring.detectors import Detectors
 from scoring.faces.tracking import FaceTracker
+from scoring.media.video import DecodeLimits
+from scoring.runtime.timing import Stopwatch
 from scoring.service import ScoringService
 from scoring.settings import load_settings
 from scoring.syncnet.cli import main
 from scoring.syncnet.detector import SyncNetDetector
 from scoring.syncnet.standalone import measure_file, tracker_for
-from scoring.timing import Stopwatch
-from scoring.video import DecodeLimits
 
 __all__ = ["SyncNetWrapper", "main"]
 

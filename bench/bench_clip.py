@@ -8,7 +8,7 @@ For `--faces` FF++ face crops from ../shared, each arithmetic the packaged file 
   run on two one-thread sessions side by side, as the service ran it before;
 - `int8 u8u8 (ONNX Runtime)`: the same weights shifted into uint8 (zero points 128), which ORT runs
   on its u8 x u8 kernel;
-- `float32 tower (torch)`: the weights dequantised once (`scoring.clip.tower`, what the service runs);
+- `float32 tower (torch)`: the weights dequantised once (`scoring.frames.clip.tower`, what the service runs);
 - `bfloat16 tower (torch)`: the same tower cast to bfloat16 (native only with AVX512-BF16 or AMX).
 
 Columns: the lowest cosine of each face's embedding to an independent float64 computation of the
@@ -32,10 +32,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from scoring.clip.encoder import encoder_file
-from scoring.clip.probe import ClipProbe
-from scoring.clip.tower import FloatTowerEncoder
-from scoring.torch_env import bfloat16_is_fast
+from scoring.frames.clip.encoder import encoder_file
+from scoring.frames.clip.probe import ClipProbe
+from scoring.frames.clip.tower import FloatTowerEncoder
+from scoring.runtime.torch_env import bfloat16_is_fast
 from tests import clip_reference
 
 CROPS = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "ffpp" / "crops" / "tranthuhoai3786" / "test"

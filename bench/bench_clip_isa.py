@@ -34,11 +34,11 @@ def child(faces: int, clip: Path) -> None:
     import torch
     from PIL import Image
 
-    from scoring import torch_env
     from scoring.detectors import Detectors
+    from scoring.media.video import decode_video
+    from scoring.runtime import torch_env
+    from scoring.runtime.timing import Stopwatch
     from scoring.settings import load_settings
-    from scoring.timing import Stopwatch
-    from scoring.video import decode_video
     from tests import clip_reference
 
     settings = load_settings()

@@ -29,13 +29,13 @@ import torch
 from bench_end_to_end import make_clip, random_syncnet_state, save_state
 from torch.utils.flop_counter import FlopCounterMode
 
-from scoring import allocator, torch_env
-from scoring.clip.encoder import INPUT_SIZE, encoder_file
-from scoring.clip.tower import FloatTowerEncoder
 from scoring.detectors import Detectors
+from scoring.frames.clip.encoder import INPUT_SIZE, encoder_file
+from scoring.frames.clip.tower import FloatTowerEncoder
+from scoring.media.video import decode_video
+from scoring.runtime import allocator, torch_env
+from scoring.runtime.timing import Stopwatch
 from scoring.settings import load_settings
-from scoring.timing import Stopwatch
-from scoring.video import decode_video
 
 VIT_B16_MACS = 17.4e9  # per 224 px image: 12 layers of 197 tokens at width 768 (QKV, projection, MLP, attention)
 

@@ -20,8 +20,8 @@ from pathlib import Path
 import requests
 from bench_end_to_end import make_clip, random_syncnet_state, save_state
 
-from scoring.local_server import gunicorn_server
 from scoring.settings import BUNDLED_FRAME_DETECTOR
+from tools.local_server import gunicorn_server
 
 
 def cpu_seconds(pid: int) -> float:

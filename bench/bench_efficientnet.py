@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from efficientnet_detector import EfficientNetDetector
-from scoring import torch_env
+from scoring.runtime import torch_env
 from scoring.settings import load_settings
 
 ROOT = Path(__file__).resolve().parents[1]

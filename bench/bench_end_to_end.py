@@ -25,12 +25,12 @@ import numpy as np
 import requests
 import torch
 
-from scoring.efficientnet.networks import PolimiNet
-from scoring.local_server import gunicorn_server
+from scoring.frames.networks import PolimiNet
+from scoring.media.video import decode_video
 from scoring.settings import BUNDLED_FRAME_DETECTOR
-from scoring.video import decode_video
 from tests import media
 from tests.weights import random_syncnet_state, save_state
+from tools.local_server import gunicorn_server
 
 ROOT = Path(__file__).resolve().parents[1]
 SOURCE = ROOT.parent / "shared" / "media" / "talking" / "ankurbhatia24_test_video_crop.mp4"

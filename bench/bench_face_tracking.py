@@ -21,11 +21,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from scoring import torch_env
 from scoring.faces.detection import MTCNNDetector
 from scoring.faces.tracking import FaceTrack, FaceTracker
+from scoring.media.video import decode_video
+from scoring.runtime import torch_env
 from scoring.settings import FaceSettings
-from scoring.video import decode_video
 
 ROOT = Path(__file__).resolve().parents[1]
 MEDIA = ROOT.parent / "shared" / "media"

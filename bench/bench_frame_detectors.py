@@ -3,7 +3,7 @@
     python bench/bench_frame_detectors.py [--faces 8] [--threads 2] [--precision auto] [--only polimi-att sbi]
 
 Builds each published architecture (and the bundled model) with random weights through the
-service's own code, rebuilt for serving as the service does (`scoring.efficientnet.inference`) at
+service's own code, rebuilt for serving as the service does (`scoring.frames.inference`) at
 `--precision` (`auto`: bfloat16 where this CPU runs it natively, as the service resolves it),
 times the forward pass of `--faces` faces at its profile's input size (median of `--repeats`,
 after one warm-up), counts its FLOPs per face with PyTorch's flop counter, and prints the cost of
@@ -21,11 +21,11 @@ from pathlib import Path
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from scoring import torch_env
-from scoring.efficientnet import networks
-from scoring.efficientnet.inference import for_inference, serving_autocast
-from scoring.efficientnet.layouts import load_checkpoint
-from scoring.efficientnet.profiles import PROFILES
+from scoring.frames import networks
+from scoring.frames.inference import for_inference, serving_autocast
+from scoring.frames.layouts import load_checkpoint
+from scoring.frames.profiles import PROFILES
+from scoring.runtime import torch_env
 
 ROOT = Path(__file__).resolve().parents[1]
 PREVIOUS_BUNDLED = ROOT / "models" / "efficientnet" / "effb0_ffpp_scratch.pt"

@@ -22,13 +22,13 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from scoring import torch_env
 from scoring.detectors import Detectors
 from scoring.errors import ServiceError
-from scoring.fusion import RISK_NAMES
+from scoring.media.video import decode_video, uniform_indices
+from scoring.runtime import torch_env
 from scoring.service import ScoringService
 from scoring.settings import load_settings
-from scoring.video import decode_video, uniform_indices
+from scoring.verdict.fusion import RISK_NAMES
 from training import metrics
 from training.evaluate import video_rows
 

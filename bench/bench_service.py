@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 from app import create_app
-from scoring.client import collect
+from tools.client import collect
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -26,12 +26,12 @@ import cv2
 import numpy as np
 import torch
 
-from scoring import torch_env
 from scoring.faces.detection import load_s3fd_net
 from scoring.faces.s3fd import S3FD
+from scoring.media.video import decode_video
+from scoring.runtime import torch_env
+from scoring.runtime.timing import Stopwatch
 from scoring.settings import load_settings
-from scoring.timing import Stopwatch
-from scoring.video import decode_video
 from syncnet_wrapper import SyncNetWrapper
 from tests.weights import probe_syncnet_state, random_s3fd_state, save_state
 

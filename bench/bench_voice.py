@@ -41,9 +41,9 @@ import av
 import numpy as np
 import torch
 
-from scoring.calibration import PlattScaling, sigmoid
-from scoring.timing import Stopwatch
-from scoring.video import DecodeLimits, decode_video
+from scoring.media.video import DecodeLimits, decode_video
+from scoring.runtime.timing import Stopwatch
+from scoring.verdict.calibration import PlattScaling, sigmoid
 from scoring.voice.files import AASIST, AASIST_L, SOURCE_COMMIT, bundled_path, sidecar_path
 from scoring.voice.network import SAMPLE_RATE
 from scoring.voice.scorer import NoSpeechError, VoiceScorer

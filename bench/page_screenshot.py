@@ -17,9 +17,9 @@ import sys
 import tempfile
 from pathlib import Path
 
-from scoring.local_server import gunicorn_server
-from scoring.video import decode_video
+from scoring.media.video import decode_video
 from tests.browser import fake_capture, launch_with_capture, record_on_the_page
+from tools.local_server import gunicorn_server
 
 ROOT = Path(__file__).resolve().parents[1]
 

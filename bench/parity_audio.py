@@ -26,8 +26,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from scoring.timing import Stopwatch
-from scoring.video import DecodeLimits, decode_video
+from scoring.media.video import DecodeLimits, decode_video
+from scoring.runtime.timing import Stopwatch
 from scoring.voice.files import AASIST, AASIST_L, bundled_path
 from scoring.voice.network import BONA_FIDE
 from scoring.voice.scorer import VoiceScorer, fill_window, find_speech, window_starts

@@ -36,11 +36,11 @@ from pathlib import Path
 import numpy as np
 
 from efficientnet_detector import EfficientNetDetector
-from scoring.efficientnet.profiles import square_region
 from scoring.faces.crops import sample_faces
 from scoring.faces.stage import build_tracker
+from scoring.frames.profiles import square_region
+from scoring.media.video import decode_video
 from scoring.settings import load_settings
-from scoring.video import decode_video
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_MEDIA = ROOT.parent / "shared" / "media"

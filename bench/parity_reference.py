@@ -35,12 +35,12 @@ import numpy as np
 import torch
 from scipy import signal
 
-from scoring import torch_env
 from scoring.faces.detection import load_s3fd_net
 from scoring.faces.s3fd import S3FD
+from scoring.media.video import decode_video
+from scoring.runtime import torch_env
 from scoring.syncnet.inference import load_syncnet_v2
 from scoring.syncnet.scorer import SyncNetScorer
-from scoring.video import decode_video
 from syncnet_python.crops import whole_frame_crops
 from tests.weights import random_s3fd_state, random_syncnet_state, save_state
 

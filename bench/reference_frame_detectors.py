@@ -3,7 +3,7 @@
     python bench/reference_frame_detectors.py FAMILY --repo DIR --inputs faces.npz --weights OUT --outputs result.npz
 
 Runs in its own process with the author's repository (a scratch checkout outside this project)
-first on sys.path; from this project it imports only `scoring.torchvision_ops` (the fix that lets this
+first on sys.path; from this project it imports only `scoring.runtime.torchvision_ops` (the fix that lets this
 machine's torchvision wheel import next to the CPU torch) and the test suite's weight randomiser
 `tests.weights.calibrate_batchnorm`. It builds the author's model class with
 seeded random weights (BatchNorm statistics measured on these faces and the head scaled so the probabilities
@@ -33,7 +33,7 @@ import torch
 from PIL import Image
 from torch import nn
 
-from scoring.torchvision_ops import prepare_torchvision
+from scoring.runtime.torchvision_ops import prepare_torchvision
 from tests.weights import calibrate_batchnorm
 
 prepare_torchvision()  # before any author's code imports torchvision

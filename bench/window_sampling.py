@@ -22,10 +22,10 @@ from pathlib import Path
 import torch
 from bench_syncnet import branch  # noqa: E402  (this folder is on the path when run as a script)
 
-from scoring import torch_env
 from scoring.faces.stage import build_tracker
-from scoring.timing import Stopwatch
-from scoring.video import decode_video, uniform_indices
+from scoring.media.video import decode_video, uniform_indices
+from scoring.runtime import torch_env
+from scoring.runtime.timing import Stopwatch
 from syncnet_python.sync import summarise
 from syncnet_wrapper import SyncNetWrapper
 from tests.weights import probe_syncnet_state, save_state

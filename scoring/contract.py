@@ -16,9 +16,9 @@ from typing import ClassVar, Protocol
 import torch
 
 from scoring.faces.tracking import FaceTrack, TrackingResult
+from scoring.media.video import DecodedVideo
+from scoring.runtime.timing import Stopwatch
 from scoring.settings import Settings
-from scoring.timing import Stopwatch
-from scoring.video import DecodedVideo
 from scoring.weights.files import OfficialFile
 
 

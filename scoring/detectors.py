@@ -17,9 +17,9 @@ from typing import Generic, TypeVar
 import torch
 
 from scoring.contract import Detector
-from scoring.efficientnet.detector import FrameDetector
 from scoring.faces.stage import build_tracker
 from scoring.faces.tracking import FaceTracker
+from scoring.frames.detector import FrameDetector
 from scoring.settings import Settings
 from scoring.syncnet.detector import SyncNetDetector
 from scoring.voice.detector import VoiceDetector

@@ -31,11 +31,12 @@ from rq.job import Job, JobStatus
 from rq.registry import FailedJobRegistry, StartedJobRegistry
 from rq.worker import WorkerStatus
 
-from scoring import allocator, metrics
-from scoring.audit import AuditTrail, decision_lines
 from scoring.errors import Code, ServiceError
+from scoring.operations import metrics
+from scoring.operations.audit import AuditTrail, decision_lines
+from scoring.operations.uploads import request_dir, upload_area
+from scoring.runtime import allocator
 from scoring.settings import Settings, load_settings
-from scoring.uploads import request_dir, upload_area
 
 QUEUE_NAME = "deepfake-scoring"
 UPLOAD_PREFIX = "deepfake-scoring:upload:"
@@ -155,8 +156,8 @@ def _failure(job: Job) -> str:
 
 @functools.cache
 def _service():
-    from scoring import torch_env
     from scoring.detectors import Detectors
+    from scoring.runtime import torch_env
     from scoring.service import ScoringService
 
     settings = load_settings()

@@ -1,6 +1,6 @@
 """One scoring request from file to JSON: decode once, track faces once, run every detector, fuse.
 
-The stages follow a model-serving handler: admission (`scoring.admission`: a bounded number of
+The stages follow a model-serving handler: admission (`scoring.operations.admission`: a bounded number of
 jobs per worker, a bounded number waiting, the rest 503 at once), preprocessing (decode, face tracks),
 inference (SyncNet on the tracks and audio, EfficientNet on crops of the same tracks) and
 postprocessing (fusion, the response). A still image (`score_image`) takes the same path with one
@@ -20,19 +20,21 @@ from pathlib import Path
 
 import torch
 
-from scoring import __version__, metrics, torch_env
-from scoring.admission import Admission
+from scoring import __version__
 from scoring.contract import Measurement
 from scoring.detectors import Detectors
-from scoring.efficientnet.detector import FrameDetector
 from scoring.errors import CannotScore, Code, DetectorFailed, DetectorUnavailable, ServiceError
 from scoring.faces.tracking import FaceTrack, FaceTracker, TrackingResult
-from scoring.fusion import fuse, joined_note, with_failed_challenge
-from scoring.images import decode_image
+from scoring.frames.detector import FrameDetector
 from scoring.liveness.speech import PhraseVerifier
+from scoring.media.images import decode_image
+from scoring.media.video import DecodedVideo, DecodeLimits, decode_video
+from scoring.operations import metrics
+from scoring.operations.admission import Admission
+from scoring.runtime import torch_env
+from scoring.runtime.timing import Stopwatch
 from scoring.settings import Settings
-from scoring.timing import Stopwatch
-from scoring.video import DecodedVideo, DecodeLimits, decode_video
+from scoring.verdict.fusion import fuse, joined_note, with_failed_challenge
 
 log = logging.getLogger("deepfake_scoring")
 STILL_IMAGE_HAS_NO_LIP_SYNC = "a still image has no lip movement or sound: lip sync is measured on videos only"
@@ -89,7 +91,7 @@ class ScoringService:
         return self._answer(session_id, judge_each, "image")
 
     def _answer(self, session_id: str | None, judge, kind: str) -> dict:
-        """`judge(watch)` run in one of this worker's slots, within the deadline, timed and counted (`scoring.metrics`)."""
+        """`judge(watch)` run in one of this worker's slots, within the deadline, timed and counted (`scoring.operations.metrics`)."""
         started = time.perf_counter()
         with self.admission.slot():
             torch_env.apply_threads_in_this_thread()

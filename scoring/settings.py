@@ -18,8 +18,8 @@ from pathlib import Path
 
 from dotenv import dotenv_values
 
-from scoring.efficientnet.published import DEFAULT_FRAME_DETECTOR, PROFILE_NAMES
-from scoring.fusion import Thresholds
+from scoring.frames.published import DEFAULT_FRAME_DETECTOR, PROFILE_NAMES
+from scoring.verdict.fusion import Thresholds
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 DOTENV_FILE = PROJECT_ROOT / ".env"
@@ -106,7 +106,7 @@ class Settings:
     web_concurrency: int = 1
     gunicorn_threads: int = 4
     log_level: str = "info"
-    audit_log: str = "stderr"  # stderr | off | a file (scoring.audit)
+    audit_log: str = "stderr"  # stderr | off | a file (scoring.operations.audit)
     rate_limit_per_minute: int = 60  # per API key (per address without keys) on the scoring routes; 0 = off
     max_upload_mb: float = 100.0
     max_image_mb: float = 15.0

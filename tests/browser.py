@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from scoring.video import DecodedVideo
+from scoring.media.video import DecodedVideo
 
 
 def write_y4m(frames: list[np.ndarray], target: Path, fps: int = 25) -> Path:

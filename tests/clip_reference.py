@@ -1,7 +1,7 @@
 """An independent reference of the packaged CLIP encoder, in numpy float64, for the encoder tests.
 
 It reads the file's tensors itself and computes CLIP ViT's forward pass from the paper's equations,
-sharing no computation with `scoring.clip` (only CLIP's input constants). Two arithmetics:
+sharing no computation with `scoring.frames.clip` (only CLIP's input constants). Two arithmetics:
 
 - `quantised=True`: the file's own integer arithmetic. Each projection's input is quantised the
   way ONNX's DynamicQuantizeLinear defines it (one scale and zero point over the whole input, round
@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from scoring.clip.encoder import CLIP_MEAN, CLIP_STD, INPUT_SIZE
+from scoring.frames.clip.encoder import CLIP_MEAN, CLIP_STD, INPUT_SIZE
 
 LAYER_OUTPUT = re.compile(r"/vision_model/encoder/layers\.(\d+)/(self_attn|mlp)/(\w+)/")
 HEAD_WIDTH = 64

@@ -20,12 +20,12 @@ import torch
 from flask import Flask
 
 from app import create_app
-from scoring import torch_env
 from scoring.faces.stage import build_tracker
+from scoring.runtime import torch_env
+from scoring.runtime.torchvision_ops import prepare_torchvision
 from scoring.settings import FaceSettings, Settings
 from scoring.syncnet.inference import load_syncnet_v2
 from scoring.syncnet.scorer import SyncNetScorer
-from scoring.torchvision_ops import prepare_torchvision
 from tests import media, weights
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -185,7 +185,7 @@ def flite_speech(text: str, voice: str, target: Path) -> np.ndarray:
 
 def video_with_speech(face_video: Path, text: str, voice: str, target: Path) -> Path:
     """The first frames of a real face video with `text` spoken by flite as its sound, 0.5 s of silence either side."""
-    from scoring.video import decode_video
+    from scoring.media.video import decode_video
 
     pcm = flite_speech(text, voice, target.with_suffix(".wav"))
     pcm = np.concatenate([np.zeros(SAMPLE_RATE // 2, np.int16), pcm, np.zeros(SAMPLE_RATE // 2, np.int16)])

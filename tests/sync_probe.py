@@ -8,9 +8,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from scoring.media.video import SAMPLES_PER_FRAME
+from scoring.runtime.timing import Stopwatch
 from scoring.syncnet.scorer import SyncNetScorer
-from scoring.timing import Stopwatch
-from scoring.video import SAMPLES_PER_FRAME
 from syncnet_python.audio import mfcc
 from syncnet_python.crops import SyncNetCropper
 from syncnet_python.sync import distance_matrix, mfcc_windows, summarise, usable_windows

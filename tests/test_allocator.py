@@ -6,7 +6,7 @@ import platform
 
 import pytest
 
-from scoring import allocator
+from scoring.runtime import allocator
 
 
 @pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="mallopt is glibc's")

@@ -20,8 +20,8 @@ import pytest
 from werkzeug.test import EnvironBuilder
 
 from app import create_app
-from scoring.fusion import Thresholds
 from scoring.settings import EfficientNetSettings
+from scoring.verdict.fusion import Thresholds
 from tests import media
 from tests.conftest import MEDIA, app_settings, make_settings, shared, upload
 from tests.disks import files_under, small_filesystem

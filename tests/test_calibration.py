@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from efficientnet_detector import EfficientNetDetector
-from scoring.calibration import PlattScaling
+from scoring.verdict.calibration import PlattScaling
 from scoring.weights.checkpoints import WeightsError
 from training import calibrate, metrics
 

@@ -21,11 +21,11 @@ from PIL import Image
 
 from app import create_app
 from efficientnet_detector import EfficientNetDetector
-from scoring.clip import encoder as clip_encoder
-from scoring.clip.encoder import CLIP_VIT_B16_INT8, PackagedFile, encoder_file
-from scoring.clip.probe import ClipProbe
-from scoring.clip.tower import FloatTowerEncoder
-from scoring.explain import grad_cam, read_transformer_block, token_grid
+from scoring.frames.clip import encoder as clip_encoder
+from scoring.frames.clip.encoder import CLIP_VIT_B16_INT8, PackagedFile, encoder_file
+from scoring.frames.clip.probe import ClipProbe
+from scoring.frames.clip.tower import FloatTowerEncoder
+from scoring.frames.explain import grad_cam, read_transformer_block, token_grid
 from scoring.weights.checkpoints import WeightsError
 from scoring.weights.files import sha256_of
 from tests import clip_reference, media
@@ -123,7 +123,7 @@ def test_a_face_embeds_the_same_on_one_thread_and_on_two(packaged_encoder):
 
 AVX2_ONLY = {"ATEN_CPU_CAPABILITY": "avx2", "MKL_ENABLE_INSTRUCTIONS": "AVX2", "ONEDNN_MAX_CPU_ISA": "AVX2"}
 EMBED_IN_CHILD = (
-    "import sys, numpy as np; from scoring.clip.encoder import encoder_file; from scoring.clip.tower import FloatTowerEncoder; "
+    "import sys, numpy as np; from scoring.frames.clip.encoder import encoder_file; from scoring.frames.clip.tower import FloatTowerEncoder; "
     "np.save(sys.argv[2], FloatTowerEncoder(encoder_file()).embed(np.load(sys.argv[1])))"
 )
 

@@ -12,14 +12,14 @@ from PIL import Image
 from torch import nn
 
 from efficientnet_detector import EfficientNetDetector
-from scoring.efficientnet.detector import aggregate
-from scoring.efficientnet.layouts import load_checkpoint
 from scoring.errors import CannotScore
 from scoring.faces.crops import sample_faces
 from scoring.faces.tracking import TrackingResult, interpolate
+from scoring.frames.detector import aggregate
+from scoring.frames.layouts import load_checkpoint
+from scoring.media.video import decode_video
+from scoring.runtime.timing import Stopwatch
 from scoring.settings import BUNDLED_FRAME_DETECTOR
-from scoring.timing import Stopwatch
-from scoring.video import decode_video
 from scoring.weights.checkpoints import WeightsError
 from tests import media
 from tests.conftest import MEDIA, shared

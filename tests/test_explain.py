@@ -1,4 +1,4 @@
-"""Heat maps (`scoring.explain`): they must point at the place a synthetic edit was pasted into a real face.
+"""Heat maps (`scoring.frames.explain`): they must point at the place a synthetic edit was pasted into a real face.
 
 The detector here is built by hand so that what it reacts to is known: P(fake) rises with the
 high-frequency energy a Laplacian finds, which a pasted noise patch has and a smooth photo lacks.
@@ -15,8 +15,8 @@ import pytest
 import torch
 from torch import nn
 
-from scoring.efficientnet.detector import EXPLAINED_FRAMES
-from scoring.explain import attention_map, grad_cam, last_spatial_convolution, occlusion, overlay_png
+from scoring.frames.detector import EXPLAINED_FRAMES
+from scoring.frames.explain import attention_map, grad_cam, last_spatial_convolution, occlusion, overlay_png
 from tests import media
 from tests.media import PHOTO
 
@@ -161,7 +161,7 @@ def test_a_photo_can_be_explained_too(client):
 
 def test_polimis_attention_variant_shows_its_own_attention_map(tmp_path):
     from efficientnet_detector import EfficientNetDetector
-    from scoring.efficientnet.networks import ATTENTION_BLOCK, PolimiNet
+    from scoring.frames.networks import ATTENTION_BLOCK, PolimiNet
 
     torch.manual_seed(0)
     network = PolimiNet(attention=True).eval()

@@ -13,12 +13,12 @@ import torch
 
 from scoring.errors import Code, ServiceError
 from scoring.faces.detection import MTCNN_SCALE, MTCNNDetector, create_face_detector, load_s3fd_net
-from scoring.faces.nms import box_nms
 from scoring.faces.s3fd import S3FD, S3FDNet, decode_boxes, prior_boxes, select_faces
 from scoring.faces.scenes import detect_scenes
 from scoring.faces.tracking import BATCHES_SIDE_BY_SIDE, DETECTION_BATCH, FaceTracker, detection_batches, interpolate, link_detections
-from scoring.timing import Stopwatch
-from scoring.video import decode_video
+from scoring.media.video import decode_video
+from scoring.runtime.nms import box_nms
+from scoring.runtime.timing import Stopwatch
 from scoring.weights.checkpoints import WeightsError
 from syncnet_python.crops import SyncNetCropper
 from tests import media, weights

@@ -3,7 +3,7 @@ recognition by sha256 and by layout, profiles (crop, resize, normalisation, outp
 ensembles, and the refusals.
 
 The reference forwards here are written with the libraries' own modules (efficientnet_pytorch,
-timm), not with scoring.efficientnet.networks; bench/parity_frame_detectors.py compares against
+timm), not with scoring.frames.networks; bench/parity_frame_detectors.py compares against
 the authors' code itself.
 """
 
@@ -18,8 +18,8 @@ import torch
 from torch import nn
 
 from efficientnet_detector import EfficientNetDetector
-from scoring.efficientnet import layouts, published
-from scoring.efficientnet.profiles import PROFILES, area_or_linear, isotropic_centred, polimi_region, square_region, thirds_region
+from scoring.frames import layouts, published
+from scoring.frames.profiles import PROFILES, area_or_linear, isotropic_centred, polimi_region, square_region, thirds_region
 from scoring.settings import BUNDLED_FRAME_DETECTOR, PROFILE_NAMES, Settings, SettingsError
 from scoring.weights.checkpoints import WeightsError
 from scoring.weights.files import OfficialFile, provision

@@ -8,7 +8,7 @@ import pytest
 
 from frame_extractor import FrameExtractor
 from scoring.errors import ServiceError
-from scoring.video import FPS, DecodeLimits, decode_video, uniform_indices
+from scoring.media.video import FPS, DecodeLimits, decode_video, uniform_indices
 from tests import media
 from tests.conftest import MEDIA, shared
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from scoring.fusion import DOCUMENT_THRESHOLDS, Thresholds, fuse, with_failed_challenge
 from scoring.settings import ALIASES, PROJECT_ROOT, VARIABLES, Settings, SettingsError
+from scoring.verdict.fusion import DOCUMENT_THRESHOLDS, Thresholds, fuse, with_failed_challenge
 
 
 @pytest.mark.parametrize(

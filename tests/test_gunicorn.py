@@ -12,10 +12,10 @@ import pytest
 import requests
 import torch
 
-from scoring import client
-from scoring.local_server import gunicorn_server
 from scoring.settings import EfficientNetSettings
 from tests.conftest import MEDIA, service_env, shared
+from tools import client
+from tools.local_server import gunicorn_server
 
 
 @pytest.fixture(scope="module")

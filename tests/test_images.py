@@ -1,4 +1,4 @@
-"""Still images: decoding and its refusals (`scoring.images`), and `POST /score/image(s)` on the app.
+"""Still images: decoding and its refusals (`scoring.media.images`), and `POST /score/image(s)` on the app.
 
 The frame classifier here is the tests' generated file (plumbing only: its numbers are not results).
 """
@@ -17,8 +17,8 @@ from PIL import Image
 
 from app import create_app
 from scoring.errors import Code, ServiceError
-from scoring.images import decode_image
-from scoring.video import DecodeLimits
+from scoring.media.images import decode_image
+from scoring.media.video import DecodeLimits
 from tests.conftest import app_settings, post_images
 from tests.media import PHOTO, photo_canvas
 

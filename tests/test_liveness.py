@@ -8,8 +8,8 @@ from app import create_app
 from scoring.errors import ServiceError
 from scoring.liveness.speech import PhraseVerifier, required_words
 from scoring.liveness.tokens import VOCABULARY, ChallengeBook
+from scoring.media.video import decode_video
 from scoring.settings import Settings
-from scoring.video import decode_video
 from tests import media
 from tests.conftest import MEDIA, make_settings, shared, system_program
 

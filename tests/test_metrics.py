@@ -8,9 +8,9 @@ import requests
 from prometheus_client.mmap_dict import MmapedDict
 
 from app import create_app
-from scoring.local_server import gunicorn_server
 from tests.conftest import app_settings, service_env, upload
 from tests.prometheus import samples, value
+from tools.local_server import gunicorn_server
 
 REQUESTS = "deepfake_scoring_http_requests_total"
 

@@ -12,10 +12,10 @@ import schemathesis
 
 from app import create_app
 from scoring.errors import Code
-from scoring.local_server import gunicorn_server
 from tests import media
 from tests.conftest import app_settings, post_images, service_env, upload
 from tests.disks import files_under
+from tools.local_server import gunicorn_server
 
 KEY = "contract-key-0123456789abcdef"
 AUTH = {"Authorization": f"Bearer {KEY}"}

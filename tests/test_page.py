@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from scoring.local_server import gunicorn_server
-from scoring.video import decode_video
+from scoring.media.video import decode_video
 from tests.browser import fake_capture, launch, launch_with_capture, record_on_the_page
 from tests.conftest import MEDIA, service_env, shared, system_program
+from tools.local_server import gunicorn_server
 
 
 @pytest.fixture(scope="module")

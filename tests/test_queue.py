@@ -19,10 +19,10 @@ from pathlib import Path
 import pytest
 import requests
 
-from scoring.local_server import PROJECT_ROOT, free_port, gunicorn_server
 from tests.conftest import MEDIA, service_env, shared, system_program
 from tests.disks import files_under, small_filesystem
 from tests.prometheus import samples, value
+from tools.local_server import PROJECT_ROOT, free_port, gunicorn_server
 
 RESULT_TTL_S = 6  # results are read as soon as a job is done; the expiry test waits this long
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-LAYERED_PACKAGES = ("scoring", "syncnet_python", "training")
+LAYERED_PACKAGES = ("scoring", "syncnet_python", "training", "tools")
 FRONT_DOORS = {path.stem for path in ROOT.glob("*.py")}
 
 

@@ -12,11 +12,11 @@ import torch.nn.functional as F
 from scipy.signal import medfilt
 
 from scoring.errors import CannotScore
+from scoring.media.video import SAMPLES_PER_FRAME, decode_video, uniform_indices
 from scoring.settings import FaceSettings, Settings, SyncNetSettings
 from scoring.syncnet.detector import UNSETTLED_SCORE, sync_score
 from scoring.syncnet.inference import audio_stream, lip_stream, load_syncnet_v2
 from scoring.syncnet.scorer import SyncNetScorer
-from scoring.video import SAMPLES_PER_FRAME, decode_video, uniform_indices
 from scoring.weights.checkpoints import WeightsError, require_official
 from scoring.weights.files import SYNCNET_V2
 from syncnet_python.crops import SyncNetCropper

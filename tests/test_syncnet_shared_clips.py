@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 import torch
 
+from scoring.media.video import decode_video
 from scoring.settings import SyncNetSettings
-from scoring.video import decode_video
 from syncnet_python.sync import summarise
 from tests.conftest import TALKING_CLIPS, shared
 from tests.sync_probe import DELAYS, VSHIFT, TrackProbe, main_track

@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from scoring.calibration import PlattScaling, sigmoid
+from scoring.verdict.calibration import PlattScaling, sigmoid
 from scoring.voice import AASIST, AASIST_L, NoSpeechError, VoiceScorer, bundled_path
 from scoring.voice.files import sidecar_path, voice_match
 from scoring.voice.network import (

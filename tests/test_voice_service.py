@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from app import create_app
-from scoring.fusion import with_failed_challenge
 from scoring.settings import Settings, SettingsError
+from scoring.verdict.fusion import with_failed_challenge
 from scoring.voice.detector import VoiceDetector
 from tests import media
 from tests.conftest import MEDIA, app_settings, post_images, shared, upload

@@ -11,8 +11,8 @@ import pytest
 import torch
 
 from scoring.detectors import Detectors
+from scoring.provision import provision_all
 from scoring.settings import Settings
-from scoring.weights.__main__ import provision_all
 from scoring.weights.files import S3FD, SYNCNET_V2, OfficialFile, describe, provision
 
 

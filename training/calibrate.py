@@ -5,7 +5,7 @@
         --reliability docs/efficientnet/reliability.png [--write]
 
 Reads `training.evaluate`'s per-video results (label, split group, the frame classifier's raw
-score), and reports, before and after Platt scaling (scoring.calibration, both classes weighted
+score), and reports, before and after Platt scaling (scoring.verdict.calibration, both classes weighted
 the same): AUC, accuracy at 0.5, the Brier score (plain, and balanced: genuine and fake videos
 weighing half each), and the risk levels genuine videos get from the frame classifier alone. "After" is leave-one-group-out: each group is scored by a calibration
 fitted on the other groups, so no video is scored by a fit that saw it. It draws the reliability
@@ -23,9 +23,9 @@ from pathlib import Path
 
 import numpy as np
 
-from scoring.calibration import PlattScaling
-from scoring.efficientnet.layouts import read_sidecar, sidecar_path
-from scoring.fusion import DOCUMENT_THRESHOLDS, RISK_NAMES
+from scoring.frames.layouts import read_sidecar, sidecar_path
+from scoring.verdict.calibration import PlattScaling
+from scoring.verdict.fusion import DOCUMENT_THRESHOLDS, RISK_NAMES
 from training import metrics
 from training.evaluate import plot_reliability
 

@@ -29,12 +29,12 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from scoring import torch_env
-from scoring.client import VIDEO_SUFFIXES, collect
 from scoring.detectors import Detectors
 from scoring.errors import ServiceError
+from scoring.runtime import torch_env
 from scoring.service import ScoringService
 from scoring.settings import load_settings
+from tools.client import VIDEO_SUFFIXES, collect
 from training import metrics
 
 SCORES = ("combined", "syncnet", "efficientnet")

@@ -9,7 +9,7 @@ import time
 import torch
 from torch import nn
 
-from scoring.efficientnet.profiles import Profile
+from scoring.frames.profiles import Profile
 from training.train_efficientnet import CLASS_ORDER, Prepared, evaluate
 
 

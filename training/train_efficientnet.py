@@ -45,17 +45,17 @@ from PIL import Image, ImageFilter
 from torch import nn
 from tqdm import tqdm
 
-from scoring import torch_env
-from scoring.client import collect
-from scoring.efficientnet.layouts import sidecar_of, sidecar_path
-from scoring.efficientnet.profiles import IMAGENET, Profile, square_profile
 from scoring.errors import ServiceError
 from scoring.faces.crops import sample_faces
 from scoring.faces.stage import build_tracker
+from scoring.frames.layouts import sidecar_of, sidecar_path
+from scoring.frames.profiles import IMAGENET, Profile, square_profile
+from scoring.media.video import decode_video
+from scoring.runtime import torch_env
+from scoring.runtime.torchvision_ops import prepare_torchvision
 from scoring.settings import Settings, load_settings
-from scoring.torchvision_ops import prepare_torchvision
-from scoring.video import decode_video
 from scoring.weights.files import PackagedFile
+from tools.client import collect
 from training import metrics
 
 LABELS = {"REAL": 1, "FAKE": 0}  # 1 = real, matching metrics.py

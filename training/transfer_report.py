@@ -31,10 +31,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from scoring.calibration import PlattScaling
-from scoring.efficientnet.layouts import load_checkpoint
-from scoring.fusion import DOCUMENT_THRESHOLDS, RISK_NAMES
+from scoring.frames.layouts import load_checkpoint
 from scoring.settings import load_settings
+from scoring.verdict.calibration import PlattScaling
+from scoring.verdict.fusion import DOCUMENT_THRESHOLDS, RISK_NAMES
 from training import metrics
 from training.calibrate import leave_one_group_out
 from training.train_efficientnet import VideoFaces, build_samples, evaluate, read_rows, split_rows

@@ -10,7 +10,7 @@ import numpy as np
 
 from scoring.errors import CannotScore, Code
 from scoring.faces.tracking import FaceTrack, TrackingResult
-from scoring.video import uniform_indices
+from scoring.media.video import uniform_indices
 
 
 def padded_region(frame: np.ndarray, top: int, bottom: int, left: int, right: int, value) -> np.ndarray:

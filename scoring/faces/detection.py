@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from scoring.faces.s3fd import S3FD, S3FDNet
-from scoring.torchvision_ops import prepare_torchvision
+from scoring.runtime.torchvision_ops import prepare_torchvision
 from scoring.weights.checkpoints import WeightsError, load_strict, read_checkpoint, require_official, tensor_state
 from scoring.weights.files import S3FD as S3FD_OFFICIAL
 

@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from scoring.faces.nms import box_nms
+from scoring.runtime.nms import box_nms
 
 RGB_MEAN = np.array([123.0, 117.0, 104.0], dtype=np.float32)
 PRIOR_STEPS = (4, 8, 16, 32, 64, 128)

@@ -17,7 +17,7 @@ import numpy as np
 
 from scoring.faces.detection import FaceDetector
 from scoring.faces.scenes import detect_scenes
-from scoring.timing import Stopwatch
+from scoring.runtime.timing import Stopwatch
 
 IOU_THRESHOLD = 0.5
 DETECTION_BATCH = 16  # frames per detector call at most

@@ -8,13 +8,13 @@ import json
 import sys
 from pathlib import Path
 
-from scoring import allocator, torch_env
 from scoring.errors import ServiceError
+from scoring.media.video import DecodeLimits, decode_video
+from scoring.runtime import allocator, torch_env
+from scoring.runtime.timing import Stopwatch
 from scoring.settings import load_settings
 from scoring.syncnet.detector import SyncNetDetector
 from scoring.syncnet.standalone import measure_file, tracker_for
-from scoring.timing import Stopwatch
-from scoring.video import DecodeLimits, decode_video
 from scoring.weights.checkpoints import WeightsError
 from syncnet_python.crops import whole_frame_crops
 

@@ -25,12 +25,12 @@ import torch
 from scoring.contract import Measurement
 from scoring.errors import CannotScore, Code
 from scoring.faces.tracking import FaceTrack, TrackingResult
+from scoring.media.video import SAMPLES_PER_FRAME, DecodedVideo
+from scoring.runtime.timing import Stopwatch
+from scoring.runtime.torch_env import dtype_name, resolve_precision
 from scoring.settings import FaceSettings, Settings, SyncNetSettings
 from scoring.syncnet.inference import load_syncnet_v2
 from scoring.syncnet.scorer import SyncNetScorer
-from scoring.timing import Stopwatch
-from scoring.torch_env import dtype_name, resolve_precision
-from scoring.video import SAMPLES_PER_FRAME, DecodedVideo
 from scoring.weights.checkpoints import require_official
 from scoring.weights.files import SYNCNET_V2, OfficialFile
 from syncnet_python.audio import is_silent

@@ -13,7 +13,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from scoring.folding import fold_batchnorm
+from scoring.runtime.folding import fold_batchnorm
 from scoring.weights.checkpoints import load_strict, read_checkpoint, tensor_state
 from syncnet_python.model import SyncNetV2
 

@@ -13,9 +13,9 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
+from scoring.media.video import uniform_indices
+from scoring.runtime.timing import Stopwatch
 from scoring.syncnet.inference import audio_stream, lip_stream
-from scoring.timing import Stopwatch
-from scoring.video import uniform_indices
 from syncnet_python.audio import SAMPLES_PER_FRAME, mfcc
 from syncnet_python.model import LIP_FRAMES, SyncNetV2
 from syncnet_python.sync import SyncMeasurement, distance_matrix, mfcc_windows, summarise, usable_windows

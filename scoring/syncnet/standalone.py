@@ -6,9 +6,9 @@ from pathlib import Path
 
 from scoring.faces.stage import build_tracker
 from scoring.faces.tracking import FaceTracker
+from scoring.media.video import DecodeLimits, decode_video
+from scoring.runtime.timing import Stopwatch
 from scoring.syncnet.detector import SyncNetDetector
-from scoring.timing import Stopwatch
-from scoring.video import DecodeLimits, decode_video
 
 
 def tracker_for(detector: SyncNetDetector) -> FaceTracker:

@@ -19,10 +19,10 @@ import torch
 from scoring.contract import Measurement
 from scoring.errors import CannotScore, Code
 from scoring.faces.tracking import FaceTrack, TrackingResult
+from scoring.media.video import DecodedVideo
+from scoring.runtime.timing import Stopwatch
+from scoring.runtime.torch_env import dtype_name, resolve_precision
 from scoring.settings import Settings
-from scoring.timing import Stopwatch
-from scoring.torch_env import dtype_name, resolve_precision
-from scoring.video import DecodedVideo
 from scoring.voice.files import VOICE_FILES
 from scoring.voice.scorer import NoSpeechError, VoiceScorer
 from scoring.weights.checkpoints import WeightsError

@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING
 
 from flask import Flask, current_app
 
-from scoring.audit import AuditTrail
 from scoring.liveness.tokens import ChallengeBook
+from scoring.operations.audit import AuditTrail
 from scoring.service import ScoringService
 from scoring.settings import Settings
 
@@ -28,7 +28,7 @@ class ScoringAPI:
     challenges: ChallengeBook
     jobs: JobQueue | None  # queue mode: /score and /jobs hand videos to scoring.queue workers
     uploads: Path  # where request bodies and uploads are kept while a request runs
-    audit: AuditTrail  # one JSON line per decision (scoring.audit)
+    audit: AuditTrail  # one JSON line per decision (scoring.operations.audit)
 
     @property
     def settings(self) -> Settings:

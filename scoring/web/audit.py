@@ -1,11 +1,11 @@
 """The audit trail's hook on the scoring routes: every answer, a score or an error, becomes audit
-lines (`scoring.audit`); requests refused for want of an API key are not decisions and are left out."""
+lines (`scoring.operations.audit`); requests refused for want of an API key are not decisions and are left out."""
 
 from __future__ import annotations
 
 from flask import Blueprint, request
 
-from scoring.audit import decision_lines
+from scoring.operations.audit import decision_lines
 from scoring.web import current
 from scoring.web.auth import client_key_id
 

@@ -6,8 +6,8 @@ import hmac
 
 from flask import Blueprint, request
 
-from scoring.audit import key_id
 from scoring.errors import Code, ServiceError
+from scoring.operations.audit import key_id
 from scoring.web import current
 
 
@@ -18,7 +18,7 @@ def presented_key() -> str:
 
 
 def client_key_id() -> str | None:
-    """The audit trail's name for the request's API key (`scoring.audit.key_id`); None without API_KEYS."""
+    """The audit trail's name for the request's API key (`scoring.operations.audit.key_id`); None without API_KEYS."""
     return key_id(presented_key()) if current().settings.api_keys else None
 
 

@@ -8,7 +8,7 @@ from flask import Flask, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from scoring.errors import HTTP_ERROR_CODES, Code, ServiceError
-from scoring.uploads import insufficient_storage, is_full_disk
+from scoring.operations.uploads import insufficient_storage, is_full_disk
 from scoring.web import current
 
 log = logging.getLogger("deepfake_scoring")

@@ -11,7 +11,7 @@ import time
 
 from flask import Blueprint, Flask, Response, g, request
 
-from scoring import metrics
+from scoring.operations import metrics
 from scoring.web import current
 from scoring.web.auth import require_one_of
 

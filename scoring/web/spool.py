@@ -3,7 +3,7 @@
 Werkzeug spools multipart file parts to the system temp directory by default, so a full disk there
 failed the request before the service's own code ran, and a worker killed mid-upload left the parts
 where nothing swept them. `SpoolingRequest` writes every file part into `score-<pid>-...` under the
-upload area instead (`scoring.uploads`), made on the first part and removed when the request ends,
+upload area instead (`scoring.operations.uploads`), made on the first part and removed when the request ends,
 on every path; the sweep removes what a killed worker leaves. A full disk while spooling is an
 OSError the error handlers answer with 507.
 """
@@ -16,7 +16,7 @@ from typing import IO
 
 from flask import Flask, Request, g
 
-from scoring.uploads import private_dir
+from scoring.operations.uploads import private_dir
 from scoring.web import current
 
 

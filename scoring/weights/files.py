@@ -1,6 +1,6 @@
 """The model files the service can use: where they come from, how they are checked and installed.
 
-`python -m scoring.weights provision` is what `setup.sh` runs. For each official file it copies
+`python -m scoring.provision provision` is what `setup.sh` runs. For each official file it copies
 `$MODELS_SOURCE_DIR/<name>` when that setting is set, else downloads the official URL; either way
 into a temporary file beside the target, checked for size and sha256 before it is moved into
 place. A failed download is reported and setup carries on: the service then reports that detector

@@ -28,9 +28,9 @@ import numpy as np
 import torch
 from PIL import Image
 
-from scoring.clip.encoder import CLIP_MEAN, CLIP_STD
-from scoring.clip.encoder import INPUT_SIZE as CLIP_SIZE
 from scoring.faces.crops import padded_region
+from scoring.frames.clip.encoder import CLIP_MEAN, CLIP_STD
+from scoring.frames.clip.encoder import INPUT_SIZE as CLIP_SIZE
 
 IMAGENET = ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
 HALF = ((0.5, 0.5, 0.5), (0.5, 0.5, 0.5))

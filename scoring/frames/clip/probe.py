@@ -5,7 +5,7 @@ in the module, so serving cannot drift from training) and read by one linear lay
 not part of the module's state (nor a submodule, so serving never casts it to another precision):
 the file holds only the head and the statistics
 (`clip_head.weight`, `clip_head.bias`, `feature_mean`, `feature_std`), the encoder is the packaged
-file `scoring.clip.encoder` checks, run as `scoring.clip.tower`'s float32 tower.
+file `scoring.frames.clip.encoder` checks, run as `scoring.frames.clip.tower`'s float32 tower.
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from scoring.clip.encoder import EMBEDDING_SIZE
-from scoring.clip.tower import FloatTowerEncoder
+from scoring.frames.clip.encoder import EMBEDDING_SIZE
+from scoring.frames.clip.tower import FloatTowerEncoder
 
 CLASSES = 2  # (real, fake), as training.train_efficientnet.CLASS_ORDER
 

@@ -28,8 +28,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from scoring.clip.tower import tower_shapes, vision_config, without_initialising
-from scoring.torchvision_ops import prepare_torchvision
+from scoring.frames.clip.tower import tower_shapes, vision_config, without_initialising
+from scoring.runtime.torchvision_ops import prepare_torchvision
 
 # The attention map of EfficientNetAutoAtt sits after this MBConv block of B4 (56 channels).
 ATTENTION_BLOCK = 9

@@ -20,7 +20,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from scoring.errors import Code, ServiceError
-from scoring.video import DecodeLimits, analysis_size
+from scoring.media.video import DecodeLimits, analysis_size
 
 FORMATS = ("JPEG", "PNG", "WEBP")
 

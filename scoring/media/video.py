@@ -27,7 +27,7 @@ import av
 import numpy as np
 
 from scoring.errors import Code, ServiceError
-from scoring.timing import Stopwatch
+from scoring.runtime.timing import Stopwatch
 
 FPS = 25
 AUDIO_RATE = 16000

@@ -14,8 +14,8 @@ import av
 import cv2
 import numpy as np
 
-from scoring import client
-from scoring.local_server import PROJECT_ROOT, gunicorn_server
+from tools import client
+from tools.local_server import PROJECT_ROOT, gunicorn_server
 
 PHOTO = PROJECT_ROOT / "docs" / "sample" / "eileen_collins_nasa.jpg"
 WIDTH, HEIGHT, FPS, SECONDS = 640, 480, 25, 4

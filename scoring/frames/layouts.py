@@ -2,13 +2,13 @@
 
 A file is placed by what it holds, never by its name:
 
-1. a published file known by its sha256 (`scoring.efficientnet.published`) gets its family and
+1. a published file known by its sha256 (`scoring.frames.published`) gets its family and
    its authors' profile;
-2. otherwise its keys name the family (`scoring.efficientnet.networks`): polimi-ispl (with or
+2. otherwise its keys name the family (`scoring.frames.networks`): polimi-ispl (with or
    without attention, siamese-tuned or not), selimsef, SelfBlendedImages, DeepfakeBench (its
    EfficientNet-B4, Xception and F3Net), each
-   with its authors' profile; or the project's CLIP probe (`scoring.clip`), whose encoder is the
-   packaged file `scoring.clip.encoder` checks;
+   with its authors' profile; or the project's CLIP probe (`scoring.frames.clip`), whose encoder is the
+   packaged file `scoring.frames.clip.encoder` checks;
 3. otherwise a plain EfficientNet of `efficientnet_pytorch` (`_conv_stem`, `_blocks`, `_fc`) or
    torchvision (`features.*`, `classifier.*`), B0-B7 from the head width and block count, one
    linear head (alone or after a dropout) with 1 or 2 outputs. torchvision files get the profile of
@@ -19,7 +19,7 @@ A file is placed by what it holds, never by its name:
 A sidecar JSON beside the weights (`<weights>.json`) and the environment may override any of
 `profile` (a family's profile by name), `class_order`, `input_size`, `normalization` and
 `face_crop_margin`; where each setting came from is reported. The sidecar may also hold a
-`calibration` (scoring.calibration) fitted on held-out videos. Wrappers (`state_dict`, `model`,
+`calibration` (scoring.verdict.calibration) fitted on held-out videos. Wrappers (`state_dict`, `model`,
 `model_state_dict`, `net`) and the `module.` / `model.` prefixes are removed first. A file that
 fits none of this is refused with what was found.
 """
@@ -35,14 +35,14 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from scoring.calibration import PlattScaling
-from scoring.clip.encoder import CLIP_VIT_B16_INT8, PackagedFile, encoder_file
-from scoring.clip.probe import ClipProbe
-from scoring.clip.tower import FloatTowerEncoder
-from scoring.efficientnet import networks
-from scoring.efficientnet.profiles import IMAGENET, NORMALISATIONS, PROFILES, Profile, clip_profile, square_profile
-from scoring.efficientnet.published import PUBLISHED, PublishedDetector
-from scoring.torchvision_ops import prepare_torchvision
+from scoring.frames import networks
+from scoring.frames.clip.encoder import CLIP_VIT_B16_INT8, PackagedFile, encoder_file
+from scoring.frames.clip.probe import ClipProbe
+from scoring.frames.clip.tower import FloatTowerEncoder
+from scoring.frames.profiles import IMAGENET, NORMALISATIONS, PROFILES, Profile, clip_profile, square_profile
+from scoring.frames.published import PUBLISHED, PublishedDetector
+from scoring.runtime.torchvision_ops import prepare_torchvision
+from scoring.verdict.calibration import PlattScaling
 from scoring.weights.checkpoints import WeightsError, load_strict, read_checkpoint
 from scoring.weights.files import sha256_of
 

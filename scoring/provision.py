@@ -1,7 +1,7 @@
-"""`python -m scoring.weights provision | check`: install or inspect the weights (setup.sh runs `provision`).
+"""`python -m scoring.provision provision | check`: install or inspect the weights (setup.sh runs `provision`).
 
 The official SyncNet and S3FD files, and the default published frame detector
-(scoring.efficientnet.published.DEFAULT_FRAME_DETECTOR); without the latter the service scores
+(scoring.frames.published.DEFAULT_FRAME_DETECTOR); without the latter the service scores
 frames with the bundled model, and says so. The published AASIST files ship in the repository
 (models/aasist/, MIT): they are checked there, and fetched from their URL only if missing.
 
@@ -15,7 +15,7 @@ import argparse
 import json
 import sys
 
-from scoring.efficientnet.published import DEFAULT_FRAME_DETECTOR
+from scoring.frames.published import DEFAULT_FRAME_DETECTOR
 from scoring.settings import BUNDLED_FRAME_DETECTOR, PROJECT_ROOT, Settings, SettingsError, load_settings
 from scoring.voice.files import BUNDLED_DIR, VOICE_FILES
 from scoring.weights.files import OFFICIAL_FILES, OfficialFile, describe, provision
@@ -50,7 +50,7 @@ def installed(settings: Settings, files: tuple[OfficialFile, ...] = SETUP_FILES)
 
 def main(argv: list[str] | None = None, settings: Settings | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m scoring.weights", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+        prog="python -m scoring.provision", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("provision", help="install the SyncNet, S3FD and default frame-detector weights into MODELS_DIR")

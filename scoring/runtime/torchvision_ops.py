@@ -18,7 +18,7 @@ from pathlib import Path
 
 import torch
 
-from scoring.faces.nms import box_nms
+from scoring.runtime.nms import box_nms
 
 _lock = threading.Lock()
 _native_torchvision_ops: bool | None = None

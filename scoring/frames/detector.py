@@ -1,9 +1,9 @@
 """The frame-classifier half of the ensemble: does the face look generated?
 
-`FrameDetector(model_path, device)` loads any file `scoring.efficientnet.layouts` recognises
+`FrameDetector(model_path, device)` loads any file `scoring.frames.layouts` recognises
 (the published detectors of polimi-ispl, selimsef, SelfBlendedImages, DeepfakeBench and
 DeepfakeDetector, and the project's own), each with its authors' preprocessing profile
-(`scoring.efficientnet.profiles`). Several files form an ensemble: each scores the same frames
+(`scoring.frames.profiles`). Several files form an ensemble: each scores the same frames
 with its own crop, and the video score is the mean of their video scores, as the DFDC winner
 averaged its models, weighted by each file's share where the settings give shares (the line-up
 document's 0.25 each is an example). A file that cannot be loaded is left out, and named in the
@@ -31,16 +31,16 @@ import torch
 from torch import nn
 
 from scoring.contract import Measurement
-from scoring.efficientnet.inference import for_inference, serving_autocast
-from scoring.efficientnet.layouts import CheckpointSpec, load_checkpoint
-from scoring.efficientnet.published import DEFAULT_FRAME_DETECTOR, PUBLISHED_BY_NAME
-from scoring.explain import attention_map, grad_cam, last_spatial_convolution, occlusion, overlay_png, read_transformer_block, token_grid
 from scoring.faces.crops import sample_faces
 from scoring.faces.tracking import FaceTrack, TrackingResult
+from scoring.frames.explain import attention_map, grad_cam, last_spatial_convolution, occlusion, overlay_png, read_transformer_block, token_grid
+from scoring.frames.inference import for_inference, serving_autocast
+from scoring.frames.layouts import CheckpointSpec, load_checkpoint
+from scoring.frames.published import DEFAULT_FRAME_DETECTOR, PUBLISHED_BY_NAME
+from scoring.media.video import DecodedVideo
+from scoring.runtime.timing import Stopwatch
+from scoring.runtime.torch_env import dtype_name, resolve_precision
 from scoring.settings import BUNDLED_FRAME_DETECTOR, Settings
-from scoring.timing import Stopwatch
-from scoring.torch_env import dtype_name, resolve_precision
-from scoring.video import DecodedVideo
 from scoring.weights.checkpoints import WeightsError
 from scoring.weights.files import OfficialFile
 

@@ -15,8 +15,8 @@ import time
 from collections import deque
 from contextlib import contextmanager
 
-from scoring import metrics
 from scoring.errors import Code, ServiceError
+from scoring.operations import metrics
 
 TYPICAL_JOB_S = 5.0  # Retry-After before any job has been timed
 

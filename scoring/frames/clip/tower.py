@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from scoring.clip.encoder import EMBEDDING_SIZE, quantised_weights, read_graph
-from scoring.torchvision_ops import prepare_torchvision
+from scoring.frames.clip.encoder import EMBEDDING_SIZE, quantised_weights, read_graph
+from scoring.runtime.torchvision_ops import prepare_torchvision
 from scoring.weights.checkpoints import WeightsError, load_strict
 
 CLIP_HEAD_WIDTH = 64  # every CLIP vision tower's attention heads are 64 wide (ViT-L/14: 16 heads of 1024)

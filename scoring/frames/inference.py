@@ -23,7 +23,7 @@ import torch
 from efficientnet_pytorch import EfficientNet
 from torch import nn
 
-from scoring.folding import fold_batchnorm
+from scoring.runtime.folding import fold_batchnorm
 
 # efficientnet_pytorch's (convolution, BatchNorm) attribute pairs: the network's stem and head, and
 # each MBConv block's expansion, depthwise and projection layers.

@@ -10,7 +10,7 @@ pairs of products in 16-bit registers that saturate (embeddings at cosine 0.37-0
 result); and even computed exactly, the per-run activation quantisation makes the embedding a
 discontinuous function of its float inputs: a change of 1e-6 in the input moved embeddings to
 cosine 0.977-0.993, so any CPU's own float rounding moves them as far (`bench/bench_clip.py`).
-`scoring.clip.tower` dequantises the weights once into a float32 tower instead, which a CPU's
+`scoring.frames.clip.tower` dequantises the weights once into a float32 tower instead, which a CPU's
 rounding moves by about 1e-7.
 """
 

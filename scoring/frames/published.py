@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from scoring.weights.files import OfficialFile
 
-# The authors' profiles (scoring.efficientnet.profiles.PROFILES), by the name EFFICIENTNET_PROFILE takes.
+# The authors' profiles (scoring.frames.profiles.PROFILES), by the name EFFICIENTNET_PROFILE takes.
 PROFILE_NAMES = ("polimi", "selimsef", "sbi", "deepfakebench", "deepfakedetector", "effort")
 POLIMI_URL = "https://f002.backblazeb2.com/file/icpr2020/{}"
 SELIMSEF_URL = "https://github.com/selimsef/dfdc_deepfake_challenge/releases/download/0.0.1/{}"

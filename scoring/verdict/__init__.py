@@ -1,0 +1,1 @@
+"""Scores into a verdict: the fusion of detectors' scores with risk levels, and calibration to P(genuine)."""
