@@ -72,7 +72,7 @@ print(f"   torch {torch.__version__} (CUDA {'yes' if torch.cuda.is_available() e
 PYCODE
 
 say "model weights"
-"$PY" -m scoring.provision provision
+"$PY" -m scoring.provision
 
 case "${1:-}" in
   --test)

@@ -33,8 +33,8 @@ import numpy as np
 import torch
 
 from scoring.frames.clip.encoder import encoder_file
-from scoring.frames.clip.probe import ClipProbe
 from scoring.frames.clip.tower import FloatTowerEncoder
+from scoring.frames.families.clip_probe import ClipProbe
 from scoring.runtime.torch_env import bfloat16_is_fast
 from tests import clip_reference
 

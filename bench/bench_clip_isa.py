@@ -46,7 +46,7 @@ def child(faces: int, clip: Path) -> None:
     detectors = Detectors(settings, torch.device("cpu"))
     detector, tracker = detectors.models["efficientnet"].get(), detectors.face_tracker.get()
     crops = clip_reference.spread_crops(CROPS, faces)
-    scores = [detector.judge_face(np.asarray(Image.open(path).convert("RGB")), (0.0, 0.0, 299.0, 299.0))["score"] for path in crops]
+    scores = [detector.judge_image(np.asarray(Image.open(path).convert("RGB")), (0.0, 0.0, 299.0, 299.0))["score"] for path in crops]
     video = decode_video(clip)
     measured = detector.measure(video, tracker.track(video.frames), None, Stopwatch())
     print(json.dumps({"kernels": torch.backends.cpu.get_cpu_capability(), "faces": scores, "clip": measured.report["score"]}))

@@ -20,7 +20,7 @@ from pathlib import Path
 import requests
 from bench_end_to_end import make_clip, random_syncnet_state, save_state
 
-from scoring.settings import BUNDLED_FRAME_DETECTOR
+from scoring.weights.catalog import BUNDLED_FRAME_DETECTOR
 from tools.local_server import gunicorn_server
 
 
@@ -37,7 +37,7 @@ def main() -> int:
         env = {
             "SYNCNET_WEIGHTS": str(syncnet),
             "ALLOW_UNVERIFIED_WEIGHTS": "1",
-            "EFFICIENTNET_WEIGHTS": str(BUNDLED_FRAME_DETECTOR),
+            "EFFICIENTNET_WEIGHTS": str(BUNDLED_FRAME_DETECTOR.path),
             **dict(pair.split("=", 1) for pair in sys.argv[1:]),
         }
         with gunicorn_server(env) as url:

@@ -25,9 +25,9 @@ import numpy as np
 import requests
 import torch
 
-from scoring.frames.networks import PolimiNet
+from scoring.frames.families.polimi import PolimiNet
 from scoring.media.video import decode_video
-from scoring.settings import BUNDLED_FRAME_DETECTOR
+from scoring.weights.catalog import BUNDLED_FRAME_DETECTOR
 from tests import media
 from tests.weights import random_syncnet_state, save_state
 from tools.local_server import gunicorn_server
@@ -87,7 +87,7 @@ def main() -> int:
         work = Path(scratch)
         clips = {seconds: make_clip(seconds, work / f"talking_{seconds:g}s.mp4") for seconds in args.seconds}
         syncnet = save_state(random_syncnet_state(0), work / "syncnet_random.model")
-        frame_files = {"bundled": BUNDLED_FRAME_DETECTOR, "polimi": polimi_file(work / "EfficientNetAutoAttB4_generated.pth")}
+        frame_files = {"bundled": BUNDLED_FRAME_DETECTOR.path, "polimi": polimi_file(work / "EfficientNetAutoAttB4_generated.pth")}
         for detector in args.detectors:
             for mode in args.modes:
                 env = {

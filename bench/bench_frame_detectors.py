@@ -21,14 +21,17 @@ from pathlib import Path
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from scoring.frames import networks
+from scoring.frames.families.deepfakebench import DeepfakeBenchBackbone, DeepfakeBenchF3Net, DeepfakeBenchNet, DeepfakeBenchXceptionBackbone
+from scoring.frames.families.effort import EffortNet
+from scoring.frames.families.polimi import PolimiNet
+from scoring.frames.families.sbi import SBINet
+from scoring.frames.families.selimsef import SelimsefNet
 from scoring.frames.inference import for_inference, serving_autocast
-from scoring.frames.layouts import load_checkpoint
-from scoring.frames.profiles import PROFILES
+from scoring.frames.register import named_profiles
 from scoring.runtime import torch_env
 
 ROOT = Path(__file__).resolve().parents[1]
-PREVIOUS_BUNDLED = ROOT / "models" / "efficientnet" / "effb0_ffpp_scratch.pt"
+PROFILES = named_profiles()  # the authors' profiles, by name
 
 def _torchvision_b0():
     import torchvision
@@ -38,24 +41,17 @@ def _torchvision_b0():
     return model, PROFILES["deepfakedetector"]
 
 
-def _previous_bundled():
-    """The from-scratch B0 that was the offline fallback before the CLIP probe (bench/bench_clip.py times that one)."""
-    network, spec = load_checkpoint(PREVIOUS_BUNDLED)
-    return network, spec.profile
-
-
 # name: (() -> (network, profile), files per deployment as published)
 ARCHITECTURES = {
-    "polimi EfficientNetB4": (lambda: (networks.PolimiNet(attention=False), PROFILES["polimi"]), 1),
-    "polimi-att EfficientNetAutoAttB4": (lambda: (networks.PolimiNet(attention=True), PROFILES["polimi"]), 1),
-    "sbi EfficientNet-B4": (lambda: (networks.SBINet(), PROFILES["sbi"]), 1),
-    "deepfakebench EfficientNet-B4": (lambda: (networks.DeepfakeBenchNet(networks.DeepfakeBenchBackbone()), PROFILES["deepfakebench"]), 1),
-    "deepfakebench Xception": (lambda: (networks.DeepfakeBenchNet(networks.DeepfakeBenchXceptionBackbone()), PROFILES["deepfakebench"]), 1),
-    "deepfakebench F3Net": (lambda: (networks.DeepfakeBenchF3Net(), PROFILES["deepfakebench"]), 1),
-    "effort CLIP ViT-L/14": (lambda: (networks.EffortNet(1024, 24, 4096, 14, 224), PROFILES["effort"]), 1),
+    "polimi EfficientNetB4": (lambda: (PolimiNet(attention=False), PROFILES["polimi"]), 1),
+    "polimi-att EfficientNetAutoAttB4": (lambda: (PolimiNet(attention=True), PROFILES["polimi"]), 1),
+    "sbi EfficientNet-B4": (lambda: (SBINet(), PROFILES["sbi"]), 1),
+    "deepfakebench EfficientNet-B4": (lambda: (DeepfakeBenchNet(DeepfakeBenchBackbone()), PROFILES["deepfakebench"]), 1),
+    "deepfakebench Xception": (lambda: (DeepfakeBenchNet(DeepfakeBenchXceptionBackbone()), PROFILES["deepfakebench"]), 1),
+    "deepfakebench F3Net": (lambda: (DeepfakeBenchF3Net(), PROFILES["deepfakebench"]), 1),
+    "effort CLIP ViT-L/14": (lambda: (EffortNet(1024, 24, 4096, 14, 224), PROFILES["effort"]), 1),
     "deepfakedetector torchvision B0": (_torchvision_b0, 1),
-    "selimsef tf_efficientnet_b7_ns": (lambda: (networks.SelimsefNet("b7"), PROFILES["selimsef"]), 7),
-    "previous bundled efficientnet-b0": (_previous_bundled, 1),
+    "selimsef tf_efficientnet_b7_ns": (lambda: (SelimsefNet("b7"), PROFILES["selimsef"]), 7),
 }
 
 

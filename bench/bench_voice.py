@@ -44,9 +44,9 @@ import torch
 from scoring.media.video import DecodeLimits, decode_video
 from scoring.runtime.timing import Stopwatch
 from scoring.verdict.calibration import PlattScaling, sigmoid
-from scoring.voice.files import AASIST, AASIST_L, SOURCE_COMMIT, bundled_path, sidecar_path
 from scoring.voice.network import SAMPLE_RATE
 from scoring.voice.scorer import NoSpeechError, VoiceScorer
+from scoring.weights.catalog import AASIST, AASIST_L, AASIST_SOURCE_COMMIT, BUNDLED_VOICE_DIR, sidecar_path
 from tests.media import grid_sentence
 from training.metrics import auc, equal_error_rate
 
@@ -312,7 +312,7 @@ def main(argv: list[str] | None = None) -> int:
     longest = max(real, key=lambda c: c.audio.size)
     if args.cost_only:
         for name in args.models:
-            scorer = VoiceScorer.load(bundled_path(AASIST if name == AASIST.name else AASIST_L))
+            scorer = VoiceScorer.load(BUNDLED_VOICE_DIR / name)
             ms, windows = cost_per_10s(scorer, longest.audio, repeats=5)
             print(f"{name}: {ms:.0f} ms per 10 s of speech ({windows} windows, {args.threads} threads, {longest.name})")
         return 0
@@ -335,7 +335,7 @@ def main(argv: list[str] | None = None) -> int:
     cache = {} if args.rescore or not cache_path.is_file() else json.loads(cache_path.read_text())
     results = {}
     for name in args.models:
-        path = bundled_path(AASIST if name == AASIST.name else AASIST_L)
+        path = BUNDLED_VOICE_DIR / name
         scorer = VoiceScorer.load(path, trim_silence=not args.keep_silence)
         scorer.calibration = None  # the bench measures the raw network; calibration is fitted out of fold below
         started = time.perf_counter()
@@ -365,7 +365,7 @@ def main(argv: list[str] | None = None) -> int:
             fit = PlattScaling.fit(label[use], sigmoid(result["logits"][use]), described)
             sidecar = sidecar_path(result["path"])
             note = "P(bona fide) = sigmoid(a * clip_logit + b), clip_logit = mean bona fide logit over the windows"
-            data = {"weights": result["path"].name, "source_commit": SOURCE_COMMIT, "applies_to": note, "calibration": fit.to_json()}
+            data = {"weights": result["path"].name, "source_commit": AASIST_SOURCE_COMMIT, "applies_to": note, "calibration": fit.to_json()}
             sidecar.write_text(json.dumps(data, indent=2) + "\n")
             print(f"wrote {sidecar.relative_to(ROOT)}: a={fit.a:.4f} b={fit.b:.4f}")
     return 0

@@ -28,9 +28,9 @@ import torch
 
 from scoring.media.video import DecodeLimits, decode_video
 from scoring.runtime.timing import Stopwatch
-from scoring.voice.files import AASIST, AASIST_L, bundled_path
 from scoring.voice.network import BONA_FIDE
 from scoring.voice.scorer import VoiceScorer, fill_window, find_speech, window_starts
+from scoring.weights.catalog import AASIST, AASIST_L, BUNDLED_VOICE_DIR
 
 ROOT = Path(__file__).resolve().parents[1]
 MEDIA = ROOT.parent / "shared" / "media"
@@ -106,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
 
     worst_overall = {}
     for file_name in args.weights:
-        path = bundled_path(AASIST if file_name == AASIST.name else AASIST_L)
+        path = BUNDLED_VOICE_DIR / file_name
         variant = file_name.removesuffix(".pth")
         model_config = json.loads((args.reference_dir / "config" / f"{variant}.conf").read_text())["model_config"]
         theirs = reference.Model(model_config)

@@ -1,6 +1,8 @@
 """The models one worker holds: loaded on first use, once, behind a lock; failures remembered.
 
-`DETECTOR_TYPES` is the wiring: every detector the service runs, in the order it runs them.
+`DETECTOR_TYPES` is the wiring: every detector the service runs, in the order it runs them. Each
+checks its own settings when the detectors are built (`check_settings`), so a setting only a
+detector can judge (a frame family's profile name) still stops the start.
 
 `/health` reads `Detectors.status()`, which never loads a model and never hashes a file on the
 request path: checksums are computed once in a background thread when the worker starts.
@@ -20,11 +22,12 @@ from scoring.contract import Detector
 from scoring.faces.stage import build_tracker
 from scoring.faces.tracking import FaceTracker
 from scoring.frames.detector import FrameDetector
-from scoring.settings import Settings
+from scoring.settings import Settings, SettingsError
 from scoring.syncnet.detector import SyncNetDetector
 from scoring.voice.detector import VoiceDetector
+from scoring.weights.catalog import S3FD
 from scoring.weights.checkpoints import WeightsError
-from scoring.weights.files import S3FD, OfficialFile, describe, sha256_of
+from scoring.weights.files import OfficialFile, describe, sha256_of
 
 T = TypeVar("T")
 
@@ -56,12 +59,20 @@ class LazyModel(Generic[T]):
 
 def _given(model: Detector | None, title: str) -> Detector:
     if model is None:
-        raise WeightsError(f"no {title} detector was given")
+        raise WeightsError(f"{title} was not given")
     return model
+
+
+def check_settings(settings: Settings) -> None:
+    """Raises SettingsError with what any detector finds wrong in its settings."""
+    problems = [problem for kind in DETECTOR_TYPES for problem in kind.check_settings(settings)]
+    if problems:
+        raise SettingsError("; ".join(problems))
 
 
 class Detectors:
     def __init__(self, settings: Settings, device: torch.device):
+        check_settings(settings)
         self.settings = settings
         self.device = device
         self.notes: list[str] = []

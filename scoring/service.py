@@ -2,7 +2,7 @@
 
 The stages follow a model-serving handler: admission (`scoring.operations.admission`: a bounded number of
 jobs per worker, a bounded number waiting, the rest 503 at once), preprocessing (decode, face tracks),
-inference (SyncNet on the tracks and audio, EfficientNet on crops of the same tracks) and
+inference (SyncNet on the tracks and audio, the frame classifier on crops of the same tracks) and
 postprocessing (fusion, the response). A still image (`score_image`) takes the same path with one
 face and the frame classifier alone. Every detector goes through the same steps
 (`scoring.contract`); one that is unavailable or cannot judge this video is reported in `degraded` and the other detector's score stands alone; with no score at
@@ -21,11 +21,10 @@ from pathlib import Path
 import torch
 
 from scoring import __version__
-from scoring.contract import Measurement
+from scoring.contract import Detector, Measurement
 from scoring.detectors import Detectors
 from scoring.errors import CannotScore, Code, DetectorFailed, DetectorUnavailable, ServiceError
 from scoring.faces.tracking import FaceTrack, FaceTracker, TrackingResult
-from scoring.frames.detector import FrameDetector
 from scoring.liveness.speech import PhraseVerifier
 from scoring.media.images import decode_image
 from scoring.media.video import DecodedVideo, DecodeLimits, decode_video
@@ -37,8 +36,6 @@ from scoring.settings import Settings
 from scoring.verdict.fusion import fuse, joined_note, with_failed_challenge
 
 log = logging.getLogger("deepfake_scoring")
-STILL_IMAGE_HAS_NO_LIP_SYNC = "a still image has no lip movement or sound: lip sync is measured on videos only"
-STILL_IMAGE_HAS_NO_VOICE = "a still image has no sound: the voice is judged on videos only"
 
 
 @dataclass
@@ -136,11 +133,7 @@ class ScoringService:
                 "processing_timeout_s": settings.processing_timeout_s,
                 "fusion_weights": settings.fusion_weights,
                 "thresholds": settings.thresholds.to_json(),
-                "syncnet_mode": settings.syncnet.mode,
-                "syncnet_fast_max_windows": settings.syncnet.fast_max_windows,
-                "syncnet_precision": torch_env.precision_name(settings.syncnet.stream_precision, detectors.device),
-                "efficientnet_precision": torch_env.precision_name(settings.efficientnet.precision, detectors.device),
-                "frame_detector": FrameDetector.configuration(settings),
+                **{key: value for kind in detectors.types.values() for key, value in kind.health_config(settings, detectors.device).items()},
                 "device": str(detectors.device),
                 "torch_threads": torch.get_num_threads(),
                 "video_path_requests": bool(settings.allowed_video_dirs),
@@ -172,7 +165,7 @@ class ScoringService:
             if track is None and outcomes[name].measurement is not None:
                 track = outcomes[name].measurement.track
         if explain:
-            self._explain(decoded, tracking, outcomes["efficientnet"], watch)
+            self._explain(decoded, tracking, outcomes, watch)
         response = self._respond(decoded, tracking, outcomes)
         if phrase is None:
             return response
@@ -187,13 +180,14 @@ class ScoringService:
             raise ServiceError(Code.NO_DETECTOR_AVAILABLE, f"no face detector could be loaded: {self.detectors.face_tracker.error}")
         return tracker
 
-    def _explain(self, decoded: DecodedVideo, tracking: TrackingResult, outcome: Outcome, watch: Stopwatch) -> None:
-        """Heat maps into the frame classifier's report, when it scored."""
-        if outcome.measurement is None:
-            return
+    def _explain(self, decoded: DecodedVideo, tracking: TrackingResult, outcomes: dict[str, Outcome], watch: Stopwatch) -> None:
+        """Heat maps into the reports of the detectors that scored and draw them."""
         with watch.stage("explain"):
-            classifier = self.detectors.models["efficientnet"].get()
-            outcome.report["explanations"] = classifier.explain(decoded, tracking, outcome.measurement)
+            for name, outcome in outcomes.items():
+                if outcome.measurement is not None:
+                    maps = self.detectors.models[name].value.explain(decoded, tracking, outcome.measurement)
+                    if maps is not None:
+                        outcome.report["explanations"] = maps
 
     def _image_result(self, data: bytes, watch: Stopwatch, explain: bool) -> dict:
         """One image of a batch: its response, or its error as /score/image answers it (a timeout ends the batch)."""
@@ -207,33 +201,48 @@ class ScoringService:
     def _score_image(self, data: bytes, watch: Stopwatch, explain: bool) -> dict:
         with watch.stage("decode"):
             image = decode_image(data, self.limits)
-        lazy = self.detectors.models["efficientnet"]
-        classifier = lazy.get()
-        if classifier is None:
-            raise ServiceError(Code.NO_DETECTOR_AVAILABLE, f"a photo is judged by the frame classifier alone, and it is not available: {lazy.error}")
+        types = self.detectors.types
+        judges = {name: self.detectors.models[name] for name, kind in types.items() if kind.judges_images()}
+        if all(lazy.get() is None for lazy in judges.values()):
+            titles = " and ".join(types[name].title.lower() for name in judges)
+            reasons = "; ".join(lazy.error for lazy in judges.values() if lazy.error)
+            raise ServiceError(Code.NO_DETECTOR_AVAILABLE, f"a photo is judged by {titles} alone, and it is not available: {reasons}")
         tracker = self._face_tracker()
         with watch.stage("face_detection"):
             faces = tracker.detector.detect([image.bgr])[0]
         if len(faces) == 0:
             raise ServiceError(Code.NO_FACE, "no face was found in the image")
-        largest = max(faces, key=lambda face: (face[2] - face[0]) * (face[3] - face[1]))
-        with watch.stage("classifier"):
-            report = classifier.judge_face(image.rgb, largest[:4])
-        if explain:
-            with watch.stage("explain"):
-                report["explanations"] = classifier.explain_face(image.rgb, largest[:4], report["frame_scores"][0])
-        combined, applied = fuse({**dict.fromkeys(self.detectors.types), "efficientnet": report["score"]}, self.settings.fusion_weights)
+        box = max(faces, key=lambda face: (face[2] - face[0]) * (face[3] - face[1]))[:4]
+        reports = {name: self._judge_image(lazy.value, image.rgb, box, explain, watch) for name, lazy in judges.items() if lazy.value is not None}
+        combined, applied = fuse({**dict.fromkeys(types), **{name: report["score"] for name, report in reports.items()}}, self.settings.fusion_weights)
         return {
             **self.settings.thresholds.verdict(combined),
-            "syncnet": {"score": None, "confidence": None, "code": "not_applicable", "reason": STILL_IMAGE_HAS_NO_LIP_SYNC},
-            "voice": {"score": None, "confidence": None, "available": self.detectors.available("voice"), "code": "not_applicable", "reason": STILL_IMAGE_HAS_NO_VOICE},
-            "efficientnet": report,
+            **{name: reports.get(name) or self._image_stand_in(name) for name in types},
             "weights": applied,
             "degraded": None,
             "image": image.summary(),
-            "faces": {"detector": tracker.detector.name, "found": len(faces), "box": [round(float(v), 1) for v in largest[:4]]},
-            "models": self._models_used({"efficientnet": report}, tracker.detector.name),
+            "faces": {"detector": tracker.detector.name, "found": len(faces), "box": [round(float(v), 1) for v in box]},
+            "models": self._models_used(reports, tracker.detector.name),
         }
+
+    @staticmethod
+    def _judge_image(detector: Detector, image_rgb, box, explain: bool, watch: Stopwatch) -> dict:
+        with watch.stage("classifier"):
+            report = detector.judge_image(image_rgb, box)
+        if explain:
+            with watch.stage("explain"):
+                maps = detector.explain_image(image_rgb, box, report)
+            if maps is not None:
+                report["explanations"] = maps
+        return report
+
+    def _image_stand_in(self, name: str) -> dict | None:
+        """A detector's object in a photo's answer when it gave no score: why, for one the clients always read."""
+        kind = self.detectors.types[name]
+        if not kind.always_reported:
+            return None
+        reason = kind.image_reason or f"{kind.title} is not available: {self.detectors.models[name].error}"
+        return {"score": None, "confidence": None, "available": self.detectors.available(name), "code": "not_applicable", "reason": reason}
 
     def _run_beside(self, name: str, decoded: DecodedVideo, watch: Stopwatch) -> Outcome:
         torch_env.apply_threads_in_this_thread()

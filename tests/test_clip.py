@@ -23,9 +23,9 @@ from app import create_app
 from efficientnet_detector import EfficientNetDetector
 from scoring.frames.clip import encoder as clip_encoder
 from scoring.frames.clip.encoder import CLIP_VIT_B16_INT8, PackagedFile, encoder_file
-from scoring.frames.clip.probe import ClipProbe
 from scoring.frames.clip.tower import FloatTowerEncoder
 from scoring.frames.explain import grad_cam, read_transformer_block, token_grid
+from scoring.frames.families.clip_probe import ClipProbe
 from scoring.weights.checkpoints import WeightsError
 from scoring.weights.files import sha256_of
 from tests import clip_reference, media
@@ -208,7 +208,7 @@ def test_the_probe_scores_in_float32_where_the_other_families_run_bfloat16(clip_
 def test_the_probes_heat_map_is_grad_cam_through_the_float_tower(clip_head_file):
     detector = EfficientNetDetector(clip_head_file, "cpu")
     portrait = np.asarray(Image.open(media.PHOTO).convert("RGB"))
-    (entry,) = detector.explain_face(portrait, (96.0, 40.0, 336.0, 330.0), 0.5)
+    (entry,) = detector.explain_image(portrait, (96.0, 40.0, 336.0, 330.0), {"frame_scores": [0.5]})
     assert entry["method"] == "grad-cam" and entry["model"] == clip_head_file.name and entry["png"]
     model = detector.models[0]
     faces = detector.normalise(model.profile.face_inputs([portrait], [(96.0, 40.0, 336.0, 330.0)]), model)

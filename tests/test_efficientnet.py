@@ -19,7 +19,7 @@ from scoring.frames.detector import aggregate
 from scoring.frames.layouts import load_checkpoint
 from scoring.media.video import decode_video
 from scoring.runtime.timing import Stopwatch
-from scoring.settings import BUNDLED_FRAME_DETECTOR
+from scoring.weights.catalog import BUNDLED_FRAME_DETECTOR
 from scoring.weights.checkpoints import WeightsError
 from tests import media
 from tests.conftest import MEDIA, shared
@@ -242,7 +242,7 @@ def test_the_bundled_model_in_bfloat16_scores_shared_faces_as_in_float32(tracker
     decoded = decode_video(clip)
     tracking = tracker.track(decoded.frames)
     scores = [
-        EfficientNetDetector(BUNDLED_FRAME_DETECTOR, "cpu", precision=precision).measure(decoded, tracking, None, Stopwatch()).report
+        EfficientNetDetector(BUNDLED_FRAME_DETECTOR.path, "cpu", precision=precision).measure(decoded, tracking, None, Stopwatch()).report
         for precision in (torch.float32, torch.bfloat16)
     ]
     assert scores[1]["score"] == pytest.approx(scores[0]["score"], abs=0.01)

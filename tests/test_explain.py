@@ -161,7 +161,7 @@ def test_a_photo_can_be_explained_too(client):
 
 def test_polimis_attention_variant_shows_its_own_attention_map(tmp_path):
     from efficientnet_detector import EfficientNetDetector
-    from scoring.frames.networks import ATTENTION_BLOCK, PolimiNet
+    from scoring.frames.families.polimi import ATTENTION_BLOCK, PolimiNet
 
     torch.manual_seed(0)
     network = PolimiNet(attention=True).eval()
@@ -170,7 +170,7 @@ def test_polimis_attention_variant_shows_its_own_attention_map(tmp_path):
     detector = EfficientNetDetector(path, "cpu")
     model = detector.models[0]
     crop = cv2.resize(edited_face(), (224, 224))
-    (entry,) = detector.explain_face(crop, (0.0, 0.0, 224.0, 224.0), 0.5)
+    (entry,) = detector.explain_image(crop, (0.0, 0.0, 224.0, 224.0), {"frame_scores": [0.5]})
     assert entry["method"] == "attention" and entry["model"] == path.name
 
     block_output = {}

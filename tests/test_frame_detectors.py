@@ -3,7 +3,7 @@ recognition by sha256 and by layout, profiles (crop, resize, normalisation, outp
 ensembles, and the refusals.
 
 The reference forwards here are written with the libraries' own modules (efficientnet_pytorch,
-timm), not with scoring.frames.networks; bench/parity_frame_detectors.py compares against
+timm), not with the families of scoring.frames.families; bench/parity_frame_detectors.py compares against
 the authors' code itself.
 """
 
@@ -18,13 +18,17 @@ import torch
 from torch import nn
 
 from efficientnet_detector import EfficientNetDetector
-from scoring.frames import layouts, published
-from scoring.frames.profiles import PROFILES, area_or_linear, isotropic_centred, polimi_region, square_region, thirds_region
-from scoring.settings import BUNDLED_FRAME_DETECTOR, PROFILE_NAMES, Settings, SettingsError
+from scoring.frames.profiles import area_or_linear, isotropic_centred, polimi_region, square_region, thirds_region
+from scoring.frames.register import named_profiles
+from scoring.provision import provision
+from scoring.settings import Settings, SettingsError
+from scoring.weights import catalog
+from scoring.weights.catalog import BUNDLED_FRAME_DETECTOR
 from scoring.weights.checkpoints import WeightsError
-from scoring.weights.files import OfficialFile, provision
+from scoring.weights.files import OfficialFile, sha256_of
 from tests.weights import calibrate_batchnorm
 
+PROFILES = named_profiles()  # the authors' profiles, by name
 SIZE = 64  # the networks take any size; small inputs keep B4 quick
 
 
@@ -302,7 +306,7 @@ def test_effort_loads_with_its_svd_parts_folded_into_plain_weights(tmp_path):
     ours = model.profile.real_probability(detector.outputs(model, images))
     assert float(expected.max() - expected.min()) > 1e-3
     np.testing.assert_allclose(ours.numpy(), expected.numpy(), atol=2e-5)
-    (entry,) = detector.explain_face(images[0], (0.0, 0.0, 224.0, 224.0), 0.5)
+    (entry,) = detector.explain_image(images[0], (0.0, 0.0, 224.0, 224.0), {"frame_scores": [0.5]})
     assert entry["method"] == "grad-cam"
 
 
@@ -334,14 +338,14 @@ def test_a_published_file_is_recognised_by_its_sha256_and_a_renamed_copy_refused
     content, _ = polimi_files(20.0)
     path = tmp_path / "downloaded.pth"
     torch.save(content, path)
-    digest = layouts.sha256_of(path)
-    known = published._polimi("EfficientNetAutoAttB4", "DFDC", digest)
-    monkeypatch.setitem(published.PUBLISHED, digest, known)
+    digest = sha256_of(path)
+    known = catalog._polimi("EfficientNetAutoAttB4", "DFDC", digest)
+    monkeypatch.setitem(catalog.PUBLISHED, digest, known)
     spec = EfficientNetDetector(path, "cpu").spec
     assert spec.published.trained_on == "DFDC" and spec.sources["profile"] == "published file (sha256)"
     assert spec.summary()["published"]["licence"].startswith("GPL-3.0")
 
-    impostor = tmp_path / published.DEFAULT_FRAME_DETECTOR.file.name  # the release's name, other bytes
+    impostor = tmp_path / catalog.DEFAULT_FRAME_DETECTOR.file.name  # the release's name, other bytes
     torch.save(polimi_files()[0], impostor)
     with pytest.raises(WeightsError, match="ALLOW_UNVERIFIED_WEIGHTS"):
         EfficientNetDetector(impostor, "cpu")
@@ -485,20 +489,19 @@ def test_polimi_video_score_is_the_sigmoid_of_the_mean_logit():
 
 
 def test_settings_name_every_profile_and_default_to_the_bundled_model_offline(tmp_path):
-    assert set(PROFILE_NAMES) == set(PROFILES)
-    assert Settings.from_env({"MODELS_DIR": str(tmp_path)}).efficientnet.weights == (BUNDLED_FRAME_DETECTOR,)
-    (tmp_path / published.DEFAULT_FRAME_DETECTOR.file.name).write_bytes(b"installed by setup")
+    assert Settings.from_env({"MODELS_DIR": str(tmp_path)}).efficientnet.weights == (BUNDLED_FRAME_DETECTOR.path,)
+    (tmp_path / catalog.DEFAULT_FRAME_DETECTOR.file.name).write_bytes(b"installed by setup")
     installed = Settings.from_env({"MODELS_DIR": str(tmp_path)}).efficientnet.weights
-    assert installed == (tmp_path / published.DEFAULT_FRAME_DETECTOR.file.name,)
-    both = Settings.from_env({"EFFICIENTNET_WEIGHTS": f"{BUNDLED_FRAME_DETECTOR},{installed[0]}"}).efficientnet.weights
-    assert both == (BUNDLED_FRAME_DETECTOR, installed[0])
+    assert installed == (tmp_path / catalog.DEFAULT_FRAME_DETECTOR.file.name,)
+    both = Settings.from_env({"EFFICIENTNET_WEIGHTS": f"{BUNDLED_FRAME_DETECTOR.path},{installed[0]}"}).efficientnet.weights
+    assert both == (BUNDLED_FRAME_DETECTOR.path, installed[0])
 
 
 def test_provisioning_checks_the_digest_and_installs_an_unverified_file_only_when_allowed(tmp_path):
     source = tmp_path / "source"
     source.mkdir()
     (source / "detector.pth").write_bytes(b"weights")
-    good = OfficialFile("detector.pth", "https://invalid.example/detector.pth", None, layouts.sha256_of(source / "detector.pth"), "a detector")
+    good = OfficialFile("detector.pth", "https://invalid.example/detector.pth", None, sha256_of(source / "detector.pth"), "a detector")
     assert provision(good, tmp_path / "a", source, 5)[0] and (tmp_path / "a" / "detector.pth").read_bytes() == b"weights"
     wrong = OfficialFile("detector.pth", good.url, None, "0" * 64, "a detector")
     ok, message = provision(wrong, tmp_path / "b", source, 5, missing_means="the bundled model scores")

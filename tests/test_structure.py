@@ -5,6 +5,10 @@
 - `syncnet_python/` is SyncNet itself, a leaf library: it imports nothing from `scoring/`.
 - No two modules of the project import each other, directly or round a longer circle (imports
   inside functions count: a circle that only closes at run time is still a circle).
+- Inside `scoring/`, layers point down (`LAYERS`, bottom first): every module has its layer, and
+  imports only from its own layer or those below. The contract sits under the detectors, which
+  implement it; the register of detectors (`scoring.detectors`) over them.
+- `scoring/` imports nothing from `tools/` (off the request path) or `training/`.
 """
 
 from __future__ import annotations
@@ -19,6 +23,18 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 LAYERED_PACKAGES = ("scoring", "syncnet_python", "training", "tools")
 FRONT_DOORS = {path.stem for path in ROOT.glob("*.py")}
+# scoring/'s layers, bottom first: (name, the modules and packages in it).
+LAYERS = (
+    ("weights, runtime and errors", ("scoring", "scoring.errors", "scoring.runtime", "scoring.weights", "scoring.verdict")),
+    ("settings", ("scoring.settings",)),
+    ("media, faces and operations", ("scoring.media", "scoring.faces", "scoring.liveness", "scoring.operations")),
+    ("the detector contract", ("scoring.contract",)),
+    ("detectors", ("scoring.frames", "scoring.syncnet", "scoring.voice")),
+    ("the register of detectors", ("scoring.detectors",)),
+    ("service", ("scoring.service", "scoring.queue")),
+    ("web", ("scoring.web",)),
+    ("commands", ("scoring.provision",)),
+)
 
 
 def module_name(path: Path) -> str:
@@ -94,3 +110,34 @@ def test_no_import_circle(graph):
 def test_ruff_is_clean():
     result = subprocess.run([sys.executable, "-m", "ruff", "check", "--no-cache", str(ROOT)], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def layer_of(module: str) -> int | None:
+    """The index in LAYERS of the most specific entry naming `module` or a package above it (the
+    package `scoring` itself names only its own `__init__`)."""
+    placed = [
+        (len(prefix), index)
+        for index, (_, prefixes) in enumerate(LAYERS)
+        for prefix in prefixes
+        if module == prefix or (prefix != "scoring" and module.startswith(prefix + "."))
+    ]
+    return max(placed)[1] if placed else None
+
+
+def test_every_module_of_scoring_has_a_layer(graph):
+    assert [name for name in graph if name.split(".")[0] == "scoring" and layer_of(name) is None] == []
+
+
+def test_scoring_layers_point_down(graph):
+    upward = [
+        f"{name} ({LAYERS[layer_of(name)][0]}) imports {target} ({LAYERS[layer_of(target)][0]})"
+        for name, targets in graph.items()
+        if name.split(".")[0] == "scoring" and layer_of(name) is not None
+        for target in targets
+        if target.split(".")[0] == "scoring" and layer_of(target) is not None and layer_of(target) > layer_of(name)
+    ]
+    assert upward == []
+
+
+def test_scoring_never_imports_tools_or_training(graph):
+    assert {(name, target) for name, targets in graph.items() if name.split(".")[0] == "scoring" for target in targets if target.split(".")[0] in ("tools", "training")} == set()

@@ -17,8 +17,8 @@ from scoring.settings import FaceSettings, Settings, SyncNetSettings
 from scoring.syncnet.detector import UNSETTLED_SCORE, sync_score
 from scoring.syncnet.inference import audio_stream, lip_stream, load_syncnet_v2
 from scoring.syncnet.scorer import SyncNetScorer
+from scoring.weights.catalog import BUNDLED_FRAME_DETECTOR, SYNCNET_V2
 from scoring.weights.checkpoints import WeightsError, require_official
-from scoring.weights.files import SYNCNET_V2
 from syncnet_python.crops import SyncNetCropper
 from syncnet_python.sync import distance_matrix, is_decisive, summarise, usable_windows
 from syncnet_wrapper import SyncNetWrapper
@@ -296,10 +296,9 @@ def test_command_line_on_precropped_faces(weights_dir, capsys):
 
 def test_the_design_documents_ensemble_call_gives_the_service_response(wrapper):
     from efficientnet_detector import EfficientNetDetector
-    from scoring.settings import BUNDLED_FRAME_DETECTOR
 
     clip = shared(MEDIA / "talking" / "grid_bbaf2n.mpg")
-    detector = EfficientNetDetector(BUNDLED_FRAME_DETECTOR, "cpu")
+    detector = EfficientNetDetector(BUNDLED_FRAME_DETECTOR.path, "cpu")
     both = wrapper.process_video_ensemble(clip, "ref-1", efficientnet_detector=detector)
     assert both["session_id"] == "ref-1" and both["weights"] == {"syncnet": 0.4, "efficientnet": 0.6, "voice": 0.0}
     assert both["combined_score"] == pytest.approx(0.4 * both["syncnet"]["score"] + 0.6 * both["efficientnet"]["score"], abs=2e-4)

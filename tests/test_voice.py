@@ -19,8 +19,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from scoring.verdict.calibration import PlattScaling, sigmoid
-from scoring.voice import AASIST, AASIST_L, NoSpeechError, VoiceScorer, bundled_path
-from scoring.voice.files import sidecar_path, voice_match
+from scoring.voice import NoSpeechError, VoiceScorer
 from scoring.voice.network import (
     AASIST_CONFIG,
     AASIST_L_CONFIG,
@@ -32,6 +31,7 @@ from scoring.voice.network import (
     max_pool,
 )
 from scoring.voice.scorer import HOP_SAMPLES, SPAN_MARGIN_S, fill_window, find_speech, window_starts
+from scoring.weights.catalog import AASIST, AASIST_L, BUNDLED_VOICE_DIR, sidecar_path, voice_match
 from scoring.weights.files import WeightsError, sha256_of
 
 FILES = {AASIST.name: AASIST, AASIST_L.name: AASIST_L}
@@ -66,7 +66,7 @@ def silence(seconds: float) -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def scorers() -> dict[str, VoiceScorer]:
-    return {name: VoiceScorer.load(bundled_path(official)) for name, official in FILES.items()}
+    return {name: VoiceScorer.load(BUNDLED_VOICE_DIR / official.name) for name, official in FILES.items()}
 
 
 class WindowMean(nn.Module):
@@ -82,7 +82,7 @@ class WindowMean(nn.Module):
 
 @pytest.mark.parametrize("name", FILES)
 def test_bundled_files_are_the_published_bytes(name):
-    path = bundled_path(FILES[name])
+    path = BUNDLED_VOICE_DIR / FILES[name].name
     assert path.stat().st_size == FILES[name].size
     assert sha256_of(path) == FILES[name].sha256
     assert voice_match(path) is FILES[name]
@@ -96,7 +96,7 @@ def test_both_files_load_recognised(scorers):
 
 
 def test_a_modified_copy_is_refused_unless_unverified(tmp_path):
-    state = torch.load(bundled_path(AASIST_L), map_location="cpu", weights_only=True)
+    state = torch.load(BUNDLED_VOICE_DIR / AASIST_L.name, map_location="cpu", weights_only=True)
     state["out_layer.bias"] = state["out_layer.bias"] + 1.0
     copy = tmp_path / AASIST_L.name
     torch.save(state, copy)
@@ -110,7 +110,7 @@ def test_a_modified_copy_is_refused_unless_unverified(tmp_path):
 
 def test_unverified_files_still_load_only_weights(tmp_path):
     """torch.load runs with weights_only: a file that needs arbitrary unpickling is refused even when unverified."""
-    state = dict(torch.load(bundled_path(AASIST_L), map_location="cpu", weights_only=True))
+    state = dict(torch.load(BUNDLED_VOICE_DIR / AASIST_L.name, map_location="cpu", weights_only=True))
     state["extra"] = PlattScaling(1.0, 0.0)  # any class torch's safe unpickler does not allow
     path = tmp_path / "pickled.pth"
     torch.save(state, path)
@@ -132,7 +132,7 @@ def test_missing_and_foreign_files_are_refused(tmp_path):
 
 @pytest.mark.parametrize(("name", "config"), [(AASIST.name, AASIST_CONFIG), (AASIST_L.name, AASIST_L_CONFIG)])
 def test_network_keys_and_shapes_equal_the_file(name, config):
-    state = torch.load(bundled_path(FILES[name]), map_location="cpu", weights_only=True)
+    state = torch.load(BUNDLED_VOICE_DIR / FILES[name].name, map_location="cpu", weights_only=True)
     assert config_from_state_dict(state) is config
     ours = AasistNet(config).state_dict()
     assert list(ours) == list(state)
@@ -142,7 +142,7 @@ def test_network_keys_and_shapes_equal_the_file(name, config):
 
 
 def test_config_refuses_other_shapes():
-    state = torch.load(bundled_path(AASIST_L), map_location="cpu", weights_only=True)
+    state = torch.load(BUNDLED_VOICE_DIR / AASIST_L.name, map_location="cpu", weights_only=True)
     wider = dict(state, **{"GAT_layer_S.proj_with_att.weight": torch.zeros(48, 24)})
     with pytest.raises(ValueError, match="no published AASIST variant"):
         config_from_state_dict(wider)
@@ -239,7 +239,7 @@ def test_keeping_silence_scores_the_whole_clip():
 
 def test_calibration_sidecar(tmp_path):
     copy = tmp_path / AASIST_L.name
-    shutil.copyfile(bundled_path(AASIST_L), copy)
+    shutil.copyfile(BUNDLED_VOICE_DIR / AASIST_L.name, copy)
     calibration = PlattScaling(0.5, -1.0, "test")
     sidecar_path(copy).write_text(json.dumps({"calibration": calibration.to_json()}))
     scorer = VoiceScorer.load(copy)

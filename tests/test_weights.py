@@ -11,9 +11,10 @@ import pytest
 import torch
 
 from scoring.detectors import Detectors
-from scoring.provision import provision_all
+from scoring.provision import provision, provision_all
 from scoring.settings import Settings
-from scoring.weights.files import S3FD, SYNCNET_V2, OfficialFile, describe, provision
+from scoring.weights.catalog import S3FD, SYNCNET_V2
+from scoring.weights.files import OfficialFile, describe
 
 
 def official(tmp_path, content: bytes = b"weights " * 1000, url: str = "http://127.0.0.1:9/none") -> tuple[OfficialFile, bytes]:

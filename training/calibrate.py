@@ -1,7 +1,7 @@
 """Fit the frame classifier's calibration on held-out videos, and show what it does before it is used.
 
     python -m training.evaluate --labels ../shared/datasets/ffpp/labels.csv --groups G1,G2,... --out heldout.json
-    python -m training.calibrate heldout.json --weights models/efficientnet/effb0_ffpp_scratch.pt \\
+    python -m training.calibrate heldout.json --weights models/clip/clip_vitb16_probe.pt \\
         --reliability docs/efficientnet/reliability.png [--write]
 
 Reads `training.evaluate`'s per-video results (label, split group, the frame classifier's raw
@@ -23,9 +23,10 @@ from pathlib import Path
 
 import numpy as np
 
-from scoring.frames.layouts import read_sidecar, sidecar_path
+from scoring.frames.layouts import read_sidecar
 from scoring.verdict.calibration import PlattScaling
 from scoring.verdict.fusion import DOCUMENT_THRESHOLDS, RISK_NAMES
+from scoring.weights.catalog import sidecar_path
 from training import metrics
 from training.evaluate import plot_reliability
 

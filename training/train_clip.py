@@ -34,10 +34,11 @@ import torch
 from tqdm import tqdm
 
 from scoring.frames.clip.encoder import encoder_file
-from scoring.frames.clip.probe import ClipProbe
 from scoring.frames.clip.tower import FloatTowerEncoder
-from scoring.frames.layouts import sidecar_of, sidecar_path
-from scoring.frames.profiles import Profile, clip_profile
+from scoring.frames.families.clip_probe import ClipProbe, clip_profile
+from scoring.frames.layouts import sidecar_of
+from scoring.frames.profiles import Profile
+from scoring.weights.catalog import sidecar_path
 from scoring.weights.files import sha256_of
 from training.linear_probe import fit_linear_head, probe_main, write_report
 from training.train_efficientnet import CLASS_ORDER, Sample, add_data_arguments, prepare, self_blend

@@ -48,12 +48,13 @@ from tqdm import tqdm
 from scoring.errors import ServiceError
 from scoring.faces.crops import sample_faces
 from scoring.faces.stage import build_tracker
-from scoring.frames.layouts import sidecar_of, sidecar_path
+from scoring.frames.layouts import sidecar_of
 from scoring.frames.profiles import IMAGENET, Profile, square_profile
 from scoring.media.video import decode_video
 from scoring.runtime import torch_env
 from scoring.runtime.torchvision_ops import prepare_torchvision
 from scoring.settings import Settings, load_settings
+from scoring.weights.catalog import sidecar_path
 from scoring.weights.files import PackagedFile
 from tools.client import collect
 from training import metrics

@@ -1,6 +1,6 @@
 """Which model family transfers: one table of the held-out splits, per family, before and after.
 
-    python -m training.transfer_report cnn=DIR clip=DIR [--before models/efficientnet/effb0_ffpp_scratch.pt] [--media media.csv] [--out table.md]
+    python -m training.transfer_report cnn=DIR clip=DIR [--before FILE] [--media media.csv] [--out table.md]
 
 Each DIR holds one `<split>.metrics.json` per split, written by `training.train_efficientnet` or
 `training.train_spectrum` with `--val-groups` and, for the manipulation splits, `--hold-out-method`.

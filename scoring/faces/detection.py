@@ -16,8 +16,8 @@ import torch
 
 from scoring.faces.s3fd import S3FD, S3FDNet
 from scoring.runtime.torchvision_ops import prepare_torchvision
+from scoring.weights.catalog import S3FD as S3FD_OFFICIAL
 from scoring.weights.checkpoints import WeightsError, load_strict, read_checkpoint, require_official, tensor_state
-from scoring.weights.files import S3FD as S3FD_OFFICIAL
 
 S3FD_SCALE = 0.25
 MTCNN_SCALE = 0.5

@@ -30,17 +30,18 @@ import numpy as np
 import torch
 from torch import nn
 
-from scoring.contract import Measurement
+from scoring.contract import COUNT, UNIT, Detector, Measurement, schema_object
 from scoring.faces.crops import sample_faces
 from scoring.faces.tracking import FaceTrack, TrackingResult
-from scoring.frames.explain import attention_map, grad_cam, last_spatial_convolution, occlusion, overlay_png, read_transformer_block, token_grid
+from scoring.frames.explain import METHODS, overlay_png
 from scoring.frames.inference import for_inference, serving_autocast
-from scoring.frames.layouts import CheckpointSpec, load_checkpoint
-from scoring.frames.published import DEFAULT_FRAME_DETECTOR, PUBLISHED_BY_NAME
+from scoring.frames.layouts import load_checkpoint
+from scoring.frames.register import CheckpointSpec, named_profiles
 from scoring.media.video import DecodedVideo
 from scoring.runtime.timing import Stopwatch
-from scoring.runtime.torch_env import dtype_name, resolve_precision
-from scoring.settings import BUNDLED_FRAME_DETECTOR, Settings
+from scoring.runtime.torch_env import dtype_name, precision_name, resolve_precision
+from scoring.settings import Settings
+from scoring.weights.catalog import BUNDLED_FRAME_DETECTOR, DEFAULT_FRAME_DETECTOR, published_file
 from scoring.weights.checkpoints import WeightsError
 from scoring.weights.files import OfficialFile
 
@@ -69,13 +70,8 @@ def aggregate(frame_scores: np.ndarray, video_score: float | None = None) -> dic
     }
 
 
-def published_file(path: Path) -> OfficialFile | None:
-    """The published release a file claims to be, by its name."""
-    return PUBLISHED_BY_NAME.get(path.name)
-
-
 def is_bundled_fallback(files: tuple[Path, ...]) -> bool:
-    return tuple(files) == (BUNDLED_FRAME_DETECTOR,)
+    return tuple(files) == (BUNDLED_FRAME_DETECTOR.path,)
 
 
 @dataclass
@@ -94,9 +90,9 @@ class FrameModel:
         return {"file": self.path.name, **self.spec.summary(), "precision": dtype_name(self.precision)}
 
 
-class FrameDetector:
-    name = "efficientnet"
-    title = "EfficientNet"
+class FrameDetector(Detector):
+    name = "efficientnet"  # the design document's key
+    title = "The frame classifier"
     always_reported = False  # null when it did not run, as in the design document
     stands_alone = True
     needs_faces = True
@@ -134,6 +130,7 @@ class FrameDetector:
         if len(self.models) < min_models:
             reasons = "; ".join(f"{entry['file']}: {entry['reason']}" for entry in self.unavailable)
             raise WeightsError(reasons if len(paths) == 1 else f"{len(self.models)} of {len(paths)} files loaded, {min_models} needed ({reasons})")
+        self.title = f"The frame classifier ({', '.join(dict.fromkeys(model.spec.title for model in self.models))})"
         self.batch_size = batch_size
         authors_frames = self.models[0].profile.frames
         self.num_frames = num_frames or min(authors_frames, max_frames or authors_frames)
@@ -175,14 +172,21 @@ class FrameDetector:
     def paths(self) -> tuple[Path, ...]:
         return tuple(model.path for model in self.models)
 
-    @staticmethod
-    def configuration(settings: Settings) -> dict:
-        """What /health says about the configured files without loading them."""
+    @classmethod
+    def health_config(cls, settings: Settings, device: torch.device) -> dict:
+        """The configured files and precision, without loading them."""
         files = settings.efficientnet.weights
         report = {"files": [path.name for path in files], "bundled_fallback": is_bundled_fallback(files)}
         if report["bundled_fallback"]:
             report["note"] = f"the published {DEFAULT_FRAME_DETECTOR.file.name} is not installed (setup.sh downloads it where the network allows)"
-        return report
+        return {"frame_detector": report, "efficientnet_precision": precision_name(settings.efficientnet.precision, device)}
+
+    @classmethod
+    def check_settings(cls, settings: Settings) -> list[str]:
+        profile, profiles = settings.efficientnet.profile, named_profiles()
+        if profile is None or profile in profiles:
+            return []
+        return [f"invalid value for EFFICIENTNET_PROFILE: {profile!r} is not one of {', '.join(sorted(profiles))}"]
 
     @property
     def spec(self) -> CheckpointSpec:
@@ -267,9 +271,9 @@ class FrameDetector:
         maps = self._explanations(frames, [faces.boxes[i] for i in chosen])
         return [{"frame_index": int(faces.frame_indices[i]), "frame_score": scores[i], **entry} for i, entry in zip(chosen, maps)]
 
-    def explain_face(self, image_rgb: np.ndarray, box: Sequence[float], score: float) -> list[dict]:
-        """The heat map of a still image's face that `judge_face` scored `score`."""
-        return [{"frame_score": score, **entry} for entry in self._explanations([image_rgb], [box])]
+    def explain_image(self, image_rgb: np.ndarray, box: Sequence[float], report: dict) -> list[dict]:
+        """The heat map of the still image's face that `judge_image` reported on."""
+        return [{"frame_score": report["frame_scores"][0], **entry} for entry in self._explanations([image_rgb], [box])]
 
     def _explanations(self, frames_rgb: list[np.ndarray], boxes: Sequence) -> list[dict]:
         model = self.models[int(np.argmax(self.applied_shares))]
@@ -280,10 +284,7 @@ class FrameDetector:
         ]
 
     def _heat_maps(self, model: FrameModel, crops: np.ndarray) -> list[tuple[np.ndarray, dict]]:
-        """Per crop, its map and how it was made: the network's own attention map where it has one
-        (polimi's AutoAtt), Grad-CAM where it is another torch convolutional network, else occlusion
-        (with the largest rise in P(real) that hiding one place gave)."""
-        inputs = self.normalise(crops, model)
+        """Per crop, its map and how it was made, by the method of the model's family (`scoring.frames.explain.METHODS`)."""
 
         def fake_evidence(outputs: torch.Tensor) -> torch.Tensor:
             return -torch.logit(model.profile.real_probability(outputs), eps=1e-6)
@@ -292,22 +293,9 @@ class FrameDetector:
             return model.profile.real_probability(self.outputs(model, faces)).numpy()
 
         with serving_autocast(self.device, model.precision):
-            attention = next((module for name, module in model.network.named_modules() if name.endswith("attconv")), None)
-            if attention is not None:
-                maps, ranges = attention_map(model.network, attention, inputs)
-                return [
-                    (heat, {"method": "attention", "attention_range": [round(low, 4), round(high, 4)]}) for heat, (low, high) in zip(maps, ranges)
-                ]
-            block = read_transformer_block(model.network)
-            if block is not None:  # a vision transformer (Effort, the CLIP probe): the patch tokens its class token reads
-                return [(heat, {"method": "grad-cam"}) for heat in grad_cam(model.network, block, inputs, fake_evidence, token_grid)]
-            layer = last_spatial_convolution(model.network, inputs)
-            if layer is not None:
-                return [(heat, {"method": "grad-cam"}) for heat in grad_cam(model.network, layer, inputs, fake_evidence)]
-        maps = [occlusion(p_real, crop) for crop in crops]
-        return [(heat, {"method": "occlusion", "max_rise": round(rise, 4)}) for heat, rise in maps]
+            return METHODS[model.spec.heat_map](model.network, self.normalise(crops, model), crops, fake_evidence, p_real)
 
-    def judge_face(self, image_rgb: np.ndarray, box: Sequence[float]) -> dict:
+    def judge_image(self, image_rgb: np.ndarray, box: Sequence[float]) -> dict:
         """The report for one face of a still image (`box`: x1, y1, x2, y2 in its pixels)."""
         return {**self.judge(self.face_inputs([image_rgb], [box])), "face_source": "image"}
 
@@ -324,6 +312,33 @@ class FrameDetector:
             "precision": dtype_name(self.precision),
         }
 
-    @staticmethod
-    def risk_note(report: dict | None) -> None:
-        return None
+    @classmethod
+    def report_schema(cls) -> dict:
+        model = schema_object(
+            {"file": {"type": "string"}, "architecture": {"type": "string"}, "profile": {"type": "string"}},
+            {"score": UNIT, "weight": UNIT, "raw_score": UNIT, "calibration": {"type": "string"}, "encoder": {"type": "object"}},
+        )
+        report = schema_object(
+            {
+                "score": UNIT,
+                "is_real": {"type": "boolean"},
+                "confidence": UNIT,
+                "probabilities": schema_object({"fake": UNIT, "real": UNIT}),
+                "frame_scores": {"type": "array", "items": UNIT, "minItems": 1},
+                "num_frames": {"type": "integer", "minimum": 1},
+                "statistics": schema_object({"mean": UNIT, "std": {"type": "number", "minimum": 0}, "min": UNIT, "max": UNIT}),
+                "consistency": UNIT,
+                "detector": {"type": "string"},
+                "profile": {"type": "string"},
+                "models": {"type": "array", "items": model, "minItems": 1},
+                "model_predictions": {"type": "object", "additionalProperties": UNIT},
+                "models_used": {"type": "array", "items": {"type": "string"}},
+            },
+            {
+                "frame_indices": {"type": "array", "items": COUNT},
+                "face_source": {"type": "string", "enum": ["track", "detections", "image"]},
+                "models_unavailable": {"type": "array", "items": schema_object({"file": {"type": "string"}, "reason": {"type": "string"}})},
+                "explanations": {"type": "array", "items": {"type": "object"}},
+            },
+        )
+        return {"oneOf": [report, {"type": "null"}]}

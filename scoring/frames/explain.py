@@ -54,12 +54,12 @@ def last_spatial_convolution(network: nn.Module, inputs: torch.Tensor) -> nn.Con
     return spatial[-1] if spatial else None
 
 
-def read_transformer_block(network: nn.Module) -> nn.Module | None:
+def read_transformer_block(network: nn.Module) -> nn.Module:
     """The block whose patch tokens a CLS-pooled vision transformer reads last: the one before the
     last. The last block's own patch tokens feed nothing (only its class token is pooled), so
     their gradients are zero and a map of them is empty. For a network that names its blocks
-    (`transformer_blocks()`: Effort, the CLIP probe); else None."""
-    return network.transformer_blocks()[-2] if hasattr(network, "transformer_blocks") else None
+    (`transformer_blocks()`: Effort, the CLIP probe)."""
+    return network.transformer_blocks()[-2]
 
 
 def token_grid(hidden: torch.Tensor) -> torch.Tensor:
@@ -143,6 +143,37 @@ def overlay_png(face_rgb: np.ndarray, heat: np.ndarray) -> str:
     if not ok:
         raise RuntimeError("PNG encoding failed")
     return base64.b64encode(png.tobytes()).decode("ascii")
+
+
+HeatMaps = list[tuple[np.ndarray, dict]]  # per crop: its map, and how it was made
+
+
+def attention_maps(network: nn.Module, inputs: torch.Tensor, crops: np.ndarray, fake_evidence, p_real) -> HeatMaps:
+    """The network's own attention map (the module named `attconv`: polimi's EfficientNetAutoAtt)."""
+    attention = next(module for name, module in network.named_modules() if name.endswith("attconv"))
+    maps, ranges = attention_map(network, attention, inputs)
+    return [(heat, {"method": "attention", "attention_range": [round(low, 4), round(high, 4)]}) for heat, (low, high) in zip(maps, ranges)]
+
+
+def transformer_maps(network: nn.Module, inputs: torch.Tensor, crops: np.ndarray, fake_evidence, p_real) -> HeatMaps:
+    """Grad-CAM on the patch tokens a CLS-pooled vision transformer's class token reads (Effort, the CLIP probe)."""
+    block = read_transformer_block(network)
+    return [(heat, {"method": "grad-cam"}) for heat in grad_cam(network, block, inputs, fake_evidence, token_grid)]
+
+
+def convolution_maps(network: nn.Module, inputs: torch.Tensor, crops: np.ndarray, fake_evidence, p_real) -> HeatMaps:
+    """Grad-CAM on the last convolution with a spatial extent; occlusion for a network without one
+    (with the largest rise in P(real) that hiding one place gave)."""
+    layer = last_spatial_convolution(network, inputs)
+    if layer is not None:
+        return [(heat, {"method": "grad-cam"}) for heat in grad_cam(network, layer, inputs, fake_evidence)]
+    maps = [occlusion(p_real, crop) for crop in crops]
+    return [(heat, {"method": "occlusion", "max_rise": round(rise, 4)}) for heat, rise in maps]
+
+
+# A family's heat-map method (scoring.frames.register.Family.heat_map) -> how its maps are made:
+# (network, normalised inputs, the uint8 crops, fake evidence of outputs, P(real) of uint8 faces) -> maps.
+METHODS: dict[str, Callable[..., HeatMaps]] = {"attention": attention_maps, "transformer": transformer_maps, "grad-cam": convolution_maps}
 
 
 def _unit(values: np.ndarray) -> np.ndarray:

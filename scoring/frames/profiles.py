@@ -1,7 +1,8 @@
 """How each frame detector was fed and what its output means: its authors' preprocessing, as a profile.
 
 A detector gives wrong scores silently when it sees another crop than the one it was trained on,
-so every file is read with the profile of the family it belongs to:
+so every file is read with the profile of the family it belongs to (each family declares its own,
+`scoring.frames.families`); this module is the machinery they are written in:
 
 | profile                  | their face box            | region (from the box)                                     | resize                                       | input | normalisation | output           | per video                      |
 |--------------------------|---------------------------|-----------------------------------------------------------|----------------------------------------------|-------|---------------|------------------|--------------------------------|
@@ -30,7 +31,6 @@ from PIL import Image
 
 from scoring.faces.crops import padded_region
 from scoring.frames.clip.encoder import CLIP_MEAN, CLIP_STD
-from scoring.frames.clip.encoder import INPUT_SIZE as CLIP_SIZE
 
 IMAGENET = ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
 HALF = ((0.5, 0.5, 0.5), (0.5, 0.5, 0.5))
@@ -38,6 +38,9 @@ UNIT = ((0.0, 0.0, 0.0), (1.0, 1.0, 1.0))
 CLIP = (CLIP_MEAN, CLIP_STD)
 NORMALISATIONS = {"imagenet": IMAGENET, "half": HALF, "unit": UNIT, "clip": CLIP}
 POLIMI_SIZE = 224
+# The project's square crop: its margin around the face stage's box, and faces per video.
+DEFAULT_MARGIN = 0.15
+DEFAULT_FRAMES = 20
 CONFIDENT_FAKE, CONFIDENT_REAL = 0.8, 0.2  # selimsef's confident_strategy thresholds on P(fake)
 
 
@@ -233,26 +236,6 @@ def _confident(profile: Profile, outputs: torch.Tensor) -> torch.Tensor:
 
 
 AGGREGATIONS = {"mean": _mean, "mean_logit": _mean_logit, "confident": _confident}
-
-
-PROFILES = {
-    "polimi": Profile("polimi-scale-224", "polimi", "pil_bilinear", 224, IMAGENET, ("fake", "real"), "mean_logit", 32, face_box="BlazeFace"),
-    "selimsef": Profile("selimsef-isotropic-380", "thirds", "isotropic", 380, IMAGENET, ("fake", "real"), "confident", 32, face_box="MTCNN"),
-    "sbi": Profile("sbi-stretch-380", "eighths", "stretch", 380, UNIT, ("real", "fake"), "mean", 32, face_box="RetinaFace"),
-    "deepfakebench": Profile(
-        "deepfakebench-256", "square", "stretch_cubic", 256, HALF, ("real", "fake"), "mean", 32, margin=0.15, face_box="dlib landmarks"
-    ),
-    "deepfakedetector": Profile(
-        "deepfakedetector-224", "square", "pil_bilinear", 224, IMAGENET, ("real", "fake"), "mean", 10, margin=0.15, face_box="none"
-    ),
-    # Effort trains on DeepfakeBench's aligned crops, bicubic to CLIP's 224 px and CLIP's normalisation.
-    "effort": Profile("effort-224", "square", "stretch_cubic", CLIP_SIZE, CLIP, ("real", "fake"), "mean", 32, margin=0.15, face_box="dlib landmarks"),
-}
-
-
-def clip_profile(margin: float, frames: int) -> Profile:
-    """The CLIP probe's faces: the project's square crop at CLIP's input size, with CLIP's normalisation."""
-    return Profile("clip-224", "square", "area_or_linear", CLIP_SIZE, CLIP, ("real", "fake"), "mean", frames, margin)
 
 
 def square_profile(class_order: tuple[str, ...], input_size: int, normalisation, margin: float, frames: int) -> Profile:

@@ -22,17 +22,18 @@ from pathlib import Path
 
 import torch
 
-from scoring.contract import Measurement
+from scoring.contract import UNIT, Detector, Measurement, schema_object, stand_in_schema
 from scoring.errors import CannotScore, Code
 from scoring.faces.tracking import FaceTrack, TrackingResult
 from scoring.media.video import SAMPLES_PER_FRAME, DecodedVideo
 from scoring.runtime.timing import Stopwatch
-from scoring.runtime.torch_env import dtype_name, resolve_precision
+from scoring.runtime.torch_env import dtype_name, precision_name, resolve_precision
 from scoring.settings import FaceSettings, Settings, SyncNetSettings
 from scoring.syncnet.inference import load_syncnet_v2
 from scoring.syncnet.scorer import SyncNetScorer
+from scoring.weights.catalog import SYNCNET_V2
 from scoring.weights.checkpoints import require_official
-from scoring.weights.files import SYNCNET_V2, OfficialFile
+from scoring.weights.files import OfficialFile
 from syncnet_python.audio import is_silent
 from syncnet_python.crops import SyncNetCropper
 from syncnet_python.sync import SyncMeasurement
@@ -74,12 +75,13 @@ class TrackMeasurement:
         return report
 
 
-class SyncNetDetector:
+class SyncNetDetector(Detector):
     name = "syncnet"
     title = "SyncNet"
     always_reported = True  # the document's clients read result['syncnet']['score'] even when it did not run
     stands_alone = True
     needs_faces = True
+    image_reason = "a still image has no lip movement or sound: lip sync is measured on videos only"
 
     def __init__(self, scorer: SyncNetScorer, settings: SyncNetSettings, faces: FaceSettings, allow_unverified_weights: bool = False):
         self.scorer = scorer
@@ -172,9 +174,18 @@ class SyncNetDetector:
     def describe(self) -> dict:
         return {"precision": dtype_name(self.scorer.precision)}
 
-    @staticmethod
-    def risk_note(report: dict | None) -> None:
-        return None
+    @classmethod
+    def report_schema(cls) -> dict:
+        measured = schema_object(
+            {"score": UNIT, "confidence": {"type": "number"}},
+            {"offset_frames": {"type": "integer"}, "lag_ms": {"type": "number"}, "min_dist": {"type": "number"}, "settled": {"type": "boolean"}},
+        )
+        return {"oneOf": [measured, stand_in_schema()]}
+
+    @classmethod
+    def health_config(cls, settings: Settings, device: torch.device) -> dict:
+        s = settings.syncnet
+        return {"syncnet_mode": s.mode, "syncnet_fast_max_windows": s.fast_max_windows, "syncnet_precision": precision_name(s.stream_precision, device)}
 
 
 def no_track_message(tracking: TrackingResult, settings: FaceSettings) -> str:

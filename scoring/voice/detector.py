@@ -16,25 +16,26 @@ from pathlib import Path
 
 import torch
 
-from scoring.contract import Measurement
+from scoring.contract import UNIT, UNIT_OR_NULL, Detector, Measurement, schema_object, stand_in_schema
 from scoring.errors import CannotScore, Code
 from scoring.faces.tracking import FaceTrack, TrackingResult
 from scoring.media.video import DecodedVideo
 from scoring.runtime.timing import Stopwatch
 from scoring.runtime.torch_env import dtype_name, resolve_precision
 from scoring.settings import Settings
-from scoring.voice.files import VOICE_FILES
 from scoring.voice.scorer import NoSpeechError, VoiceScorer
+from scoring.weights.catalog import VOICE_FILES
 from scoring.weights.checkpoints import WeightsError
 from scoring.weights.files import OfficialFile
 
 
-class VoiceDetector:
+class VoiceDetector(Detector):
     name = "voice"
     title = "AASIST voice anti-spoofing"
     always_reported = True  # `voice: {score, available, ...}` in every response
     stands_alone = False  # a voice is not a face: no verdict from it alone
     needs_faces = False  # measured while the faces are found
+    image_reason = "a still image has no sound: the voice is judged on videos only"
 
     def __init__(self, scorer: VoiceScorer, max_windows: int | None = None, suspect_below: float = 0.0):
         self.scorer = scorer
@@ -46,12 +47,13 @@ class VoiceDetector:
         path, _ = cls.weights_file(settings)
         if path is None:
             raise WeightsError("turned off (VOICE_WEIGHTS=off)")
-        precision = resolve_precision(settings.voice_precision, torch.device(device))
-        return cls(VoiceScorer.load(path, device, settings.allow_unverified_weights, precision=precision), settings.voice_max_windows, settings.voice_suspect_below)
+        voice = settings.voice
+        precision = resolve_precision(voice.precision, torch.device(device))
+        return cls(VoiceScorer.load(path, device, settings.allow_unverified_weights, precision=precision), voice.max_windows, voice.suspect_below)
 
     @staticmethod
     def weights_file(settings: Settings) -> tuple[Path | None, OfficialFile | None]:
-        path = settings.voice_weights
+        path = settings.voice.weights
         return path, next((official for official in VOICE_FILES if path is not None and official.name == path.name), None)
 
     def measure(self, video: DecodedVideo, tracking: TrackingResult | None, track: FaceTrack | None, watch: Stopwatch) -> Measurement:
@@ -88,3 +90,21 @@ class VoiceDetector:
         if not report or not report.get("suspected_synthetic"):
             return None
         return f"the voice may be synthetic (AASIST P(bona fide) {report['score']:.2f})"
+
+    @classmethod
+    def report_schema(cls) -> dict:
+        window = schema_object({"start_s": {"type": "number", "minimum": 0}, "end_s": {"type": "number", "minimum": 0}, "logit": {"type": "number"}, "score": UNIT})
+        measured = schema_object(
+            {
+                "score": UNIT,
+                "available": {"const": True},
+                "calibrated": {"type": "boolean"},
+                "suspected_synthetic": {"type": "boolean"},
+                "model": {"type": "string"},
+                "logit": {"type": "number"},
+                "speech": schema_object({"start_s": {"type": "number"}, "end_s": {"type": "number"}, "seconds": {"type": "number", "minimum": 0}}),
+                "windows": {"type": "array", "items": window, "minItems": 1},
+            },
+            {"probability": UNIT_OR_NULL},
+        )
+        return {"oneOf": [measured, stand_in_schema()]}

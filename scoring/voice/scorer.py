@@ -36,8 +36,8 @@ import numpy as np
 import torch
 
 from scoring.verdict.calibration import PlattScaling, sigmoid
-from scoring.voice.files import sidecar_path, voice_match
 from scoring.voice.network import BONA_FIDE, SAMPLE_RATE, WINDOW_SAMPLES, AasistNet, config_from_state_dict
+from scoring.weights.catalog import sidecar_path, voice_match
 from scoring.weights.files import OfficialFile, WeightsError
 
 HOP_SAMPLES = WINDOW_SAMPLES // 2

@@ -14,6 +14,8 @@ from collections import defaultdict
 from flask import Blueprint, jsonify
 
 from scoring import __version__
+from scoring.contract import COUNT, UNIT, schema_object
+from scoring.detectors import DETECTOR_TYPES
 from scoring.errors import Code
 from scoring.settings import Settings
 from scoring.web import current
@@ -21,10 +23,7 @@ from scoring.web.page import PAGE_FILES
 
 bp = Blueprint("openapi", __name__)
 
-UNIT = {"type": "number", "minimum": 0, "maximum": 1}
-UNIT_OR_NULL = {"type": ["number", "null"], "minimum": 0, "maximum": 1}
 TEXT_OR_NULL = {"type": ["string", "null"]}
-COUNT = {"type": "integer", "minimum": 0}
 MILLISECONDS = {"type": "object", "additionalProperties": {"type": "number", "minimum": 0}}
 RISK_LEVELS = ["LOW", "MEDIUM", "HIGH", "CRITICAL"]
 SESSION_ID = {"type": "string", "maxLength": 256, "pattern": "^[^\\x00-\\x1f]*$", "description": "the client's reference, echoed back; no control characters"}
@@ -35,98 +34,33 @@ def _ref(name: str) -> dict:
     return {"$ref": f"#/components/schemas/{name}"}
 
 
-def _object(required: dict, optional: dict | None = None, closed: bool = False) -> dict:
-    schema = {"type": "object", "required": list(required), "properties": {**required, **(optional or {})}}
-    if closed:
-        schema["additionalProperties"] = False
-    return schema
-
-
 def _error_schemas() -> dict:
     """One schema per status, naming exactly the codes answered with it."""
     by_status: dict[int, list[str]] = defaultdict(list)
     for code in Code:
         by_status[code.status].append(code.value)
     return {
-        f"Error{status}": _object({"error": {"type": "string", "enum": codes}, "message": {"type": "string", "minLength": 1}}, closed=True)
+        f"Error{status}": schema_object({"error": {"type": "string", "enum": codes}, "message": {"type": "string", "minLength": 1}}, closed=True)
         for status, codes in by_status.items()
     }
 
 
 def _schemas() -> dict:
     verdict = {"combined_score": UNIT, "risk_level": {"type": "string", "enum": RISK_LEVELS}, "is_likely_real": {"type": "boolean"}}
-    frame_model = _object(
-        {"file": {"type": "string"}, "architecture": {"type": "string"}, "profile": {"type": "string"}},
-        {"score": UNIT, "weight": UNIT, "raw_score": UNIT, "calibration": {"type": "string"}, "encoder": {"type": "object"}},
-    )
-    frame_report = _object(
-        {
-            "score": UNIT,
-            "is_real": {"type": "boolean"},
-            "confidence": UNIT,
-            "probabilities": _object({"fake": UNIT, "real": UNIT}),
-            "frame_scores": {"type": "array", "items": UNIT, "minItems": 1},
-            "num_frames": {"type": "integer", "minimum": 1},
-            "statistics": _object({"mean": UNIT, "std": {"type": "number", "minimum": 0}, "min": UNIT, "max": UNIT}),
-            "consistency": UNIT,
-            "detector": {"type": "string"},
-            "profile": {"type": "string"},
-            "models": {"type": "array", "items": frame_model, "minItems": 1},
-            "model_predictions": {"type": "object", "additionalProperties": UNIT},
-            "models_used": {"type": "array", "items": {"type": "string"}},
-        },
-        {
-            "frame_indices": {"type": "array", "items": COUNT},
-            "face_source": {"type": "string", "enum": ["track", "detections", "image"]},
-            "models_unavailable": {"type": "array", "items": _object({"file": {"type": "string"}, "reason": {"type": "string"}})},
-            "explanations": {"type": "array", "items": {"type": "object"}},
-        },
-    )
-    no_score = {"score": {"type": "null"}, "confidence": {"type": "null"}, "code": {"type": "string"}}
-    syncnet_report = {
-        "oneOf": [
-            _object(
-                {"score": UNIT, "confidence": {"type": "number"}},
-                {"offset_frames": {"type": "integer"}, "lag_ms": {"type": "number"}, "min_dist": {"type": "number"}, "settled": {"type": "boolean"}},
-            ),
-            _object(no_score, {"available": {"type": "boolean"}, "reason": {"type": "string"}}),
-        ]
-    }
-    window = _object({"start_s": {"type": "number", "minimum": 0}, "end_s": {"type": "number", "minimum": 0}, "logit": {"type": "number"}, "score": UNIT})
-    voice_report = {
-        "oneOf": [
-            _object(
-                {
-                    "score": UNIT,
-                    "available": {"const": True},
-                    "calibrated": {"type": "boolean"},
-                    "suspected_synthetic": {"type": "boolean"},
-                    "model": {"type": "string"},
-                    "logit": {"type": "number"},
-                    "speech": _object({"start_s": {"type": "number"}, "end_s": {"type": "number"}, "seconds": {"type": "number", "minimum": 0}}),
-                    "windows": {"type": "array", "items": window, "minItems": 1},
-                },
-                {"probability": UNIT_OR_NULL},
-            ),
-            _object(no_score, {"available": {"type": "boolean"}, "reason": {"type": "string"}}),
-        ]
-    }
     degraded = {
         "type": ["object", "null"],
-        "additionalProperties": _object({"code": {"type": "string"}, "message": {"type": "string"}}),
+        "additionalProperties": schema_object({"code": {"type": "string"}, "message": {"type": "string"}}),
         "description": "per detector that gave no score, why; null when every detector scored",
     }
     common = {
         **verdict,
         "weights": {"type": "object", "additionalProperties": UNIT},
-        "syncnet": syncnet_report,
-        "voice": voice_report,
-        "efficientnet": {"oneOf": [frame_report, {"type": "null"}]},
+        **{kind.name: kind.report_schema() for kind in DETECTOR_TYPES},
         "degraded": degraded,
         "models": {"type": "object", "additionalProperties": {"type": "object"}},
     }
     answered = {"session_id": TEXT_OR_NULL, "processing_time_ms": COUNT, "timings_ms": MILLISECONDS}
-    video = _object(
+    video = schema_object(
         {
             "duration_s": {"type": "number", "minimum": 0},
             "fps": {"type": "number", "minimum": 0},
@@ -140,27 +74,27 @@ def _schemas() -> dict:
             "audio_codec": TEXT_OR_NULL,
         }
     )
-    challenge_result = _object(
+    challenge_result = schema_object(
         {"passed": {"type": "boolean"}, "matched_words": COUNT, "total_words": COUNT}, {"phrase": {"type": "string"}, "heard": {"type": "string"}}
     )
-    score = _object(
-        {**common, **answered, "video": video, "faces": _object({"detector": {"type": "string"}, "tracks": COUNT, "scenes": COUNT, "frames_searched": COUNT})},
+    score = schema_object(
+        {**common, **answered, "video": video, "faces": schema_object({"detector": {"type": "string"}, "tracks": COUNT, "scenes": COUNT, "frames_searched": COUNT})},
         {"error": {"type": "string"}, "risk_note": {"type": "string"}, "challenge": challenge_result},
     )
     judged_image = {
         **common,
-        "image": _object({"format": {"type": "string"}, "width": COUNT, "height": COUNT, "analysed_width": COUNT, "analysed_height": COUNT}),
-        "faces": _object({"detector": {"type": "string"}, "found": {"type": "integer", "minimum": 1}, "box": {"type": "array", "items": {"type": "number"}}}),
+        "image": schema_object({"format": {"type": "string"}, "width": COUNT, "height": COUNT, "analysed_width": COUNT, "analysed_height": COUNT}),
+        "faces": schema_object({"detector": {"type": "string"}, "found": {"type": "integer", "minimum": 1}, "box": {"type": "array", "items": {"type": "number"}}}),
     }
-    item_error = _object({"error": {"type": "string", "enum": [c.value for c in Code]}, "message": {"type": "string"}, "status": {"type": "integer"}}, closed=True)
-    images = _object(
+    item_error = schema_object({"error": {"type": "string", "enum": [c.value for c in Code]}, "message": {"type": "string"}, "status": {"type": "integer"}}, closed=True)
+    images = schema_object(
         {
-            "results": {"type": "array", "items": {"oneOf": [_object(judged_image), item_error]}, "minItems": 1},
-            "counts": _object({"images": COUNT, "real": COUNT, "fake": COUNT, "failed": COUNT}),
+            "results": {"type": "array", "items": {"oneOf": [schema_object(judged_image), item_error]}, "minItems": 1},
+            "counts": schema_object({"images": COUNT, "real": COUNT, "fake": COUNT, "failed": COUNT}),
             **answered,
         }
     )
-    health = _object(
+    health = schema_object(
         {
             "status": {"type": "string", "enum": ["healthy", "degraded", "unavailable"]},
             "service": {"type": "string"},
@@ -168,20 +102,20 @@ def _schemas() -> dict:
             "detectors": {"type": "object", "additionalProperties": {"type": "boolean"}},
             "detector_details": {"type": "object", "additionalProperties": {"type": "object"}},
             "face_detector": {"type": "object"},
-            "jobs": _object({"running": COUNT, "waiting": COUNT, "capacity": COUNT, "queue_depth": COUNT}),
+            "jobs": schema_object({"running": COUNT, "waiting": COUNT, "capacity": COUNT, "queue_depth": COUNT}),
             "config": {"type": "object"},
         },
-        {"queue": _object({"reachable": {"type": "boolean"}}, {"depth": COUNT, "workers": COUNT, "oldest_job_age_s": {"type": "number"}, "failed": COUNT})},
+        {"queue": schema_object({"reachable": {"type": "boolean"}}, {"depth": COUNT, "workers": COUNT, "oldest_job_age_s": {"type": "number"}, "failed": COUNT})},
     )
-    challenge = _object({"challenge": {"type": "string", "minLength": 1}, "phrase": {"type": "string", "minLength": 1}, "expires_at": COUNT}, closed=True)
-    accepted = _object({"id": {"type": "string"}, "status": {"const": "queued"}, "location": {"type": "string"}}, closed=True)
-    job = _object(
+    challenge = schema_object({"challenge": {"type": "string", "minLength": 1}, "phrase": {"type": "string", "minLength": 1}, "expires_at": COUNT}, closed=True)
+    accepted = schema_object({"id": {"type": "string"}, "status": {"const": "queued"}, "location": {"type": "string"}}, closed=True)
+    job = schema_object(
         {"id": {"type": "string"}, "status": {"type": "string", "enum": ["queued", "running", "done", "failed"]}},
-        {"result": _ref("ScoreResponse"), "error": _object({"error": {"type": "string"}, "message": {"type": "string"}})},
+        {"result": _ref("ScoreResponse"), "error": schema_object({"error": {"type": "string"}, "message": {"type": "string"}})},
     )
     return {
         "ScoreResponse": score,
-        "ImageResponse": _object({**judged_image, **answered}),
+        "ImageResponse": schema_object({**judged_image, **answered}),
         "ImagesResponse": images,
         "Health": health,
         "Challenge": challenge,

