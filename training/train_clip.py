@@ -39,8 +39,8 @@ from scoring.frames.clip.tower import FloatTowerEncoder
 from scoring.frames.layouts import sidecar_of, sidecar_path
 from scoring.frames.profiles import Profile, clip_profile
 from scoring.weights.files import sha256_of
+from training.data import CLASS_ORDER, Sample, add_data_arguments, prepare, self_blend
 from training.linear_probe import fit_linear_head, probe_main, write_report
-from training.train_efficientnet import CLASS_ORDER, Sample, add_data_arguments, prepare, self_blend
 
 DEFAULT_NAME = "clip_vitb16_probe"
 EMBED_BATCH = 16

@@ -17,7 +17,7 @@ from torch import nn
 from scoring.frames.clip.encoder import EMBEDDING_SIZE
 from scoring.frames.clip.tower import FloatTowerEncoder
 
-CLASSES = 2  # (real, fake), as training.train_efficientnet.CLASS_ORDER
+CLASSES = 2  # (real, fake), as training.data.CLASS_ORDER
 
 
 class ClipProbe(nn.Module):
