@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 from app import create_app
-from tools.client import collect
+from scoring.media.files import collect
 
 ROOT = Path(__file__).resolve().parents[1]
 

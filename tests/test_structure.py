@@ -3,6 +3,7 @@
 - The top-level modules are the design document's front doors: they import `scoring/`, and nothing
   under `scoring/`, `syncnet_python/` or `training/` imports them.
 - `syncnet_python/` is SyncNet itself, a leaf library: it imports nothing from `scoring/`.
+- `training/` never imports `tools/`: training reads files, it needs no HTTP client.
 - No two modules of the project import each other, directly or round a longer circle (imports
   inside functions count: a circle that only closes at run time is still a circle).
 - Inside `scoring/`, layers point down (`LAYERS`, bottom first): every module has its layer, and
@@ -86,6 +87,11 @@ def test_packages_never_import_a_front_door(graph):
 def test_syncnet_python_is_a_leaf_library(graph):
     offenders = {(name, target) for name, targets in graph.items() if name.startswith("syncnet_python") for target in targets}
     assert {(name, target) for name, target in offenders if not target.startswith("syncnet_python")} == set()
+
+
+def test_training_never_imports_the_http_client(graph):
+    offenders = {(name, target) for name, targets in graph.items() if name.startswith("training") for target in targets if target.split(".")[0] == "tools"}
+    assert offenders == set()
 
 
 def test_no_import_circle(graph):

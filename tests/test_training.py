@@ -12,7 +12,7 @@ import torch
 from efficientnet_detector import EfficientNetDetector
 from tests import media
 from tests.conftest import MEDIA, shared, write_labels
-from training import evaluate, train_efficientnet, train_spectrum, transfer_report
+from training import data, evaluate, train_efficientnet, train_spectrum, transfer_report
 
 
 def test_evaluation_reports_per_source_and_writes_an_roc(tmp_path, weights_dir, monkeypatch, capsys):
@@ -105,7 +105,7 @@ def test_a_held_out_manipulation_never_trains_and_is_the_only_fake_validated():
         ffpp_row("crops/x/train/fake/Face2Face/roi_1.jpg", "FAKE", "crops", kind="image"),
         ffpp_row("crops/x/train/fake/NeuralTextures/roi_1.jpg", "FAKE", "crops", kind="image"),
     ]
-    assert [train_efficientnet.manipulation(r) for r in rows] == [
+    assert [data.manipulation(r) for r in rows] == [
         None,
         "Face2Face",
         "Deepfakes",
@@ -115,10 +115,10 @@ def test_a_held_out_manipulation_never_trains_and_is_the_only_fake_validated():
         "Face2Face",
         "NeuralTextures",
     ]
-    train, validation = train_efficientnet.split_rows(rows, {"g1"}, "Face2Face")
+    train, validation = data.split_rows(rows, {"g1"}, "Face2Face")
     assert [r["path"] for r in train] == [rows[3]["path"], rows[5]["path"], rows[7]["path"]]
     assert [r["path"] for r in validation] == [rows[0]["path"], rows[1]["path"]]
-    train, validation = train_efficientnet.split_rows(rows, {"g1"}, None)
+    train, validation = data.split_rows(rows, {"g1"}, None)
     assert len(train) == 5 and len(validation) == 3
 
 
@@ -127,7 +127,7 @@ def test_extra_genuine_videos_train_as_genuine_in_groups_of_their_own(tmp_path):
     folder.mkdir()
     for name in ("a.mp4", "b.mpg", "notes.txt"):
         (folder / name).write_bytes(b"x")
-    rows = train_efficientnet.extra_real_rows([folder])
+    rows = data.extra_real_rows([folder])
     assert [(Path(r["path"]).name, r["label"], r["kind"], r["split_group"]) for r in rows] == [
         ("a.mp4", "REAL", "video", "extra:a"),
         ("b.mpg", "REAL", "video", "extra:b"),

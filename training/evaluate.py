@@ -31,10 +31,10 @@ from tqdm import tqdm
 
 from scoring.detectors import Detectors
 from scoring.errors import ServiceError
+from scoring.media.files import VIDEO_SUFFIXES, collect
 from scoring.runtime import torch_env
 from scoring.service import ScoringService
 from scoring.settings import load_settings
-from tools.client import VIDEO_SUFFIXES, collect
 from training import metrics
 
 SCORES = ("combined", "syncnet", "efficientnet")

@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from scoring.frames.profiles import Profile
-from training.train_efficientnet import CLASS_ORDER, Prepared, evaluate
+from training.data import CLASS_ORDER, Prepared, evaluate
 
 
 def fit_linear_head(

@@ -40,8 +40,8 @@ from scoring.frames.layouts import sidecar_of
 from scoring.frames.profiles import Profile
 from scoring.weights.catalog import sidecar_path
 from scoring.weights.files import sha256_of
+from training.data import CLASS_ORDER, Sample, add_data_arguments, prepare, self_blend
 from training.linear_probe import fit_linear_head, probe_main, write_report
-from training.train_efficientnet import CLASS_ORDER, Sample, add_data_arguments, prepare, self_blend
 
 DEFAULT_NAME = "clip_vitb16_probe"
 EMBED_BATCH = 16

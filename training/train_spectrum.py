@@ -23,8 +23,8 @@ import time
 import torch
 from torch import nn
 
+from training.data import CLASS_ORDER, TrainSet, add_data_arguments, prepare
 from training.linear_probe import fit_linear_head, probe_main, write_report
-from training.train_efficientnet import CLASS_ORDER, TrainSet, add_data_arguments, prepare
 
 DEFAULT_NAME = "spectrum_ffpp"
 

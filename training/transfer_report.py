@@ -37,7 +37,7 @@ from scoring.verdict.calibration import PlattScaling
 from scoring.verdict.fusion import DOCUMENT_THRESHOLDS, RISK_NAMES
 from training import metrics
 from training.calibrate import leave_one_group_out
-from training.train_efficientnet import VideoFaces, build_samples, evaluate, read_rows, split_rows
+from training.data import VideoFaces, build_samples, evaluate, read_rows, split_rows
 
 COLUMNS = (
     "videos (genuine/fake)",

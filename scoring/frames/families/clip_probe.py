@@ -21,7 +21,7 @@ from scoring.frames.profiles import DEFAULT_FRAMES, DEFAULT_MARGIN, Profile
 from scoring.frames.register import Family, Match, register
 from scoring.weights.catalog import BUNDLED_FRAME_DETECTOR, CLIP_VIT_B16_INT8
 
-CLASSES = 2  # (real, fake), as training.train_efficientnet.CLASS_ORDER
+CLASSES = 2  # (real, fake), as training.data.CLASS_ORDER
 
 
 class ClipProbe(nn.Module):
