@@ -47,7 +47,7 @@ from scoring.verdict.calibration import PlattScaling, sigmoid
 from scoring.voice.files import AASIST, AASIST_L, SOURCE_COMMIT, bundled_path, sidecar_path
 from scoring.voice.network import SAMPLE_RATE
 from scoring.voice.scorer import NoSpeechError, VoiceScorer
-from tests.media import grid_sentence
+from tests.helpers.media import grid_sentence
 from training.metrics import auc, equal_error_rate
 
 ROOT = Path(__file__).resolve().parents[1]

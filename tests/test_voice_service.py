@@ -9,8 +9,9 @@ from app import create_app
 from scoring.settings import Settings, SettingsError
 from scoring.verdict.fusion import with_failed_challenge
 from scoring.voice.detector import VoiceDetector
-from tests import media
-from tests.conftest import MEDIA, app_settings, post_images, shared, upload
+from tests.helpers import media
+from tests.helpers.paths import MEDIA, shared
+from tests.helpers.service import app_settings, post_images, upload
 
 REAL_PERSON = MEDIA / "talking" / "akash_video_8s.mp4"
 

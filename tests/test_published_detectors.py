@@ -23,13 +23,13 @@ from scoring.frames.profiles import PROFILES, area_or_linear, isotropic_centred,
 from scoring.settings import BUNDLED_FRAME_DETECTOR, PROFILE_NAMES, Settings, SettingsError
 from scoring.weights.checkpoints import WeightsError
 from scoring.weights.files import OfficialFile, provision
-from tests.weights import calibrate_batchnorm
+from tests.helpers.generated_weights import calibrate_batchnorm
 
 SIZE = 64  # the networks take any size; small inputs keep B4 quick
 
 
 def calibrated(module: nn.Module, forward=None, seed: int = 0) -> nn.Module:
-    """tests.weights.calibrate_batchnorm on random faces."""
+    """tests.helpers.generated_weights.calibrate_batchnorm on random faces."""
     return calibrate_batchnorm(module, normalised(faces(8, seed=9), PROFILES["polimi"].normalisation), seed, forward)
 
 
