@@ -23,7 +23,7 @@ from pathlib import Path
 from scoring.liveness.speech import PhraseVerifier
 from scoring.liveness.tokens import VOCABULARY
 from scoring.media.video import AUDIO_RATE, decode_video
-from tests.media import grid_sentence, video_with_speech
+from tests.helpers.media import grid_sentence, video_with_speech
 
 ROOT = Path(__file__).resolve().parents[1]
 TALKING = ROOT.parent / "shared" / "media" / "talking"

@@ -13,7 +13,7 @@ For `--faces` FF++ face crops from ../shared, each arithmetic the packaged file 
 
 Columns: the lowest cosine of each face's embedding to an independent float64 computation of the
 dequantised weights and to an exact computation of the file's integer arithmetic
-(`tests/clip_reference.py`); the lowest cosine between a face and the same face changed by 1e-6
+(`tests/helpers/clip_reference.py`); the lowest cosine between a face and the same face changed by 1e-6
 (how far a CPU's own float rounding can move the embedding); milliseconds per face at batch 1 and
 16 (the int8 rows run one face per run whatever the batch: their activation scale is per run).
 With `--head`, also the largest change of that probe's P(real) for a face, against the float32 tower
@@ -36,7 +36,7 @@ from scoring.frames.clip.encoder import encoder_file
 from scoring.frames.clip.tower import FloatTowerEncoder
 from scoring.frames.families.clip_probe import ClipProbe
 from scoring.runtime.torch_env import bfloat16_is_fast
-from tests import clip_reference
+from tests.helpers import clip_reference
 
 CROPS = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "ffpp" / "crops" / "tranthuhoai3786" / "test"
 

@@ -39,7 +39,7 @@ def child(faces: int, clip: Path) -> None:
     from scoring.runtime import torch_env
     from scoring.runtime.timing import Stopwatch
     from scoring.settings import load_settings
-    from tests import clip_reference
+    from tests.helpers import clip_reference
 
     settings = load_settings()
     torch_env.configure_threads(settings.torch_threads or 2)

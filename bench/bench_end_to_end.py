@@ -28,8 +28,8 @@ import torch
 from scoring.frames.families.polimi import PolimiNet
 from scoring.media.video import decode_video
 from scoring.weights.catalog import BUNDLED_FRAME_DETECTOR
-from tests import media
-from tests.weights import random_syncnet_state, save_state
+from tests.helpers import media
+from tests.helpers.generated_weights import random_syncnet_state, save_state
 from tools.local_server import gunicorn_server
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -7,9 +7,9 @@ distances. Real-time factor = processing seconds / clip seconds. Default clips: 
 clips and a 10 s 640x480 clip made from the shared interview (in a temporary folder).
 
 Numbers only depend on the network shapes, so SyncNet runs with weights in the official format
-made here (tests/weights.py, the probe); no real weights exist on this machine. Faces are tracked
-with MTCNN (the detector in use without the official S3FD file); S3FD's per-frame cost is timed
-separately with official-format weights at the reference's 0.25 scale.
+made here (tests/helpers/generated_weights.py, the probe); no real weights exist on this machine.
+Faces are tracked with MTCNN (the detector in use without the official S3FD file); S3FD's per-frame
+cost is timed separately with official-format weights at the reference's 0.25 scale.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ from scoring.runtime import torch_env
 from scoring.runtime.timing import Stopwatch
 from scoring.settings import load_settings
 from syncnet_wrapper import SyncNetWrapper
-from tests.weights import probe_syncnet_state, random_s3fd_state, save_state
+from tests.helpers.generated_weights import probe_syncnet_state, random_s3fd_state, save_state
 
 ROOT = Path(__file__).resolve().parents[1]
 MEDIA = ROOT.parent / "shared" / "media"

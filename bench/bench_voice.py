@@ -47,7 +47,7 @@ from scoring.verdict.calibration import PlattScaling, sigmoid
 from scoring.voice.network import SAMPLE_RATE
 from scoring.voice.scorer import NoSpeechError, VoiceScorer
 from scoring.weights.catalog import AASIST, AASIST_L, AASIST_SOURCE_COMMIT, BUNDLED_VOICE_DIR, sidecar_path
-from tests.media import grid_sentence
+from tests.helpers.media import grid_sentence
 from training.metrics import auc, equal_error_rate
 
 ROOT = Path(__file__).resolve().parents[1]

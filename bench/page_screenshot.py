@@ -18,7 +18,7 @@ import tempfile
 from pathlib import Path
 
 from scoring.media.video import decode_video
-from tests.browser import fake_capture, launch_with_capture, record_on_the_page
+from tests.helpers.browser import fake_capture, launch_with_capture, record_on_the_page
 from tools.local_server import gunicorn_server
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -4,9 +4,9 @@
     python bench/parity_reference.py --reference /tmp/syncnet_ref [--video ../shared/media/syncnet_example.avi]
 
 Needs the `ffmpeg` binary, which the reference shells out to (the service itself never does).
-Weights in the official formats are generated with fixed seeds (tests/weights.py), since the
-official files cannot be downloaded everywhere; pass `--syncnet-weights`/`--s3fd-weights` to use
-real ones.
+Weights in the official formats are generated with fixed seeds (tests/helpers/generated_weights.py),
+since the official files cannot be downloaded everywhere; pass `--syncnet-weights`/`--s3fd-weights`
+to use real ones.
 
 SyncNet: the reference's own `SyncNetInstance.evaluate` runs on a temporary copy of its two files
 with three mechanical edits: `.cuda()` removed (it hard-codes CUDA), frames written as PNG
@@ -42,7 +42,7 @@ from scoring.runtime import torch_env
 from scoring.syncnet.inference import load_syncnet_v2
 from scoring.syncnet.scorer import SyncNetScorer
 from syncnet_python.crops import whole_frame_crops
-from tests.weights import random_s3fd_state, random_syncnet_state, save_state
+from tests.helpers.generated_weights import random_s3fd_state, random_syncnet_state, save_state
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_MEDIA = ROOT.parent / "shared" / "media"

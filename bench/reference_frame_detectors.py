@@ -5,7 +5,7 @@
 Runs in its own process with the author's repository (a scratch checkout outside this project)
 first on sys.path; from this project it imports only `scoring.runtime.torchvision_ops` (the fix that lets this
 machine's torchvision wheel import next to the CPU torch) and the test suite's weight randomiser
-`tests.weights.calibrate_batchnorm`. It builds the author's model class with
+`tests.helpers.generated_weights.calibrate_batchnorm`. It builds the author's model class with
 seeded random weights (BatchNorm statistics measured on these faces and the head scaled so the probabilities
 spread over (0, 1) on these faces), saves them in the author's checkpoint format to OUT, then
 scores every face with the author's own crop, resize, normalisation and output code, and each
@@ -34,7 +34,7 @@ from PIL import Image
 from torch import nn
 
 from scoring.runtime.torchvision_ops import prepare_torchvision
-from tests.weights import calibrate_batchnorm
+from tests.helpers.generated_weights import calibrate_batchnorm
 
 prepare_torchvision()  # before any author's code imports torchvision
 

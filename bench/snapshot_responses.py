@@ -23,7 +23,7 @@ from pathlib import Path
 
 from app import create_app
 from scoring.settings import Settings, load_settings
-from tests import weights
+from tests.helpers import generated_weights
 
 SHARED_MEDIA = Path(__file__).resolve().parents[1].parent / "shared" / "media"
 CLIP_SUFFIXES = {".mp4", ".mpg", ".avi", ".webm", ".mov", ".mkv"}
@@ -37,7 +37,7 @@ def shared_clips() -> list[Path]:
 def plumbing_settings(base: Settings, weights_dir: Path) -> Settings:
     if not (weights_dir / "syncnet_probe.model").is_file():
         weights_dir.mkdir(parents=True, exist_ok=True)
-        weights.write_all(weights_dir)
+        generated_weights.write_all(weights_dir)
     return base.replace(
         syncnet=dataclasses.replace(base.syncnet, weights=weights_dir / "syncnet_probe.model"),
         faces=dataclasses.replace(base.faces, face_detector="mtcnn"),

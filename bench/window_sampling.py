@@ -28,7 +28,7 @@ from scoring.runtime import torch_env
 from scoring.runtime.timing import Stopwatch
 from syncnet_python.sync import summarise
 from syncnet_wrapper import SyncNetWrapper
-from tests.weights import probe_syncnet_state, save_state
+from tests.helpers.generated_weights import probe_syncnet_state, save_state
 
 ROOT = Path(__file__).resolve().parents[1]
 MEDIA = ROOT.parent / "shared" / "media"

@@ -10,8 +10,8 @@ import pytest
 
 from app import create_app
 from scoring.settings import Settings, SettingsError
-from tests import media
-from tests.conftest import app_settings
+from tests.helpers import media
+from tests.helpers.service import app_settings
 
 KEY = "audit-test-key-0123456789"
 

@@ -28,8 +28,9 @@ from scoring.frames.explain import grad_cam, read_transformer_block, token_grid
 from scoring.frames.families.clip_probe import ClipProbe
 from scoring.weights.checkpoints import WeightsError
 from scoring.weights.files import sha256_of
-from tests import clip_reference, media
-from tests.conftest import FFPP, make_settings, post_images, shared
+from tests.helpers import clip_reference, media
+from tests.helpers.paths import FFPP, shared
+from tests.helpers.service import make_settings, post_images
 from training import train_clip
 
 

@@ -17,8 +17,8 @@ from torch import nn
 
 from scoring.frames.detector import EXPLAINED_FRAMES
 from scoring.frames.explain import attention_map, grad_cam, last_spatial_convolution, occlusion, overlay_png
-from tests import media
-from tests.media import PHOTO
+from tests.helpers import media
+from tests.helpers.media import PHOTO
 
 SIZE = 128
 EDIT = (slice(72, 104), slice(20, 52))  # rows, columns of the pasted patch: lower left, on the cheek

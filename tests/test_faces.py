@@ -21,8 +21,9 @@ from scoring.runtime.nms import box_nms
 from scoring.runtime.timing import Stopwatch
 from scoring.weights.checkpoints import WeightsError
 from syncnet_python.crops import SyncNetCropper
-from tests import media, weights
-from tests.conftest import MEDIA, shared
+from tests.helpers import media
+from tests.helpers.generated_weights import random_s3fd_state, save_state
+from tests.helpers.paths import MEDIA, shared
 
 # --- S3FD ----------------------------------------------------------------------------------------
 
@@ -35,8 +36,8 @@ def test_official_format_s3fd_loads_strictly(weights_dir):
 
 
 def test_face_alignment_style_s3fd_is_refused(tmp_path):
-    renamed = {f"conv{i}." + k.split(".", 2)[-1]: v for i, (k, v) in enumerate(weights.random_s3fd_state().items())}
-    path = weights.save_state(renamed, tmp_path / "s3fd.pth")
+    renamed = {f"conv{i}." + k.split(".", 2)[-1]: v for i, (k, v) in enumerate(random_s3fd_state().items())}
+    path = save_state(renamed, tmp_path / "s3fd.pth")
     with pytest.raises(WeightsError, match="missing keys"):
         load_s3fd_net(path)
 

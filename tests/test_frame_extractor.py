@@ -9,8 +9,8 @@ import pytest
 from frame_extractor import FrameExtractor
 from scoring.errors import ServiceError
 from scoring.media.video import FPS, DecodeLimits, decode_video, uniform_indices
-from tests import media
-from tests.conftest import MEDIA, shared
+from tests.helpers import media
+from tests.helpers.paths import MEDIA, shared
 
 BITS = 7
 

@@ -13,7 +13,8 @@ import requests
 import torch
 
 from scoring.settings import EfficientNetSettings
-from tests.conftest import MEDIA, service_env, shared
+from tests.helpers.paths import MEDIA, shared
+from tests.helpers.service import service_env
 from tools import client
 from tools.local_server import gunicorn_server
 

@@ -19,8 +19,8 @@ from app import create_app
 from scoring.errors import Code, ServiceError
 from scoring.media.images import decode_image
 from scoring.media.video import DecodeLimits
-from tests.conftest import app_settings, post_images
-from tests.media import PHOTO, photo_canvas
+from tests.helpers.media import PHOTO, photo_canvas
+from tests.helpers.service import app_settings, post_images
 
 LIMITS = DecodeLimits()
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from app import create_app
-from tests.conftest import app_settings
+from tests.helpers.service import app_settings
 
 KEYS = ("rate-limit-key-a-0123456789", "rate-limit-key-b-0123456789")
 

@@ -10,8 +10,9 @@ from scoring.liveness.speech import PhraseVerifier, required_words
 from scoring.liveness.tokens import VOCABULARY, ChallengeBook
 from scoring.media.video import decode_video
 from scoring.settings import Settings
-from tests import media
-from tests.conftest import MEDIA, make_settings, shared, system_program
+from tests.helpers import media
+from tests.helpers.paths import MEDIA, shared, system_program
+from tests.helpers.service import make_settings
 
 GRID = ["grid_bbaf2n.mpg", "grid_lbax4n.mpg", "grid_swiz3n.mpg"]
 

@@ -8,8 +8,8 @@ import requests
 from prometheus_client.mmap_dict import MmapedDict
 
 from app import create_app
-from tests.conftest import app_settings, service_env, upload
-from tests.prometheus import samples, value
+from tests.helpers.prometheus import samples, value
+from tests.helpers.service import app_settings, service_env, upload
 from tools.local_server import gunicorn_server
 
 REQUESTS = "deepfake_scoring_http_requests_total"

@@ -12,9 +12,9 @@ import schemathesis
 
 from app import create_app
 from scoring.errors import Code
-from tests import media
-from tests.conftest import app_settings, post_images, service_env, upload
-from tests.disks import files_under
+from tests.helpers import media
+from tests.helpers.disks import files_under
+from tests.helpers.service import app_settings, post_images, service_env, upload
 from tools.local_server import gunicorn_server
 
 KEY = "contract-key-0123456789abcdef"

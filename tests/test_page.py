@@ -1,6 +1,6 @@
 """The verification page in a real headless Chromium against the real gunicorn service.
 
-Chromium's fake capture devices play a shared talking clip (tests/browser.py), the page records
+Chromium's fake capture devices play a shared talking clip (tests/helpers/browser.py), the page records
 and uploads it, and the verdict must appear. Debian's `chromium` is driven through
 playwright; outside CI the tests skip when no Chromium is installed (`.ci/run` installs it).
 """
@@ -12,8 +12,9 @@ from pathlib import Path
 import pytest
 
 from scoring.media.video import decode_video
-from tests.browser import fake_capture, launch, launch_with_capture, record_on_the_page
-from tests.conftest import MEDIA, service_env, shared, system_program
+from tests.helpers.browser import fake_capture, launch, launch_with_capture, record_on_the_page
+from tests.helpers.paths import MEDIA, shared, system_program
+from tests.helpers.service import service_env
 from tools.local_server import gunicorn_server
 
 

@@ -19,9 +19,10 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.conftest import MEDIA, service_env, shared, system_program
-from tests.disks import files_under, small_filesystem
-from tests.prometheus import samples, value
+from tests.helpers.disks import files_under, small_filesystem
+from tests.helpers.paths import MEDIA, shared, system_program
+from tests.helpers.prometheus import samples, value
+from tests.helpers.service import service_env
 from tools.local_server import PROJECT_ROOT, free_port, gunicorn_server
 
 RESULT_TTL_S = 6  # results are read as soon as a job is done; the expiry test waits this long

@@ -21,7 +21,8 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+from tests.helpers.paths import ROOT
+
 LAYERED_PACKAGES = ("scoring", "syncnet_python", "training", "tools")
 FRONT_DOORS = {path.stem for path in ROOT.glob("*.py")}
 # scoring/'s layers, bottom first: (name, the modules and packages in it).

@@ -22,9 +22,10 @@ from scoring.weights.checkpoints import WeightsError, require_official
 from syncnet_python.crops import SyncNetCropper
 from syncnet_python.sync import distance_matrix, is_decisive, summarise, usable_windows
 from syncnet_wrapper import SyncNetWrapper
-from tests import media, weights
-from tests.conftest import MEDIA, shared
-from tests.sync_probe import DELAYS, VSHIFT, TrackProbe, main_track
+from tests.helpers import media
+from tests.helpers.generated_weights import random_s3fd_state, random_syncnet_state, save_state
+from tests.helpers.paths import MEDIA, shared
+from tests.helpers.sync_probe import DELAYS, VSHIFT, TrackProbe, main_track
 
 # --- weights ---------------------------------------------------------------------------------
 
@@ -44,11 +45,11 @@ def test_official_format_weights_load_strictly(weights_dir):
         (lambda s: {k: v for k, v in s.items() if not k.startswith("netfclip.3")}, "missing keys"),
         (lambda s: {**s, "extra.weight": torch.zeros(1)}, "unexpected keys"),
         (lambda s: {**s, "netfcaud.3.weight": torch.zeros(512, 512)}, "shape mismatches"),
-        (lambda s: weights.random_s3fd_state(), "missing keys"),
+        (lambda s: random_s3fd_state(), "missing keys"),
     ],
 )
 def test_wrong_weights_are_refused_with_a_clear_message(tmp_path, corrupt, message):
-    path = weights.save_state(corrupt(weights.random_syncnet_state()), tmp_path / "bad.model")
+    path = save_state(corrupt(random_syncnet_state()), tmp_path / "bad.model")
     with pytest.raises(WeightsError, match=message):
         load_syncnet_v2(path)
 

@@ -13,8 +13,8 @@ import torch
 from scoring.media.video import decode_video
 from scoring.settings import SyncNetSettings
 from syncnet_python.sync import summarise
-from tests.conftest import TALKING_CLIPS, shared
-from tests.sync_probe import DELAYS, VSHIFT, TrackProbe, main_track
+from tests.helpers.paths import TALKING_CLIPS, shared
+from tests.helpers.sync_probe import DELAYS, VSHIFT, TrackProbe, main_track
 
 FAST_WINDOWS = SyncNetSettings().fast_max_windows
 

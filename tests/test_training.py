@@ -10,8 +10,9 @@ import numpy as np
 import torch
 
 from efficientnet_detector import EfficientNetDetector
-from tests import media
-from tests.conftest import MEDIA, shared, write_labels
+from tests.helpers import media
+from tests.helpers.labels import write_labels
+from tests.helpers.paths import MEDIA, shared
 from training import data, evaluate, train_efficientnet, train_spectrum, transfer_report
 
 

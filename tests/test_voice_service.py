@@ -6,11 +6,12 @@ import numpy as np
 import pytest
 
 from app import create_app
-from scoring.settings import Settings, SettingsError
+from scoring.settings import Settings, SettingsError, VoiceSettings
 from scoring.verdict.fusion import with_failed_challenge
 from scoring.voice.detector import VoiceDetector
-from tests import media
-from tests.conftest import MEDIA, app_settings, post_images, shared, upload
+from tests.helpers import media
+from tests.helpers.paths import MEDIA, shared
+from tests.helpers.service import app_settings, post_images, upload
 
 REAL_PERSON = MEDIA / "talking" / "akash_video_8s.mp4"
 
@@ -36,7 +37,7 @@ def test_the_voice_is_measured_reported_and_left_out_of_the_fusion_by_default(we
     assert voice["speech"]["seconds"] > 3 and body["models"]["voice"]["file"] == "AASIST.pth"
     assert voice["suspected_synthetic"] is False and "risk_note" not in body  # a real person, and AASIST's lowest here is 0.2
     assert body["weights"]["voice"] == 0 and body["timings_ms"]["voice"] > 0
-    off = create_app(app_settings(weights_dir, upload_dir, classifier, voice_weights=None)).test_client()
+    off = create_app(app_settings(weights_dir, upload_dir, classifier, voice=VoiceSettings(weights=None))).test_client()
     without = post(off, shared(REAL_PERSON)).get_json()
     assert without["voice"] == {**without["voice"], "score": None, "available": False, "code": "unavailable"}
     assert without["combined_score"] == body["combined_score"]
@@ -53,13 +54,13 @@ def test_a_fusion_weight_gives_the_voice_its_share(weights_dir, upload_dir, clas
 
 
 def test_the_window_cap_spreads_the_windows_and_bfloat16_stays_close(weights_dir, upload_dir, classifier):
-    capped = create_app(app_settings(weights_dir, upload_dir, classifier, voice_max_windows=1, voice_precision="float32")).test_client()
+    capped = create_app(app_settings(weights_dir, upload_dir, classifier, voice=VoiceSettings(max_windows=1, precision="float32"))).test_client()
     one = post(capped, shared(REAL_PERSON)).get_json()["voice"]
-    full = create_app(app_settings(weights_dir, upload_dir, classifier, voice_max_windows=8, voice_precision="float32")).test_client()
+    full = create_app(app_settings(weights_dir, upload_dir, classifier, voice=VoiceSettings(max_windows=8, precision="float32"))).test_client()
     every = post(full, shared(REAL_PERSON)).get_json()["voice"]
     assert len(one["windows"]) == 1 and len(every["windows"]) == 4
     assert one["windows"][0] == every["windows"][0]  # the first window is always kept
-    lower = create_app(app_settings(weights_dir, upload_dir, classifier, voice_max_windows=8, voice_precision="bfloat16")).test_client()
+    lower = create_app(app_settings(weights_dir, upload_dir, classifier, voice=VoiceSettings(max_windows=8, precision="bfloat16"))).test_client()
     approximate = post(lower, shared(REAL_PERSON)).get_json()["voice"]
     assert max(abs(a["logit"] - b["logit"]) for a, b in zip(approximate["windows"], every["windows"])) < 0.1
 
@@ -91,11 +92,11 @@ def test_the_risk_note_names_a_suspected_synthetic_voice():
 
 def test_the_suspected_voice_note_is_off_unless_a_deployment_sets_its_threshold(weights_dir, upload_dir, classifier, tmp_path):
     """On held-out speech the note named genuine and synthetic voices alike (docs/voice.md): off by default."""
-    assert Settings.from_env({}).voice_suspect_below == 0
+    assert Settings.from_env({}).voice.suspect_below == 0
     clip = media.video_with_speech(shared(REAL_PERSON), "a person reads the phrase on the screen out loud", "slt", tmp_path / "slt.mkv")
     default = post(create_app(app_settings(weights_dir, upload_dir, classifier)).test_client(), clip).get_json()
     assert default["voice"]["score"] < 0.05 and default["voice"]["suspected_synthetic"] is False and "risk_note" not in default
-    chosen = app_settings(weights_dir, upload_dir, classifier, voice_suspect_below=0.05)
+    chosen = app_settings(weights_dir, upload_dir, classifier, voice=VoiceSettings(suspect_below=0.05))
     named = post(create_app(chosen).test_client(), clip).get_json()
     assert named["voice"]["suspected_synthetic"] is True and "the voice may be synthetic" in named["risk_note"]
 
@@ -103,6 +104,6 @@ def test_the_suspected_voice_note_is_off_unless_a_deployment_sets_its_threshold(
 def test_the_voice_settings_are_checked_and_shown(weights_dir, upload_dir, classifier):
     with pytest.raises(SettingsError, match="FUSION_WEIGHT_VOICE"):
         Settings.from_env({"FUSION_WEIGHT_VOICE": "-0.1"})
-    assert Settings.from_env({"VOICE_WEIGHTS": "off"}).voice_weights is None
+    assert Settings.from_env({"VOICE_WEIGHTS": "off"}).voice.weights is None
     health = create_app(app_settings(weights_dir, upload_dir, classifier, fusion_weight_voice=0.2)).test_client().get("/health").get_json()
     assert health["config"]["fusion_weights"]["voice"] == 0.2 and health["detectors"]["voice"] is True

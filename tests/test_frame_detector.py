@@ -1,4 +1,5 @@
-"""EfficientNet branch: checkpoint formats, overrides, refusals, aggregation, crops, training."""
+"""The frame detector on plain EfficientNet files (`scoring.frames.detector`, through the `EfficientNetDetector`
+front door): checkpoint formats, overrides, refusals, aggregation, the faces it samples, bfloat16 against float32."""
 
 from __future__ import annotations
 
@@ -21,8 +22,8 @@ from scoring.media.video import decode_video
 from scoring.runtime.timing import Stopwatch
 from scoring.weights.catalog import BUNDLED_FRAME_DETECTOR
 from scoring.weights.checkpoints import WeightsError
-from tests import media
-from tests.conftest import MEDIA, shared
+from tests.helpers import media
+from tests.helpers.paths import MEDIA, shared
 
 IMAGENET = (torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1), torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1))
 ROUNDING = 6e-5  # responses carry scores to 4 decimals

@@ -15,7 +15,7 @@
 
 These numbers test plumbing and never appear as results anywhere else.
 
-`python -m tests.weights DIR` writes all three files (used by the parity procedure in the README).
+`python -m tests.helpers.generated_weights DIR` writes all three files (used by the parity procedure in the README).
 """
 
 from __future__ import annotations

@@ -23,9 +23,10 @@ from app import create_app
 from scoring.settings import EfficientNetSettings
 from scoring.verdict.fusion import Thresholds
 from scoring.weights.catalog import BUNDLED_FRAME_DETECTOR
-from tests import media
-from tests.conftest import MEDIA, app_settings, make_settings, shared, upload
-from tests.disks import files_under, small_filesystem
+from tests.helpers import media
+from tests.helpers.disks import files_under, small_filesystem
+from tests.helpers.paths import MEDIA, shared
+from tests.helpers.service import app_settings, make_settings, upload
 
 
 def assert_error(response, status, code):

@@ -26,14 +26,14 @@ from scoring.weights import catalog
 from scoring.weights.catalog import BUNDLED_FRAME_DETECTOR
 from scoring.weights.checkpoints import WeightsError
 from scoring.weights.files import OfficialFile, sha256_of
-from tests.weights import calibrate_batchnorm
+from tests.helpers.generated_weights import calibrate_batchnorm
 
 PROFILES = named_profiles()  # the authors' profiles, by name
 SIZE = 64  # the networks take any size; small inputs keep B4 quick
 
 
 def calibrated(module: nn.Module, forward=None, seed: int = 0) -> nn.Module:
-    """tests.weights.calibrate_batchnorm on random faces."""
+    """tests.helpers.generated_weights.calibrate_batchnorm on random faces."""
     return calibrate_batchnorm(module, normalised(faces(8, seed=9), PROFILES["polimi"].normalisation), seed, forward)
 
 

@@ -9,7 +9,8 @@ import av
 import cv2
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
+from tests.helpers.paths import ROOT
+
 PHOTO = ROOT / "docs" / "sample" / "eileen_collins_nasa.jpg"
 # MTCNN's mouth corners on PHOTO (x, y): the drawn mouth goes between them.
 MOUTH_LEFT, MOUTH_RIGHT = (202.1, 139.8), (245.9, 142.5)
