@@ -31,8 +31,6 @@ class FrameExtractor:
 
     def extract_frames(self, video_path: str | Path) -> list[np.ndarray]:
         decoded = decode_video(video_path, self.limits)
-        if self.uniform_sampling:
-            indices = uniform_indices(decoded.num_frames, self.max_frames)
-        else:
-            indices = np.arange(min(decoded.num_frames, self.max_frames))
+        uniform = self.uniform_sampling
+        indices = uniform_indices(decoded.num_frames, self.max_frames) if uniform else np.arange(min(decoded.num_frames, self.max_frames))
         return decoded.rgb_frames(indices)

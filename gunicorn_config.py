@@ -61,7 +61,7 @@ loglevel = settings.log_level
 def child_exit(server, worker):
     """A worker that died mid-request (SIGKILL, out of memory) leaves its upload: remove it now; its
     live gauges go too (its counts stay in the sums)."""
-    from scoring import metrics  # here, in the master, after PROMETHEUS_MULTIPROC_DIR is set
+    from scoring.operations import metrics  # here, in the master, after PROMETHEUS_MULTIPROC_DIR is set
 
     metrics.mark_process_dead(worker.pid)
     for orphan in sweep(upload_area(settings.upload_tmp_dir)):

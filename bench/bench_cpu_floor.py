@@ -109,7 +109,7 @@ def main() -> int:
         print(f"{'stage':45s} {'wall ms':>8s} {'CPU ms':>8s} {'cores busy':>10s}")
         for name, (wall, cpu) in stages.items():
             print(f"{name:45s} {wall:8,.0f} {cpu:8,.0f} {cpu / wall:10.2f}")
-        total_wall, total_cpu = (sum(column) for column in zip(*stages.values()))
+        total_wall, total_cpu = (sum(column) for column in zip(*stages.values(), strict=True))
         print(f"{'all, one after the other':45s} {total_wall:8,.0f} {total_cpu:8,.0f}")
         print(f"floor with every one of the {cores} cores busy throughout: {total_cpu / cores:,.0f} ms ({total_cpu / cores / 10_000:.2f}x real time)")
 

@@ -79,7 +79,7 @@ def main() -> int:
         print(f"{clip.name:40} {reference.length:4d} frames  " + "  ".join(cells), flush=True)
     print("\nstride:scale  detection ms/clip (median)  IoU median  IoU worst  frames covered")
     for (stride, scale), measured in rows.items():
-        times, overlaps, covered, available = zip(*measured)
+        times, overlaps, covered, available = zip(*measured, strict=True)
         print(
             f"{stride:>6}:{scale:<5} {statistics.median(times) * 1000:26.0f} {statistics.median(overlaps):11.3f} "
             f"{min(overlaps):10.3f} {sum(covered):8d}/{sum(available)}"

@@ -359,9 +359,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.write_calibration:
         label = np.array([c.group == "real" for c in clips], dtype=float)
         clean = np.array([c.condition == "clean" for c in clips])
-        for name, result in results.items():
+        for result in results.values():
             use = clean & ~np.isnan(result["logits"])
-            described = f"bench/bench_voice.py: {int(label[use].sum())} real recordings (shared media) vs {int((1 - label[use]).sum())} synthetic clips of {folds} offline synthesisers"
+            real, synthetic = int(label[use].sum()), int((1 - label[use]).sum())
+            described = f"bench/bench_voice.py: {real} real recordings (shared media) vs {synthetic} synthetic clips of {folds} offline synthesisers"
             fit = PlattScaling.fit(label[use], sigmoid(result["logits"][use]), described)
             sidecar = sidecar_path(result["path"])
             note = "P(bona fide) = sigmoid(a * clip_logit + b), clip_logit = mean bona fide logit over the windows"

@@ -85,7 +85,7 @@ def sample_clip_faces(frames_per_clip: int) -> tuple[list[np.ndarray], np.ndarra
 
 def save_inputs(path: Path, frames, boxes, clips) -> None:
     arrays = {f"frame_{i}": frame for i, frame in enumerate(frames)}
-    arrays.update({f"region_{i}": square_region(frame, box, SQUARE_MARGIN) for i, (frame, box) in enumerate(zip(frames, boxes))})
+    arrays.update({f"region_{i}": square_region(frame, box, SQUARE_MARGIN) for i, (frame, box) in enumerate(zip(frames, boxes, strict=True))})
     np.savez(path, boxes=boxes, clips=clips, **arrays)
 
 

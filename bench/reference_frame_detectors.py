@@ -104,8 +104,8 @@ def polimi(repo: Path, architecture: str, frames, boxes, clips, weights: Path) -
         size = (frame.shape[1], frame.shape[0])
         return FaceExtractor._add_margin_to_detections(None, detection, size, 0.2)[0]
 
-    our_detections = [with_margin(f, b) for f, b in zip(frames, boxes)]
-    batch = torch.stack([their_face(f, d) for f, d in zip(frames, our_detections)])
+    our_detections = [with_margin(f, b) for f, b in zip(frames, boxes, strict=True)]
+    batch = torch.stack([their_face(f, d) for f, d in zip(frames, our_detections, strict=True)])
     head = net.classifier[-1] if isinstance(net.classifier, nn.Sequential) else net.classifier
     calibrate_batchnorm(net, batch, SEED)
     spread_head(head, forward(net, batch))
@@ -225,7 +225,7 @@ def sbi(repo: Path, frames, boxes, clips, weights: Path) -> dict:
     torch.manual_seed(SEED)
     model = Detector().eval()
     faces = []
-    for frame, (x0, y0, x1, y1) in zip(frames, boxes):
+    for frame, (x0, y0, x1, y1) in zip(frames, boxes, strict=True):
         bbox = np.array([[x0, y0], [x1, y1]])
         face = crop_face(frame, None, bbox, False, crop_by_bbox=True, only_img=True, phase="test")
         faces.append(cv2.resize(face, dsize=(380, 380)).transpose((2, 0, 1)))

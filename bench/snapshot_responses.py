@@ -75,7 +75,7 @@ def differences(before, after, where: str = "") -> list[str]:
             found += differences(before[key], after[key], f"{where}/{key}")
         return found
     if isinstance(before, list) and isinstance(after, list) and len(before) == len(after):
-        return [d for i, (b, a) in enumerate(zip(before, after)) for d in differences(b, a, f"{where}[{i}]")]
+        return [d for i, (b, a) in enumerate(zip(before, after, strict=True)) for d in differences(b, a, f"{where}[{i}]")]
     return [] if before == after else [f"{where}: {json.dumps(before)} -> {json.dumps(after)}"]
 
 

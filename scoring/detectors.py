@@ -87,7 +87,7 @@ class Detectors:
         self._checksums.start()
 
     @classmethod
-    def given(cls, settings: Settings, device: torch.device, models: dict[str, Detector | None], tracker: FaceTracker) -> "Detectors":
+    def given(cls, settings: Settings, device: torch.device, models: dict[str, Detector | None], tracker: FaceTracker) -> Detectors:
         """Detectors already loaded by the caller (the Python API); a detector given as None is unavailable."""
         detectors = cls(settings, device)
         for name, model in models.items():

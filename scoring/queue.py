@@ -20,7 +20,7 @@ import sys
 import threading
 import time
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from redis import Redis
@@ -128,7 +128,7 @@ class JobQueue:
 
     def health(self) -> dict:
         try:
-            now = datetime.now(timezone.utc)
+            now = datetime.now(UTC)
             alive = [
                 w
                 for w in Worker.all(queue=self.queue)
@@ -143,7 +143,7 @@ class JobQueue:
 
 
 def _utc(moment: datetime) -> datetime:
-    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _failure(job: Job) -> str:

@@ -163,11 +163,11 @@ class Settings:
     def fusion_weights(self) -> dict[str, float]:
         return {"syncnet": self.fusion_weight_syncnet, "efficientnet": self.fusion_weight_efficientnet, "voice": self.fusion_weight_voice}
 
-    def replace(self, **changes) -> "Settings":
+    def replace(self, **changes) -> Settings:
         return dataclasses.replace(self, **changes)
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None, dotenv_file: Path | None = None) -> "Settings":
+    def from_env(cls, environ: Mapping[str, str] | None = None, dotenv_file: Path | None = None) -> Settings:
         """Settings from `environ` over `dotenv_file`; with neither given, os.environ over the project's .env.
 
         Raises SettingsError, naming the variable, for a value that cannot be parsed, is out of
@@ -441,7 +441,7 @@ _THRESHOLDS = {
 # EFFICIENTNET_WEIGHTS read a second time: the shares of its "file:share" entries.
 _ENSEMBLE_SHARES = {
     "EFFICIENTNET_WEIGHTS": Variable(
-        "shares", _ensemble_shares, rule=Rule(lambda v: not v or (min(v) >= 0 and sum(v) > 0), "must not give negative shares (file:share), nor all 0")
+        "shares", _ensemble_shares, rule=Rule(lambda v: not v or (min(v) >= 0 and sum(v) > 0), "must not give negative shares (file:share), and not all 0")
     )
 }
 

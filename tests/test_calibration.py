@@ -107,7 +107,7 @@ def test_calibrate_scores_each_group_with_a_fit_that_never_saw_it_and_writes_the
     labels, scores = informative(120, seed=3)
     videos = [
         {"path": f"v{i}.mp4", "label": "REAL" if y else "FAKE", "group": f"g{i % 6}", "efficientnet_raw": float(s)}
-        for i, (y, s) in enumerate(zip(labels, scores))
+        for i, (y, s) in enumerate(zip(labels, scores, strict=True))
     ]
     videos.append({"path": "refused.mp4", "label": "REAL", "group": "g0", "refused": "422 no_face: no face"})
     results = tmp_path / "heldout.json"

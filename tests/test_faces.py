@@ -46,7 +46,7 @@ def reference_priors(image_size, feature_sizes):
     """The reference's PriorBox, as loops."""
     h, w = image_size
     out = []
-    for (fh, fw), step, size in zip(feature_sizes, (4, 8, 16, 32, 64, 128), (16, 32, 64, 128, 256, 512)):
+    for (fh, fw), step, size in zip(feature_sizes, (4, 8, 16, 32, 64, 128), (16, 32, 64, 128, 256, 512), strict=True):
         for i, j in itertools.product(range(fh), range(fw)):
             out.append([(j + 0.5) / (w / step), (i + 0.5) / (h / step), size / w, size / h])
     return torch.tensor(out)
@@ -137,7 +137,7 @@ def test_mtcnn_boxes_are_facenet_pytorchs_own():
     frames = decode_video(shared(MEDIA / "talking" / "ankurbhatia24_test_video_crop.mp4")).frames[::40]
     ours = MTCNNDetector(torch.device("cpu")).detect(frames)
     stock = MTCNN(keep_all=True, device="cpu", post_process=False, select_largest=False)
-    for frame, found in zip(frames, ours):
+    for frame, found in zip(frames, ours, strict=True):
         small = cv2.resize(frame, (0, 0), fx=MTCNN_SCALE, fy=MTCNN_SCALE, interpolation=cv2.INTER_AREA)[:, :, ::-1]
         boxes, probs = (np.asarray(a, dtype=float) for a in stock.detect(np.ascontiguousarray(small)))
         kept = probs >= 0.9

@@ -50,7 +50,7 @@ def test_frames_are_ffmpegs_own_conversion_in_order():
         expected = [frame.to_ndarray(format="bgr24") for frame in container.decode(video=0)]
     frames = decode_video(path).frames
     assert len(frames) == len(expected)
-    assert all(np.array_equal(ours, theirs) for ours, theirs in zip(frames, expected))
+    assert all(np.array_equal(ours, theirs) for ours, theirs in zip(frames, expected, strict=True))
 
 
 def test_25fps_input_passes_through_unchanged(tmp_path):

@@ -123,9 +123,8 @@ def test_the_design_documents_start_command_and_client_with_syncnet_unavailable(
 
 
 def test_a_bad_setting_stops_gunicorn_at_start_with_one_line(tmp_path):
-    with pytest.raises(RuntimeError) as refused:
-        with gunicorn_server({"MAX_UPLOAD_MB": "-1"}, startup_timeout=60):
-            pass
+    with pytest.raises(RuntimeError) as refused, gunicorn_server({"MAX_UPLOAD_MB": "-1"}, startup_timeout=60):
+        pass
     assert "configuration error: MAX_UPLOAD_MB must be positive" in str(refused.value)
 
 

@@ -205,7 +205,7 @@ def f3net_reference(learnable: list[np.ndarray], backbone: nn.Module):
     def forward(x: torch.Tensor) -> torch.Tensor:
         spectrum = dctn(x.double().numpy(), axes=(-2, -1), norm="ortho")
         bands = [
-            idctn(spectrum * (mask + 2 / (1 + np.exp(-extra)) - 1), axes=(-2, -1), norm="ortho") for mask, extra in zip(band_masks(256), learnable)
+            idctn(spectrum * (mask + 2 / (1 + np.exp(-extra)) - 1), axes=(-2, -1), norm="ortho") for mask, extra in zip(band_masks(256), learnable, strict=True)
         ]
         return backbone(torch.from_numpy(np.concatenate(bands, axis=1)).float())
 
@@ -225,7 +225,7 @@ def test_deepfakebench_f3net_loads_and_decomposes_frequencies_as_the_paper_defin
     state = deepfakebench_xception_state(backbone, "last_linear.1")
     matrix = torch.from_numpy(dct(np.eye(256), axis=0, norm="ortho")).float()
     state.update({"FAD_head._DCT_all": matrix, "FAD_head._DCT_all_T": matrix.t().contiguous()})
-    for k, (mask, extra) in enumerate(zip(band_masks(256), learnable)):
+    for k, (mask, extra) in enumerate(zip(band_masks(256), learnable, strict=True)):
         state.update({f"FAD_head.filters.{k}.base": torch.from_numpy(mask), f"FAD_head.filters.{k}.learnable": torch.from_numpy(extra)})
     path = tmp_path / "f3net_best.pth"
     torch.save(state, path)

@@ -92,3 +92,16 @@ def test_a_new_family_is_one_record(monkeypatch, tmp_path):
     report = detector.judge_image(face, (4.0, 4.0, 44.0, 44.0))
     (heat_map,) = detector.explain_image(face, (4.0, 4.0, 44.0, 44.0), report)
     assert 0 <= report["score"] <= 1 and heat_map["method"] == "grad-cam" and heat_map["png"]
+
+
+def test_a_torchvision_mobilenet_v2_file_loads_key_for_key(tmp_path):
+    import torchvision
+
+    torch.manual_seed(0)
+    model = torchvision.models.mobilenet_v2(weights=None, num_classes=2).eval()
+    path = tmp_path / "mobilenet.pt"
+    torch.save(model.state_dict(), path)
+    loaded, spec = load_checkpoint(path)
+    faces = torch.rand(2, 3, 64, 64)
+    assert (spec.family, spec.head_key, spec.num_outputs) == ("torchvision-mobilenet_v2", "classifier.1", 2)
+    assert torch.equal(loaded(faces), model(faces))

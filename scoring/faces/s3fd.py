@@ -83,7 +83,7 @@ class S3FDNet(nn.Module):
     def _sources(self, x: torch.Tensor) -> list[torch.Tensor]:
         sources = []
         start = 0
-        for end, norm in zip(_SOURCE_ENDS, (self.L2Norm3_3, self.L2Norm4_3, self.L2Norm5_3)):
+        for end, norm in zip(_SOURCE_ENDS, (self.L2Norm3_3, self.L2Norm4_3, self.L2Norm5_3), strict=True):
             for layer in self.vgg[start:end]:
                 x = layer(x)
             sources.append(norm(x))
@@ -116,7 +116,7 @@ def prior_boxes(image_size: tuple[int, int], feature_sizes: list[tuple[int, int]
     """Prior boxes (P,4) as centre x, centre y, width, height, normalised to the input size."""
     height, width = image_size
     priors = []
-    for (fh, fw), step, size in zip(feature_sizes, PRIOR_STEPS, PRIOR_SIZES):
+    for (fh, fw), step, size in zip(feature_sizes, PRIOR_STEPS, PRIOR_SIZES, strict=True):
         cy, cx = torch.meshgrid(torch.arange(fh, dtype=torch.float32), torch.arange(fw, dtype=torch.float32), indexing="ij")
         cx = (cx.reshape(-1) + 0.5) / (width / step)
         cy = (cy.reshape(-1) + 0.5) / (height / step)

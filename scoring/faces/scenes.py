@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import cv2
 import numpy as np
 from scenedetect.detectors import ContentDetector
@@ -27,4 +29,4 @@ def detect_scenes(frames_bgr: list[np.ndarray], threshold: float = 27.0, min_sce
         cuts += detector.process_frame(index, small)
     cuts += detector.post_process(len(frames_bgr) - 1)
     bounds = [0] + sorted(c for c in set(cuts) if 0 < c < len(frames_bgr)) + [len(frames_bgr)]
-    return list(zip(bounds[:-1], bounds[1:]))
+    return list(itertools.pairwise(bounds))

@@ -162,7 +162,7 @@ class FaceTracker:
 
             def detect(batch: list[int]) -> list[tuple[int, np.ndarray]]:
                 watch.check()
-                return list(zip(batch, self.detector.detect([frames[i] for i in batch])))
+                return list(zip(batch, self.detector.detect([frames[i] for i in batch]), strict=True))
 
             for found in searchers.map(detect, batches):
                 detections.update(found)

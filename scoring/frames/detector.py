@@ -147,7 +147,7 @@ class FrameDetector(Detector):
         return FrameModel(path, network, spec, share, precision)
 
     @classmethod
-    def from_settings(cls, settings: Settings, device: torch.device) -> "FrameDetector":
+    def from_settings(cls, settings: Settings, device: torch.device) -> FrameDetector:
         e = settings.efficientnet
         precision = resolve_precision(e.precision, torch.device(device))
         return cls(
@@ -210,7 +210,7 @@ class FrameDetector(Detector):
         """The report from each model's faces (the same frames, each model's own crop); a file with a
         calibration has its frame and video scores mapped to P(genuine), and reports its raw score too."""
         per_model = []
-        for model, faces in zip(self.models, faces_per_model):
+        for model, faces in zip(self.models, faces_per_model, strict=True):
             raw = self.outputs(model, faces)
             frames, video = model.profile.real_probability(raw).numpy(), model.profile.video_real_probability(raw)
             calibrate = model.spec.calibration or (lambda scores: np.asarray(scores, dtype=np.float64))
@@ -218,7 +218,7 @@ class FrameDetector(Detector):
         shares = self.applied_shares
         frame_scores = np.average([frames for _, frames, _, _ in per_model], axis=0, weights=shares)
         report = aggregate(frame_scores, float(np.average([v for _, _, v, _ in per_model], weights=shares)))
-        report["models"] = [self._model_entry(model, video, raw, share) for (model, _, video, raw), share in zip(per_model, shares)]
+        report["models"] = [self._model_entry(model, video, raw, share) for (model, _, video, raw), share in zip(per_model, shares, strict=True)]
         report["model_predictions"] = {entry["file"]: entry["score"] for entry in report["models"]}
         report["models_used"] = [model.path.name for model in self.models]
         if self.unavailable:
@@ -269,7 +269,7 @@ class FrameDetector(Detector):
         chosen = np.argsort(scores, kind="stable")[:EXPLAINED_FRAMES]
         frames = video.rgb_frames([faces.frame_indices[i] for i in chosen])
         maps = self._explanations(frames, [faces.boxes[i] for i in chosen])
-        return [{"frame_index": int(faces.frame_indices[i]), "frame_score": scores[i], **entry} for i, entry in zip(chosen, maps)]
+        return [{"frame_index": int(faces.frame_indices[i]), "frame_score": scores[i], **entry} for i, entry in zip(chosen, maps, strict=True)]
 
     def explain_image(self, image_rgb: np.ndarray, box: Sequence[float], report: dict) -> list[dict]:
         """The heat map of the still image's face that `judge_image` reported on."""
@@ -280,7 +280,7 @@ class FrameDetector(Detector):
         crops = model.profile.face_inputs(frames_rgb, boxes)
         return [
             {"model": model.path.name, **details, "png": overlay_png(crop, heat)}
-            for crop, (heat, details) in zip(crops, self._heat_maps(model, crops))
+            for crop, (heat, details) in zip(crops, self._heat_maps(model, crops), strict=True)
         ]
 
     def _heat_maps(self, model: FrameModel, crops: np.ndarray) -> list[tuple[np.ndarray, dict]]:
@@ -305,7 +305,7 @@ class FrameDetector(Detector):
 
     def describe(self) -> dict:
         return {
-            "models": [{**m.describe(), "weight": round(float(share), 4)} for m, share in zip(self.models, self.applied_shares)],
+            "models": [{**m.describe(), "weight": round(float(share), 4)} for m, share in zip(self.models, self.applied_shares, strict=True)],
             "min_models": self.min_models,
             "models_unavailable": self.unavailable,
             "bundled_fallback": self.is_bundled_fallback,

@@ -127,7 +127,7 @@ def occlusion(p_real: Callable[[np.ndarray], np.ndarray], face: np.ndarray) -> t
     scores = p_real(np.stack([face, *hidden]))
     gains = np.clip(scores[1:] - scores[0], 0, None)
     heat, cover = np.zeros((size, size)), np.zeros((size, size))
-    for (top, left), gain in zip(positions, gains):
+    for (top, left), gain in zip(positions, gains, strict=True):
         heat[top : top + patch, left : left + patch] += gain
         cover[top : top + patch, left : left + patch] += 1
     return _unit(cv2.GaussianBlur(heat / np.maximum(cover, 1), (0, 0), patch / 2)), float(gains.max())
@@ -152,7 +152,7 @@ def attention_maps(network: nn.Module, inputs: torch.Tensor, crops: np.ndarray, 
     """The network's own attention map (the module named `attconv`: polimi's EfficientNetAutoAtt)."""
     attention = next(module for name, module in network.named_modules() if name.endswith("attconv"))
     maps, ranges = attention_map(network, attention, inputs)
-    return [(heat, {"method": "attention", "attention_range": [round(low, 4), round(high, 4)]}) for heat, (low, high) in zip(maps, ranges)]
+    return [(heat, {"method": "attention", "attention_range": [round(low, 4), round(high, 4)]}) for heat, (low, high) in zip(maps, ranges, strict=True)]
 
 
 def transformer_maps(network: nn.Module, inputs: torch.Tensor, crops: np.ndarray, fake_evidence, p_real) -> HeatMaps:

@@ -2,17 +2,9 @@
 
 A detector gives wrong scores silently when it sees another crop than the one it was trained on,
 so every file is read with the profile of the family it belongs to (each family declares its own,
-`scoring.frames.families`); this module is the machinery they are written in:
-
-| profile                  | their face box            | region (from the box)                                     | resize                                       | input | normalisation | output           | per video                      |
-|--------------------------|---------------------------|-----------------------------------------------------------|----------------------------------------------|-------|---------------|------------------|--------------------------------|
-| polimi-scale-224         | BlazeFace                 | +20 % of the height (twice above), square of the longer side, clipped | PIL bilinear                   | 224   | ImageNet      | sigmoid = P(fake) | sigmoid(mean logit)           |
-| selimsef-isotropic-380   | MTCNN (on half frames)    | widened by a third of w and h on each side, clipped       | isotropic (area down, cubic up), zero-padded to the centre | 380 | ImageNet | sigmoid = P(fake) | "confident strategy"          |
-| sbi-stretch-380          | RetinaFace                | widened by an eighth of w and h on each side, clipped     | stretched, bilinear                           | 380   | pixels / 255  | softmax[1] = P(fake) | mean of the most fake face per frame |
-| deepfakebench-256        | dlib landmarks, aligned   | (ours) square of 1.3 x the longer side                     | stretched, bicubic (their loader)             | 256   | mean = std = 0.5 | softmax[1] = P(fake) | mean                       |
-| deepfakedetector-224     | (whole frames)            | (ours) square of 1.3 x the longer side                     | PIL bilinear                                  | 224   | ImageNet      | softmax[0] = P(real) | mean                          |
-| square (project, generic)| the face stage            | square of (1 + 2 x margin) x the longer side, zero-padded | area down, bilinear up                        | sidecar | sidecar     | sidecar          | mean                           |
-| clip-224 (project)       | the face stage            | square of (1 + 2 x margin) x the longer side, zero-padded | area down, bilinear up                        | 224   | CLIP's        | softmax[0] = P(real) | mean                       |
+`scoring.frames.families`); this module is the machinery they are written in: regions cut from
+the face box, resizes, normalisations, what the outputs mean and the per-video aggregation. Each
+family's profile is tabled in docs/detectors.md.
 
 Our box always comes from the face stage (S3FD, else MTCNN): where the authors ran another
 detector, the region rule is applied to our box. `bench/parity_frame_detectors.py` measures what
@@ -180,7 +172,7 @@ class Profile:
 
     def face_inputs(self, frames_rgb: list[np.ndarray], boxes: list) -> np.ndarray:
         """N x S x S x 3: one face image per (frame, box)."""
-        return np.stack([self.face_input(frame, box) for frame, box in zip(frames_rgb, boxes)])
+        return np.stack([self.face_input(frame, box) for frame, box in zip(frames_rgb, boxes, strict=True)])
 
     def resize_face(self, image: np.ndarray) -> np.ndarray:
         return RESIZES[self.resize](image, self.input_size)
@@ -203,7 +195,7 @@ class Profile:
         """P(real) of the video from the outputs of all its crops, aggregated as the authors did."""
         return float(AGGREGATIONS[self.aggregation](self, outputs.float()))
 
-    def with_overrides(self, **changes) -> "Profile":
+    def with_overrides(self, **changes) -> Profile:
         return replace(self, **{k: v for k, v in changes.items() if v is not None})
 
     def summary(self) -> dict:

@@ -135,10 +135,8 @@ def analysis_size(width: int, height: int, max_side: int) -> tuple[int, int] | N
 
 
 def _to_bgr(frame: av.VideoFrame, target: tuple[int, int] | None) -> np.ndarray:
-    if target is None:
-        image = frame.to_ndarray(format="bgr24")
-    else:
-        image = frame.to_ndarray(width=target[0], height=target[1], format="bgr24", interpolation="AREA")
+    sized = {} if target is None else {"width": target[0], "height": target[1], "interpolation": "AREA"}
+    image = frame.to_ndarray(format="bgr24", **sized)
     quarter_turns = (int(round(getattr(frame, "rotation", 0) or 0)) // 90) % 4
     if quarter_turns:
         image = np.ascontiguousarray(np.rot90(image, quarter_turns))
@@ -175,11 +173,12 @@ class _FrameResampler:
             return None
         return (self.input_frames - 1) / self._pending_time
 
+    def _guessed_time(self) -> float:
+        """A frame without a timestamp comes one step after the one before it (the first at 0)."""
+        return self._pending_time + self._last_step if self._pending is not None else 0.0
+
     def push(self, frame: av.VideoFrame) -> None:
-        if frame.time is None:
-            seconds = self._pending_time + self._last_step if self._pending is not None else 0.0
-        else:
-            seconds = float(frame.time)
+        seconds = float(frame.time) if frame.time is not None else self._guessed_time()
         if self.origin is None:
             self.origin = seconds
         seconds -= self.origin

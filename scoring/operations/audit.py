@@ -15,7 +15,7 @@ import hashlib
 import json
 import logging
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from logging.handlers import WatchedFileHandler
 
 
@@ -43,7 +43,7 @@ def key_id(presented: str | None) -> str | None:
 def decision_lines(route: str, status: int, body: dict, client_key_id: str | None, sha256_of: dict[str, str | None]) -> list[dict]:
     """The lines for one answer: one per judged item (a batch of images gives one per image).
     `sha256_of`: every detector's weights digest by detector name (ScoringService.model_digests)."""
-    common = {"time": datetime.now(timezone.utc).isoformat(timespec="milliseconds"), "route": route, "client_key_id": client_key_id}
+    common = {"time": datetime.now(UTC).isoformat(timespec="milliseconds"), "route": route, "client_key_id": client_key_id}
     common["session_id"] = body.get("session_id")
     if "results" in body:
         return [{**common, "item": index, **_decision(result.get("status", 200), result, sha256_of)} for index, result in enumerate(body["results"])]

@@ -45,7 +45,7 @@ JOBS_IN_WORKER = Gauge(
 
 
 def multiprocess_dir() -> str | None:
-    return os.environ.get("PROMETHEUS_MULTIPROC_DIR") or os.environ.get("prometheus_multiproc_dir")
+    return os.environ.get("PROMETHEUS_MULTIPROC_DIR") or os.environ.get("prometheus_multiproc_dir")  # noqa: SIM112 (prometheus_client's older name)
 
 
 def mark_process_dead(pid: int) -> None:

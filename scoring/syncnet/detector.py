@@ -90,7 +90,7 @@ class SyncNetDetector(Detector):
         self.allow_unverified_weights = allow_unverified_weights
 
     @classmethod
-    def from_settings(cls, settings: Settings, device: torch.device) -> "SyncNetDetector":
+    def from_settings(cls, settings: Settings, device: torch.device) -> SyncNetDetector:
         """Load the weights strictly; raises scoring.weights.checkpoints.WeightsError when they are absent or wrong.
 
         Unless `allow_unverified_weights`, only the byte-exact official syncnet_v2.model is accepted.

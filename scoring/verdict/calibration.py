@@ -45,7 +45,7 @@ class PlattScaling:
         return {"method": self.method, **asdict(self)}
 
     @classmethod
-    def from_json(cls, data: dict) -> "PlattScaling":
+    def from_json(cls, data: dict) -> PlattScaling:
         if not isinstance(data, dict) or data.get("method") != cls.method:
             raise ValueError(f"calibration must be {{'method': 'platt', 'a': ..., 'b': ...}}, got {data!r}")
         try:
@@ -54,7 +54,7 @@ class PlattScaling:
             raise ValueError(f"calibration needs numbers a and b, got {data!r}") from None
 
     @classmethod
-    def fit(cls, labels: np.ndarray, scores: np.ndarray, fitted_on: str = "", ridge: float = 1e-2) -> "PlattScaling":
+    def fit(cls, labels: np.ndarray, scores: np.ndarray, fitted_on: str = "", ridge: float = 1e-2) -> PlattScaling:
         """Weighted logistic regression of the label (1 = genuine) on logit(score), both classes weighing
         the same; a small ridge keeps a and b finite when the held-out scores separate perfectly."""
         y = np.asarray(labels, dtype=np.float64)

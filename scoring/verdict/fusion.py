@@ -20,7 +20,7 @@ class Thresholds:
     likely_real: float = 0.6
 
     def risk_level(self, score: float) -> str:
-        for floor, level in zip((self.low, self.medium, self.high), RISK_NAMES):
+        for floor, level in zip((self.low, self.medium, self.high), RISK_NAMES, strict=False):  # CRITICAL has no floor
             if score >= floor:
                 return level
         return "CRITICAL"

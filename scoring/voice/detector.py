@@ -43,7 +43,7 @@ class VoiceDetector(Detector):
         self.suspect_below = suspect_below
 
     @classmethod
-    def from_settings(cls, settings: Settings, device: torch.device) -> "VoiceDetector":
+    def from_settings(cls, settings: Settings, device: torch.device) -> VoiceDetector:
         path, _ = cls.weights_file(settings)
         if path is None:
             raise WeightsError("turned off (VOICE_WEIGHTS=off)")

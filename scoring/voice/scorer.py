@@ -157,7 +157,7 @@ class VoiceScorer:
         allow_unverified: bool = False,
         trim_silence: bool = True,
         precision: torch.dtype = torch.float32,
-    ) -> "VoiceScorer":
+    ) -> VoiceScorer:
         """A scorer for the AASIST file at `path`, with the calibration sidecar beside it when there is one.
         Raises WeightsError when the file is missing, is not a published file (unless
         `allow_unverified`), does not load strictly into a published variant, or its sidecar is unreadable."""
@@ -206,7 +206,7 @@ class VoiceScorer:
         logits = self.window_logits(windows)
         timeline = tuple(
             VoiceWindow((start + s) / SAMPLE_RATE, (start + min(s + WINDOW_SAMPLES, speech.size)) / SAMPLE_RATE, float(logit))
-            for s, logit in zip(starts, logits)
+            for s, logit in zip(starts, logits, strict=True)
         )
         clip_logit = float(logits.mean())
         probability = None if self.calibration is None else self.bona_fide_probability(clip_logit)

@@ -10,12 +10,12 @@ schemathesis (`tests/test_openapi.py`).
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable
 
 from flask import Blueprint, jsonify
 
 from scoring import __version__
-from scoring.contract import COUNT, UNIT, schema_object
-from scoring.detectors import DETECTOR_TYPES
+from scoring.contract import COUNT, UNIT, Detector, schema_object
 from scoring.errors import Code
 from scoring.settings import Settings
 from scoring.web import current
@@ -45,7 +45,7 @@ def _error_schemas() -> dict:
     }
 
 
-def _schemas() -> dict:
+def _schemas(detectors: Iterable[type[Detector]]) -> dict:
     verdict = {"combined_score": UNIT, "risk_level": {"type": "string", "enum": RISK_LEVELS}, "is_likely_real": {"type": "boolean"}}
     degraded = {
         "type": ["object", "null"],
@@ -55,7 +55,7 @@ def _schemas() -> dict:
     common = {
         **verdict,
         "weights": {"type": "object", "additionalProperties": UNIT},
-        **{kind.name: kind.report_schema() for kind in DETECTOR_TYPES},
+        **{kind.name: kind.report_schema() for kind in detectors},
         "degraded": degraded,
         "models": {"type": "object", "additionalProperties": {"type": "object"}},
     }
@@ -298,8 +298,8 @@ def _secured(operations: dict, scheme: str) -> dict:
     return operations
 
 
-def document(settings: Settings) -> dict:
-    """The contract of a service running with `settings`."""
+def document(settings: Settings, detectors: Iterable[type[Detector]]) -> dict:
+    """The contract of a service running with `settings` and these detectors."""
     queued = bool(settings.redis_url)
     scoring = {"/score": {"post": _score_operation(queued)}}
     scoring.update(_job_operations(scoring["/score"]["post"]) if queued else _image_operations(settings.max_batch_images))
@@ -318,7 +318,7 @@ def document(settings: Settings) -> dict:
         },
         "paths": {**scoring, **open_routes},
         "components": {
-            "schemas": _schemas(),
+            "schemas": _schemas(detectors),
             "securitySchemes": {
                 "apiKey": {"type": "http", "scheme": "bearer", "description": "one of API_KEYS"},
                 "metricsToken": {"type": "http", "scheme": "bearer", "description": "METRICS_TOKEN"},
@@ -329,4 +329,5 @@ def document(settings: Settings) -> dict:
 
 @bp.get("/openapi.json")
 def openapi():
-    return jsonify(document(current().settings))
+    api = current()
+    return jsonify(document(api.settings, api.service.detectors.types.values()))

@@ -24,7 +24,8 @@ class SpoolingRequest(Request):
     def _get_file_stream(self, total_content_length, content_type, filename=None, content_length=None) -> IO[bytes]:
         if "request_files" not in g:
             g.request_files, g.spooled = private_dir(current().uploads), []
-        part = tempfile.NamedTemporaryFile(prefix="part-", dir=g.request_files, delete=False)
+        # Open past this call: werkzeug writes the part into it; the request's teardown closes and removes it.
+        part = tempfile.NamedTemporaryFile(prefix="part-", dir=g.request_files, delete=False)  # noqa: SIM115
         g.spooled.append(part)
         return part
 

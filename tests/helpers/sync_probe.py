@@ -66,7 +66,7 @@ class TrackProbe:
             first_of.setdefault(key, index)
         new = [index for key, index in first_of.items() if key not in self._embedded]
         if new:
-            self._embedded.update(zip((keys[i] for i in new), self.scorer.embed_audio(windows[new], Stopwatch())))
+            self._embedded.update(zip((keys[i] for i in new), self.scorer.embed_audio(windows[new], Stopwatch()), strict=True))
         audio = torch.stack([self._embedded[key] for key in keys])
         return summarise(distance_matrix(self.lip, audio, self.starts, VSHIFT), self.starts, VSHIFT, self.windows).offset
 

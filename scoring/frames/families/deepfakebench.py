@@ -2,11 +2,12 @@
 detectors, as their files hold them. CC BY-NC 4.0 (non-commercial); no digests are published, so files are
 recognised by layout.
 
-| layout                 | keys                                                          | network                                              | head            |
-|------------------------|---------------------------------------------------------------|------------------------------------------------------|-----------------|
-| deepfakebench          | `backbone.efficientnet.*`, `backbone.last_layer.*`            | B4 with an unpadded stem conv, `_fc` = Identity      | Linear(1792, 2) |
-| deepfakebench-xception | `backbone.conv1..conv4`, `backbone.block1..12`, `backbone.last_linear.*` | Xception (Cadene's names, timm's `legacy_xception` layers), an unused `adjust_channel` | Linear(2048, 2) |
-| deepfakebench-f3net    | `FAD_head.*` + the Xception's keys                            | frequency-aware decomposition (DCT bands) into a 12-channel Xception | Dropout + Linear(2048, 2) |
+- `deepfakebench`: `backbone.efficientnet.*`, `backbone.last_layer.*`; B4 with an unpadded stem conv,
+  `_fc` = Identity; Linear(1792, 2).
+- `deepfakebench-xception`: `backbone.conv1..conv4`, `backbone.block1..12`, `backbone.last_linear.*`;
+  Xception (Cadene's names, timm's `legacy_xception` layers), an unused `adjust_channel`; Linear(2048, 2).
+- `deepfakebench-f3net`: `FAD_head.*` + the Xception's keys; frequency-aware decomposition (DCT bands)
+  into a 12-channel Xception; Dropout + Linear(2048, 2).
 """
 
 from __future__ import annotations

@@ -40,7 +40,7 @@ class EffortNet(nn.Module):
         return self.backbone.encoder.layers
 
     @classmethod
-    def for_state(cls, state: dict[str, torch.Tensor]) -> "EffortNet":
+    def for_state(cls, state: dict[str, torch.Tensor]) -> EffortNet:
         """The network whose shapes `state` has (ViT-L/14 at 224 px for the published file), to load it into."""
         return cls(**tower_shapes(state, "backbone."), initialise=False)
 

@@ -62,11 +62,13 @@ def _torchvision_efficientnet(state) -> Match:
     return Match(f"torchvision efficientnet-{variant}", variant, outputs, head_key)
 
 
-def _build_torchvision_efficientnet(spec, state, **_) -> nn.Module:
+def _build_torchvision(spec, state, **_) -> nn.Module:
+    """torchvision's network of the file's family and variant, with the file's head."""
     prepare_torchvision()
     import torchvision
 
-    model = getattr(torchvision.models, f"efficientnet_{spec.variant}")(weights=None, num_classes=spec.num_outputs)
+    constructor = "mobilenet_v2" if spec.family == "torchvision-mobilenet_v2" else f"efficientnet_{spec.variant}"
+    model = getattr(torchvision.models, constructor)(weights=None, num_classes=spec.num_outputs)
     model.classifier = _head_module(spec.head_key, "classifier", model.classifier[-1].in_features, spec.num_outputs, model.classifier[0].p)
     return model
 
@@ -74,15 +76,6 @@ def _build_torchvision_efficientnet(spec, state, **_) -> nn.Module:
 def _mobilenet_v2(state) -> Match:
     head_key, outputs = _head(state, ("classifier.1", "classifier", "classifier.0"))
     return Match("torchvision mobilenet_v2", "v2", outputs, head_key)
-
-
-def _build_mobilenet_v2(spec, state, **_) -> nn.Module:
-    prepare_torchvision()
-    import torchvision
-
-    model = torchvision.models.mobilenet_v2(weights=None, num_classes=spec.num_outputs)
-    model.classifier = _head_module(spec.head_key, "classifier", model.classifier[-1].in_features, spec.num_outputs, model.classifier[0].p)
-    return model
 
 
 register(
@@ -101,7 +94,7 @@ register(
         "EfficientNet (torchvision)",
         ("features.0.0.weight", "features.8.0.weight"),
         _torchvision_efficientnet,
-        _build_torchvision_efficientnet,
+        _build_torchvision,
         DEEPFAKEDETECTOR,
         LICENCE,
         profile_name="deepfakedetector",
@@ -112,7 +105,7 @@ register(
         "MobileNetV2 (torchvision)",
         ("features.18.0.weight", "features.1.conv.0.0.weight"),
         _mobilenet_v2,
-        _build_mobilenet_v2,
+        _build_torchvision,
         square_profile(("real", "fake"), 224, IMAGENET, DEFAULT_MARGIN, DEFAULT_FRAMES),
         LICENCE,
         profile_source="default for torchvision-mobilenet_v2 checkpoints (square crop)",
