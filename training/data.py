@@ -28,6 +28,7 @@ from tqdm import tqdm
 from scoring.errors import ServiceError
 from scoring.faces.crops import sample_faces
 from scoring.faces.stage import build_tracker
+from scoring.frames.families.clip_tokens import MOUTH_BOX
 from scoring.frames.profiles import IMAGENET, Profile, square_profile
 from scoring.media.files import collect
 from scoring.media.video import decode_video
@@ -153,6 +154,49 @@ def self_blend(face: np.ndarray, rng: random.Random) -> np.ndarray:
     return np.clip(source * mask + face * (1 - mask), 0, 255).astype(np.uint8)
 
 
+def mouth_swapped(face: np.ndarray, donor: np.ndarray) -> np.ndarray:
+    """A lip-sync-like fake of a face crop: its mouth (MOUTH_BOX of the project's square crop) replaced
+    by the same person's mouth at another moment (`donor`, a crop of the same track), in a soft
+    ellipse, as audio-driven generators re-render only that region."""
+    size = face.shape[0]
+    x1, y1, x2, y2 = (int(round(v * size)) for v in MOUTH_BOX)
+    mask = np.zeros((size, size), np.float32)
+    cv2.ellipse(mask, ((x1 + x2) // 2, (y1 + y2) // 2), ((x2 - x1) // 2, (y2 - y1) // 2), 0, 0, 360, 1.0, -1)
+    kernel = 2 * max(1, size // 40) + 1
+    mask = cv2.GaussianBlur(mask, (kernel, kernel), 0)[..., None]
+    donor = cv2.resize(donor, (size, size), interpolation=cv2.INTER_AREA) if donor.shape[:2] != face.shape[:2] else donor
+    return np.clip(donor.astype(np.float32) * mask + face.astype(np.float32) * (1 - mask), 0, 255).astype(np.uint8)
+
+
+def resampled(face: np.ndarray, rng: random.Random) -> np.ndarray:
+    """Every pixel of a face crop re-rendered, as a whole-frame generator changes them all: JPEG at a
+    low quality, halved and enlarged, WebP, then denoised."""
+    size = face.shape[0]
+    bgr = np.ascontiguousarray(face[..., ::-1])
+    bgr = cv2.imdecode(cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, rng.randint(20, 40)])[1], cv2.IMREAD_COLOR)
+    half = cv2.resize(bgr, (size // 2, size // 2), interpolation=cv2.INTER_AREA)
+    bgr = cv2.resize(half, (size, size), interpolation=cv2.INTER_CUBIC)
+    bgr = cv2.imdecode(cv2.imencode(".webp", bgr, [cv2.IMWRITE_WEBP_QUALITY, rng.randint(20, 40)])[1], cv2.IMREAD_COLOR)
+    bgr = cv2.fastNlMeansDenoisingColored(bgr, None, 5, 5, 5, 15)
+    return np.ascontiguousarray(bgr[..., ::-1])
+
+
+def transformed_videos(genuine: list[Sample], how: str, seed: int) -> list[Sample]:
+    """Fakes made from genuine videos' crops, one fake video per genuine one (`how`: "mouth" or "resampled");
+    a mouth comes from the crop half the video away, so it is the same person at another moment."""
+    by_video: dict[str, list[Sample]] = {}
+    for sample in genuine:
+        by_video.setdefault(sample.video, []).append(sample)
+    fakes = []
+    for video, samples in by_video.items():
+        rng = random.Random(f"{seed}:{video}:{how}")
+        for index, sample in enumerate(samples):
+            donor = samples[(index + len(samples) // 2) % len(samples)].image
+            image = mouth_swapped(sample.image, donor) if how == "mouth" else resampled(sample.image, rng)
+            fakes.append(Sample(image, 0, f"{video}#{how}", sample.group))
+    return fakes
+
+
 class TrainSet(torch.utils.data.Dataset):
     def __init__(self, samples: list[Sample], input_size: int, sbi: float, seed: int):
         self.samples = samples
@@ -216,7 +260,8 @@ def evaluate(model: nn.Module, samples: list[Sample], profile: Profile, batch_si
         "frame": metrics.summary(frame_labels, frame_scores),
         "video": metrics.summary(video_labels, video_scores),
         "videos": [
-            {"video": v, "group": first[v].group, "label": int(first[v].label), "score": float(p)} for v, p in zip(videos, video_scores, strict=True)
+            {"video": v, "group": first[v].group, "label": int(first[v].label), "score": float(p), "frames": [round(float(s), 5) for s in by_video[v]]}
+            for v, p in zip(videos, video_scores, strict=True)
         ],
     }
 

@@ -16,7 +16,13 @@ videos' risk levels (the frame classifier alone) from the calibrated scores.
 
 `--media CSV` (rows: path, label, kind video, split_group) adds footage no family trained on: each
 family's `identity.pt` (and `--before`) scores it, calibrated by a Platt fit on that family's
-identity-split videos, as a deployment would be. `--combine NAME=A+B` adds a row for the mean of
+identity-split videos, as a deployment would be. `--made-fakes` adds two rows of fakes made here from the
+identity split's genuine held-out videos, kinds no family trained on, calibrated the same way: a
+mouth-only row (each face's mouth replaced by the same person's at another moment, as lip-sync
+generators re-render only the mouth) and a whole-frame row (every pixel resampled: JPEG, halving,
+WebP, denoising; a stand-in for whole-frame generators, which also says how hard heavy compression of
+a genuine video is pushed towards "fake"). `--poolings` adds rows of each family's videos pooled otherwise than by the mean of their frames
+(the mean of the worst quarter, a trimmed mean). `--combine NAME=A+B` adds a row for the mean of
 families A's and B's video scores (an ensemble of the two), wherever both scored the same videos.
 """
 
@@ -37,7 +43,7 @@ from scoring.verdict.calibration import PlattScaling
 from scoring.verdict.fusion import DOCUMENT_THRESHOLDS, RISK_NAMES
 from training import metrics
 from training.calibrate import leave_one_group_out
-from training.data import VideoFaces, build_samples, evaluate, read_rows, split_rows
+from training.data import VideoFaces, build_samples, evaluate, read_rows, split_rows, transformed_videos
 
 COLUMNS = (
     "videos (genuine/fake)",
@@ -49,6 +55,8 @@ COLUMNS = (
     "genuine LOW/MEDIUM/HIGH/CRITICAL, calibrated",
 )
 MEDIA_SPLIT = "unseen media"
+# Rows of fakes made here from the identity split's genuine held-out videos: kinds no family trained on.
+MADE_FAKES = {"mouth-only (the same person's mouth at another moment)": "mouth", "whole-frame (every pixel resampled)": "resampled"}
 
 
 def held_out_videos(report: dict) -> list[dict]:
@@ -70,6 +78,26 @@ def row(videos: list[dict], calibration: PlattScaling | None = None) -> dict:
     }
 
 
+def worst_quarter(frames: np.ndarray) -> float:
+    """The mean of the quarter of the frames scored least genuine: a fake shown only now and then counts."""
+    return float(np.sort(frames)[: max(1, len(frames) // 4)].mean())
+
+
+def trimmed(frames: np.ndarray) -> float:
+    """The mean without the highest and lowest tenth: one odd frame does not decide."""
+    cut = len(frames) // 10
+    return float(np.sort(frames)[cut : len(frames) - cut].mean())
+
+
+# Frame pooling: how a video's frame scores become its score (the service's is the mean).
+POOLINGS = {"worst quarter": worst_quarter, "trimmed": trimmed}
+
+
+def pooled(videos: list[dict], pooling: str) -> list[dict]:
+    """The videos scored by `pooling` of their frames' scores (videos scored without frames are left out)."""
+    return [{**v, "score": POOLINGS[pooling](np.array(v["frames"]))} for v in videos if v.get("frames")]
+
+
 def mean_scores(first: list[dict], second: list[dict]) -> list[dict]:
     """Per video, the mean of two families' scores (the videos both scored)."""
     other = {v["video"]: v["score"] for v in second}
@@ -80,12 +108,15 @@ def platt_fit(videos: list[dict]) -> PlattScaling:
     return PlattScaling.fit(np.array([v["label"] == 1 for v in videos]), np.array([v["score"] for v in videos]))
 
 
-def checkpoint_scores(checkpoint: Path, rows: list[dict], root: Path, settings: dict, desc: str) -> list[dict]:
-    """Per-video scores of `checkpoint` on `rows`, from the same crops the families were tested on."""
+def checkpoint_scores(checkpoint: Path, rows: list[dict], root: Path, settings: dict, desc: str, fakes_made_by: str | None = None) -> list[dict]:
+    """Per-video scores of `checkpoint` on `rows`, from the same crops the families were tested on;
+    with `fakes_made_by`, also on fakes made from those videos (training.data.transformed_videos)."""
     network, spec = load_checkpoint(checkpoint)
     video_faces = VideoFaces(float(settings["margin"]), torch.device("cpu"), load_settings())
     cache = None if settings.get("no_cache") == "True" else Path(settings["cache_dir"])
     samples = build_samples(rows, root, spec.profile.input_size, int(settings["val_frames"]), video_faces, cache, desc)
+    if fakes_made_by:
+        samples += transformed_videos(samples, fakes_made_by, int(settings["seed"]))
     return evaluate(network.eval(), samples, spec.profile)["videos"]
 
 
@@ -102,6 +133,15 @@ def score_before(checkpoint: Path, reports: dict[str, dict], data: Path) -> dict
 def media_videos(checkpoint: Path, media: Path, settings: dict) -> list[dict]:
     """`checkpoint`'s per-video scores on the unseen footage of `media`."""
     return checkpoint_scores(checkpoint, read_rows(media), media.parent, settings, MEDIA_SPLIT)
+
+
+def made_fake_videos(checkpoint: Path, report: dict, data: Path, how: str) -> list[dict]:
+    """`checkpoint`'s per-video scores on the identity split's genuine held-out videos and on one fake
+    made from each by `how` (a fake no family trained on)."""
+    rows = read_rows(data / "labels.csv")
+    _, held_out = split_rows(rows, set(report["validation_groups"]), None)
+    genuine = [row for row in held_out if row["label"].upper() == "REAL"]
+    return checkpoint_scores(checkpoint, genuine, data, report["settings"], how, fakes_made_by=how)
 
 
 def markdown(table: dict[str, dict[str, dict]]) -> str:
@@ -129,6 +169,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--before", type=Path, help="an existing checkpoint to score on the same held-out videos")
     parser.add_argument("--data", type=Path, default=Path("../shared/datasets/ffpp"), help="folder with labels.csv")
     parser.add_argument("--media", type=Path, help="labels CSV of footage no family trained on (scored by each identity.pt)")
+    parser.add_argument("--made-fakes", action="store_true", help="rows of mouth-only and whole-frame fakes made from the identity split's genuine videos")
+    parser.add_argument("--poolings", nargs="*", default=[], choices=list(POOLINGS), help="rows for each family's videos pooled so (the service: mean)")
     parser.add_argument("--combine", nargs="*", default=[], metavar="NAME=A+B", help="a row for the mean of two families' video scores")
     parser.add_argument("--out", type=Path, help="write the markdown table here as well")
     args = parser.parse_args(argv)
@@ -151,6 +193,12 @@ def main(argv: list[str] | None = None) -> int:
     before = score_before(args.before, {s: next(iter(f.values())) for s, f in reports.items()}, args.data) if args.before else {}
     if args.before and args.media:
         before[MEDIA_SPLIT] = media_videos(args.before, args.media, next(iter(reports["identity"].values()))["settings"])
+    if args.made_fakes:
+        identity = reports["identity"]
+        for split, how in MADE_FAKES.items():
+            scores[split] = {name: made_fake_videos(folders[name] / "identity.pt", r, args.data, how) for name, r in identity.items()}
+            if args.before:
+                before[split] = made_fake_videos(args.before, next(iter(identity.values())), args.data, how)
     for split, videos in before.items():
         scores[split] = {f"before ({args.before.name})": videos, **scores[split]}
     for entry in args.combine:
@@ -159,10 +207,17 @@ def main(argv: list[str] | None = None) -> int:
         for by_family in scores.values():
             if first in by_family and second in by_family:
                 by_family[name] = mean_scores(by_family[first], by_family[second])
+    framed = [family for family, videos in scores["identity"].items() if all(v.get("frames") for v in videos)]  # calibration needs them
+    for by_family in scores.values():
+        for family in framed:
+            for pooling in args.poolings:
+                if family in by_family:
+                    by_family[f"{family}, {pooling}"] = pooled(by_family[family], pooling)
     table = {}
     for split, by_family in scores.items():
         # Unseen footage is calibrated as a deployment would be: by a fit on the same model's identity-split videos.
-        fits = {family: platt_fit(scores["identity"][family]) for family in by_family} if split == MEDIA_SPLIT else {}
+        unseen = split == MEDIA_SPLIT or split in MADE_FAKES
+        fits = {family: platt_fit(scores["identity"][family]) for family in by_family} if unseen else {}
         table[split] = {family: row(videos, fits.get(family)) for family, videos in by_family.items()}
     text = markdown(table)
     print(text)

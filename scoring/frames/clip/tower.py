@@ -126,5 +126,18 @@ class FloatTowerEncoder:
         """(N, 512) float32 embeddings of (N, 3, 224, 224) float32 CLIP-normalised faces."""
         return self(torch.from_numpy(np.ascontiguousarray(faces, dtype=np.float32))).cpu().numpy()
 
+    def hidden_states(self, faces: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """Every block's (N, 1 + patches, width) output for (N, 3, 224, 224) CLIP-normalised faces,
+        on the faces' device: the embeddings' first, then one per block (13 for ViT-B/16)."""
+        runs = [
+            self.tower.vision_model(pixel_values=faces[i : i + BATCH].to(self.device, torch.float32), output_hidden_states=True).hidden_states
+            for i in range(0, len(faces), BATCH)
+        ]
+        return tuple(torch.cat([run[layer] for run in runs]).to(faces.device) for layer in range(len(runs[0])))
+
+    def final_norm(self, tokens: torch.Tensor) -> torch.Tensor:
+        """The LayerNorm CLIP puts on the class token before its projection, on any token."""
+        return self.tower.vision_model.post_layernorm(tokens)
+
     def transformer_blocks(self) -> torch.nn.ModuleList:
         return self.tower.vision_model.encoder.layers
