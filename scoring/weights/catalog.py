@@ -98,11 +98,11 @@ MOBILENET_V2_IMAGENET = PackagedFile(
 # --- the frame classifier trained here, bundled: the offline default ----------------------------
 
 BUNDLED_FRAME_DETECTOR = RepositoryFile(
-    path=REPOSITORY_MODELS / "clip" / "clip_vitb16_tokens.pt",
-    size=445_714,
-    sha256="5fb24b16e55f85ad623569b95df544fc3de685eee170e82885e88a622eff16f6",
-    licence="this project's linear head on CLIP ViT-B/16's tokens (MIT weights), trained on FaceForensics++ (research-only terms)",
-    source="python -m training.train_clip_tokens --candidates tokens-all (models/clip/MODEL_CARD.md)",
+    path=REPOSITORY_MODELS / "clip" / "clip_vitb16_probe.pt",
+    size=10_689,
+    sha256="dcbbd5c967a10ff36acd3a334640655ee3629e1ff05f52fa77e3fe4736d15208",
+    licence="this project's linear head on CLIP ViT-B/16 (MIT weights), trained on FaceForensics++ (research-only terms)",
+    source="python -m training.train_clip (models/clip/MODEL_CARD.md)",
 )
 
 # --- published frame detectors, recognised by sha256 --------------------------------------------
