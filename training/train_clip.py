@@ -27,6 +27,7 @@ import json
 import random
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -47,30 +48,42 @@ DEFAULT_NAME = "clip_vitb16_probe"
 EMBED_BATCH = 16
 
 
+class FaceCache:
+    """What `compute` gives each face (an (N, ...) array of (N, 3, 224, 224) float32 faces), kept as one
+    .npy per face under `folder`, keyed by the sha256 of the face's bytes; `folder` None: nothing kept."""
+
+    def __init__(self, compute: Callable[[np.ndarray], np.ndarray], folder: Path | None):
+        self.compute = compute
+        self.folder = folder
+        if folder is not None:
+            folder.mkdir(parents=True, exist_ok=True)
+
+    def __call__(self, faces: np.ndarray) -> np.ndarray:
+        faces = np.ascontiguousarray(faces, dtype=np.float32)
+        keys = [hashlib.sha256(face.tobytes()).hexdigest()[:32] for face in faces]
+        found = {k: np.load(self.folder / f"{k}.npy") for k in keys if self.folder is not None and (self.folder / f"{k}.npy").is_file()}
+        missing = [i for i, k in enumerate(keys) if k not in found]
+        if missing:
+            for i, value in zip(missing, self.compute(faces[missing]), strict=True):
+                found[keys[i]] = value
+                if self.folder is not None:
+                    np.save(self.folder / f"{keys[i]}.npy", value, allow_pickle=False)
+        return np.stack([found[k] for k in keys])
+
+
+def tower_folder(cache: Path | None, tower: FloatTowerEncoder) -> Path | None:
+    """`cache`/<encoder file sha256>-<arithmetic>/: a value computed one way is never read back as another."""
+    return cache / f"{sha256_of(tower.path)[:16]}-{tower.arithmetic}" if cache is not None else None
+
+
 class CachedEncoder:
-    """The encoder behind a cache of embeddings keyed by the sha256 of each input face's bytes, in
-    `cache`/<encoder file sha256>-<arithmetic>/."""
+    """The encoder behind a FaceCache of its embeddings, in `cache`/<encoder file sha256>-<arithmetic>/."""
 
     def __init__(self, encoder: FloatTowerEncoder, cache: Path | None):
-        self.encoder = encoder
-        self.cache = cache / f"{sha256_of(encoder.path)[:16]}-{encoder.arithmetic}" if cache is not None else None
-        if self.cache is not None:
-            self.cache.mkdir(parents=True, exist_ok=True)
+        self.embed = FaceCache(encoder.embed, tower_folder(cache, encoder))
 
     def __call__(self, faces: torch.Tensor) -> torch.Tensor:
         return torch.from_numpy(self.embed(faces.detach().cpu().numpy()))
-
-    def embed(self, faces: np.ndarray) -> np.ndarray:
-        faces = np.ascontiguousarray(faces, dtype=np.float32)
-        keys = [hashlib.sha256(face.tobytes()).hexdigest()[:32] for face in faces]
-        found = {k: np.load(self.cache / f"{k}.npy") for k in keys if self.cache is not None and (self.cache / f"{k}.npy").is_file()}
-        missing = [i for i, k in enumerate(keys) if k not in found]
-        if missing:
-            for i, embedding in zip(missing, self.encoder.embed(faces[missing]), strict=True):
-                found[keys[i]] = embedding
-                if self.cache is not None:
-                    np.save(self.cache / f"{keys[i]}.npy", embedding, allow_pickle=False)
-        return np.stack([found[k] for k in keys])
 
 
 def training_views(samples: list[Sample], sbi: float, seed: int) -> tuple[list[np.ndarray], list[int]]:

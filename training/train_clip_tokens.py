@@ -15,7 +15,6 @@ layout `training.transfer_report` reads (`tokens-cls=<out>/tokens-cls ...`).
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import sys
 import time
@@ -32,10 +31,9 @@ from scoring.frames.families.clip_tokens import SUMMARIES, TokenProbe, TowerSumm
 from scoring.frames.layouts import sidecar_of
 from scoring.frames.profiles import Profile
 from scoring.weights.catalog import sidecar_path
-from scoring.weights.files import sha256_of
 from training.data import add_data_arguments, prepare
 from training.linear_probe import fit_linear_head, write_report
-from training.train_clip import training_views
+from training.train_clip import FaceCache, tower_folder, training_views
 
 EMBED_BATCH = 16
 
@@ -59,27 +57,18 @@ CANDIDATES = {
 
 
 class CachedSummaries:
-    """The tower's summaries behind a cache keyed by the sha256 of each input face's bytes."""
+    """The tower's summaries behind a FaceCache (stored as float16), in `cache`/<encoder file sha256>-<arithmetic>/."""
 
     def __init__(self, tower: FloatTowerEncoder, cache: Path | None):
         self.summarise = TowerSummaries(tower)
-        self.cache = cache / f"{sha256_of(tower.path)[:16]}-{tower.arithmetic}" if cache is not None else None
-        if self.cache is not None:
-            self.cache.mkdir(parents=True, exist_ok=True)
+        self.cached = FaceCache(self._computed, tower_folder(cache, tower))
+
+    @torch.inference_mode()
+    def _computed(self, faces: np.ndarray) -> np.ndarray:
+        return self.summarise(torch.from_numpy(faces)).numpy().astype(np.float16)
 
     def __call__(self, faces: torch.Tensor) -> torch.Tensor:
-        faces = faces.detach().cpu().contiguous()
-        keys = [hashlib.sha256(face.numpy().tobytes()).hexdigest()[:32] for face in faces]
-        found = {k: np.load(self.cache / f"{k}.npy") for k in keys if self.cache is not None and (self.cache / f"{k}.npy").is_file()}
-        missing = [i for i, k in enumerate(keys) if k not in found]
-        if missing:
-            with torch.inference_mode():
-                computed = self.summarise(faces[missing]).numpy().astype(np.float16)
-            for i, summaries in zip(missing, computed, strict=True):
-                found[keys[i]] = summaries
-                if self.cache is not None:
-                    np.save(self.cache / f"{keys[i]}.npy", summaries, allow_pickle=False)
-        return torch.from_numpy(np.stack([found[k] for k in keys]).astype(np.float32))
+        return torch.from_numpy(self.cached(faces.detach().cpu().numpy()).astype(np.float32))
 
 
 def all_summaries(source: CachedSummaries, images: list[np.ndarray], profile: Profile) -> torch.Tensor:

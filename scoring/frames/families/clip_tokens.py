@@ -100,12 +100,12 @@ class TokenProbe(nn.Module):
         """The encoder's blocks, for heat maps (the encoder is not a submodule)."""
         return self.summaries.transformer_blocks()
 
-    def describe_layout(self) -> str:
-        """e.g. "cls@1-12+mouth@7-12": which summaries of which blocks (1-based) it reads."""
-        by_summary: dict[str, list[int]] = {}
-        for summary, block in self.token_layout.tolist():
-            by_summary.setdefault(SUMMARIES[summary], []).append(block + 1)
-        return "+".join(f"{name}@{_ranges(blocks)}" for name, blocks in by_summary.items())
+def layout_name(layout: torch.Tensor) -> str:
+    """e.g. "cls@1-12+mouth@7-12": which summaries of which blocks (1-based) a layout reads."""
+    by_summary: dict[str, list[int]] = {}
+    for summary, block in layout.tolist():
+        by_summary.setdefault(SUMMARIES[summary], []).append(block + 1)
+    return "+".join(f"{name}@{_ranges(blocks)}" for name, blocks in by_summary.items())
 
 
 def _ranges(blocks: list[int]) -> str:
@@ -121,8 +121,7 @@ def _describe(state) -> Match:
     layout = state["token_layout"]
     if layout.dim() != 2 or layout.shape[1] != 2 or len(layout) == 0 or layout.min() < 0 or not layout[:, 0].lt(len(SUMMARIES)).all() or not layout[:, 1].lt(BLOCKS).all():
         raise WeightsError(f"token_layout must be K x 2 (summary < {len(SUMMARIES)}, block < {BLOCKS}), not {tuple(layout.shape)}")
-    probe = TokenProbe(None, layout)
-    return Match(f"CLIP ViT-B/16 float32 tower, token probe ({probe.describe_layout()})", "vit-b16", CLASSES)
+    return Match(f"CLIP ViT-B/16 float32 tower, token probe ({layout_name(layout)})", "vit-b16", CLASSES)
 
 
 def _build(spec, state, *, allow_unverified: bool, device: torch.device | None) -> TokenProbe:
