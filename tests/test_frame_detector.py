@@ -23,7 +23,7 @@ from scoring.runtime.timing import Stopwatch
 from scoring.weights.catalog import BUNDLED_FRAME_DETECTOR
 from scoring.weights.checkpoints import WeightsError
 from tests.helpers import media
-from tests.helpers.paths import MEDIA, shared
+from tests.helpers.paths import FFPP, MEDIA, shared
 
 IMAGENET = (torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1), torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1))
 ROUNDING = 6e-5  # responses carry scores to 4 decimals
@@ -179,6 +179,19 @@ def test_bad_sidecars_are_refused(tmp_path):
         EfficientNetDetector(path, "cpu")
     path.with_name("m.pt.json").write_text(json.dumps({"class_order": ["real", "real"]}))
     with pytest.raises(WeightsError, match="class order"):
+        EfficientNetDetector(path, "cpu")
+
+
+def test_the_sidecar_chooses_how_frames_become_the_video_score(tmp_path):
+    path = tmp_path / "probe.pt"
+    path.write_bytes(BUNDLED_FRAME_DETECTOR.path.read_bytes())
+    faces = [np.asarray(Image.open(p).convert("RGB").resize((224, 224))) for p in sorted(shared(FFPP / "crops" / "tranthuhoai3786" / "test").rglob("*.jpg"))[::40][:8]]
+    path.with_name("probe.pt.json").write_text(json.dumps({"aggregation": "worst_quarter"}))
+    report = EfficientNetDetector(path, "cpu").predict_frames(faces)
+    lowest = sorted(report["frame_scores"])[:2]
+    assert report["score"] == pytest.approx(np.mean(lowest), abs=ROUNDING) and report["score"] < np.mean(report["frame_scores"]) - 0.01
+    path.with_name("probe.pt.json").write_text(json.dumps({"aggregation": "median"}))
+    with pytest.raises(WeightsError, match="aggregation from the sidecar probe.pt.json: must be one of mean, mean_logit, confident, worst_quarter"):
         EfficientNetDetector(path, "cpu")
 
 

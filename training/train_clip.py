@@ -101,12 +101,12 @@ def training_views(samples: list[Sample], sbi: float, seed: int) -> tuple[list[n
 
 
 @torch.inference_mode()
-def embeddings(model: ClipProbe, images: list[np.ndarray], profile: Profile) -> torch.Tensor:
-    """(N, 512) L2-normalised embeddings of RGB faces, resized and normalised as the service feeds them."""
+def per_face(compute: Callable[[torch.Tensor], torch.Tensor], images: list[np.ndarray], profile: Profile, desc: str) -> torch.Tensor:
+    """`compute` of RGB faces, resized and normalised as the service feeds them, in batches of EMBED_BATCH."""
     out = []
-    for start in tqdm(range(0, len(images), EMBED_BATCH), desc="embedding", unit="batch"):
+    for start in tqdm(range(0, len(images), EMBED_BATCH), desc=desc, unit="batch"):
         batch = np.stack([profile.resize_face(image) for image in images[start : start + EMBED_BATCH]])
-        out.append(model.embed(profile.normalise(torch.from_numpy(batch).permute(0, 3, 1, 2))))
+        out.append(compute(profile.normalise(torch.from_numpy(batch).permute(0, 3, 1, 2))))
     return torch.cat(out)
 
 
@@ -117,7 +117,7 @@ def train(args) -> dict:
     encoder = FloatTowerEncoder(encoder_file())
     model = ClipProbe(CachedEncoder(encoder, None if args.no_cache else args.cache_dir.parent / "clip-embeddings")).eval()
     images, classes = training_views(data.train, args.sbi, args.seed)
-    features, targets = embeddings(model, images, profile), torch.tensor(classes)
+    features, targets = per_face(model.embed, images, profile, "embedding"), torch.tensor(classes)
     torch.manual_seed(args.seed)
     model.clip_head.reset_parameters()
     loss = fit_linear_head(model.clip_head, model.feature_mean, model.feature_std, features, targets, args.weight_decay, args.steps)

@@ -22,20 +22,16 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
 from scoring.frames.clip.encoder import encoder_file
 from scoring.frames.clip.tower import FloatTowerEncoder
 from scoring.frames.families.clip_probe import clip_profile
 from scoring.frames.families.clip_tokens import SUMMARIES, TokenProbe, TowerSummaries
 from scoring.frames.layouts import sidecar_of
-from scoring.frames.profiles import Profile
 from scoring.weights.catalog import sidecar_path
 from training.data import add_data_arguments, prepare
 from training.linear_probe import fit_linear_head, write_report
-from training.train_clip import FaceCache, tower_folder, training_views
-
-EMBED_BATCH = 16
+from training.train_clip import FaceCache, per_face, tower_folder, training_views
 
 
 def layout(spec: str) -> torch.Tensor:
@@ -53,6 +49,8 @@ CANDIDATES = {
     "tokens-cls-patches": "cls@1-12+patches@1-12",
     "tokens-cls-mouth": "cls@1-12+mouth@1-12",
     "tokens-all": "cls@1-12+patches@1-12+mouth@1-12",
+    "tokens-late": "cls@7-12+patches@7-12+mouth@7-12",
+    "tokens-late-cls-mouth": "cls@7-12+mouth@7-12",
 }
 
 
@@ -71,22 +69,13 @@ class CachedSummaries:
         return torch.from_numpy(self.cached(faces.detach().cpu().numpy()).astype(np.float32))
 
 
-def all_summaries(source: CachedSummaries, images: list[np.ndarray], profile: Profile) -> torch.Tensor:
-    """(N, 3, BLOCKS, 768) summaries of RGB faces, resized and normalised as the service feeds them."""
-    out = []
-    for start in tqdm(range(0, len(images), EMBED_BATCH), desc="summarising", unit="batch"):
-        batch = np.stack([profile.resize_face(image) for image in images[start : start + EMBED_BATCH]])
-        out.append(source(profile.normalise(torch.from_numpy(batch).permute(0, 3, 1, 2))))
-    return torch.cat(out)
-
-
 def train(args) -> dict:
     data = prepare(args)
     started = time.time()
     profile = clip_profile(args.margin, args.val_frames)
     source = CachedSummaries(FloatTowerEncoder(encoder_file()), None if args.no_cache else args.cache_dir.parent / "clip-tokens")
     images, classes = training_views(data.train, args.sbi, args.seed)
-    summaries, targets = all_summaries(source, images, profile), torch.tensor(classes)
+    summaries, targets = per_face(source, images, profile, "summarising"), torch.tensor(classes)
     reports = {}
     for candidate in args.candidates:
         model = TokenProbe(source, layout(CANDIDATES[candidate])).eval()

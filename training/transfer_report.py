@@ -38,6 +38,7 @@ import numpy as np
 import torch
 
 from scoring.frames.layouts import load_checkpoint
+from scoring.frames.profiles import worst_quarter
 from scoring.settings import load_settings
 from scoring.verdict.calibration import PlattScaling
 from scoring.verdict.fusion import DOCUMENT_THRESHOLDS, RISK_NAMES
@@ -78,19 +79,14 @@ def row(videos: list[dict], calibration: PlattScaling | None = None) -> dict:
     }
 
 
-def worst_quarter(frames: np.ndarray) -> float:
-    """The mean of the quarter of the frames scored least genuine: a fake shown only now and then counts."""
-    return float(np.sort(frames)[: max(1, len(frames) // 4)].mean())
-
-
 def trimmed(frames: np.ndarray) -> float:
     """The mean without the highest and lowest tenth: one odd frame does not decide."""
     cut = len(frames) // 10
     return float(np.sort(frames)[cut : len(frames) - cut].mean())
 
 
-# Frame pooling: how a video's frame scores become its score (the service's is the mean).
-POOLINGS = {"worst quarter": worst_quarter, "trimmed": trimmed}
+# Frame pooling: how a video's frame scores become its score (the service's: the file's aggregation).
+POOLINGS = {"worst quarter": lambda frames: float(worst_quarter(torch.from_numpy(frames))), "trimmed": trimmed}
 
 
 def pooled(videos: list[dict], pooling: str) -> list[dict]:

@@ -6,8 +6,9 @@ network, its authors' profile and its heat-map method. A published file known by
 (`scoring.weights.catalog`) is reported as that release.
 
 A sidecar JSON beside the weights (`<weights>.json`) and the environment may override any of
-`profile` (a family's profile by name), `class_order`, `input_size`, `normalization` and
-`face_crop_margin`; where each setting came from is reported. The sidecar may also hold a
+`profile` (a family's profile by name), `class_order`, `input_size`, `normalization`,
+`face_crop_margin` and (sidecar only) `aggregation`, how a video's frames become its score; where
+each setting came from is reported. The sidecar may also hold a
 `calibration` (scoring.verdict.calibration) fitted on held-out videos. Wrappers (`state_dict`, `model`,
 `model_state_dict`, `net`) and the `module.` / `model.` prefixes are removed first. A file that
 fits no family is refused with what was found.
@@ -22,7 +23,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from scoring.frames.profiles import NORMALISATIONS, Profile
+from scoring.frames.profiles import AGGREGATIONS, NORMALISATIONS, Profile
 from scoring.frames.register import CheckpointSpec, family, family_of, named_profiles
 from scoring.verdict.calibration import PlattScaling
 from scoring.weights.catalog import PUBLISHED, PublishedDetector, sidecar_path
@@ -89,6 +90,12 @@ def _parse_profile(value) -> Profile:
     return profiles[value]
 
 
+def _parse_aggregation(value) -> str:
+    if value not in AGGREGATIONS:
+        raise ValueError(f"must be one of {', '.join(AGGREGATIONS)}, got {value!r}")
+    return value
+
+
 def read_sidecar(weights: Path) -> dict:
     path = sidecar_path(weights)
     if not path.is_file():
@@ -110,6 +117,7 @@ def sidecar_of(profile: Profile) -> dict:
         "input_size": profile.input_size,
         "normalization": named or {"mean": list(profile.mean), "std": list(profile.std)},
         "face_crop_margin": profile.margin,
+        "aggregation": profile.aggregation,
     }
 
 
@@ -119,6 +127,7 @@ SETTINGS = {
     "input_size": ("input_size", int),
     "normalization": ("normalisation", _parse_normalization),
     "face_crop_margin": ("margin", float),
+    "aggregation": ("aggregation", _parse_aggregation),
 }
 
 

@@ -146,7 +146,7 @@ class Profile:
     input_size: int
     normalisation: tuple[tuple[float, ...], tuple[float, ...]]  # (mean, std) in 0..1 units
     class_order: tuple[str, ...]  # what output 0 (, 1) means; one output: what its sigmoid is the probability of
-    aggregation: str  # "mean" | "mean_logit" | "confident"
+    aggregation: str  # key of AGGREGATIONS: how the frames' outputs become the video's P(real)
     frames: int  # frames per video the authors scored
     margin: float = 0.0  # for the square region
     face_box: str = "the face stage (S3FD, else MTCNN)"  # the box the authors used
@@ -227,7 +227,18 @@ def _confident(profile: Profile, outputs: torch.Tensor) -> torch.Tensor:
     return 1 - fake.mean()
 
 
-AGGREGATIONS = {"mean": _mean, "mean_logit": _mean_logit, "confident": _confident}
+def worst_quarter(real_probability: torch.Tensor) -> torch.Tensor:
+    """The mean of the quarter of the frames judged least genuine: a face that is fake only now and
+    then (a swap that slips, a mouth re-rendered while it moves) still counts, where a mean dilutes it."""
+    count = max(1, real_probability.numel() // 4)
+    return torch.sort(real_probability.flatten()).values[:count].mean()
+
+
+def _worst_quarter(profile: Profile, outputs: torch.Tensor) -> torch.Tensor:
+    return worst_quarter(profile.real_probability(outputs))
+
+
+AGGREGATIONS = {"mean": _mean, "mean_logit": _mean_logit, "confident": _confident, "worst_quarter": _worst_quarter}
 
 
 def square_profile(class_order: tuple[str, ...], input_size: int, normalisation, margin: float, frames: int) -> Profile:

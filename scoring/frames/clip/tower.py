@@ -135,6 +135,22 @@ class FloatTowerEncoder:
         ]
         return tuple(torch.cat([run[layer] for run in runs]).to(faces.device) for layer in range(len(runs[0])))
 
+    def tokens_entering(self, faces: torch.Tensor, block: int) -> torch.Tensor:
+        """The (N, 1 + patches, width) tokens that enter block `block` (0-based) for CLIP-normalised faces:
+        what a fine-tuning of the later blocks starts from, computed once per face."""
+        vision = self.tower.vision_model
+        tokens = vision.pre_layrnorm(vision.embeddings(faces.to(self.device, torch.float32)))
+        for layer in vision.encoder.layers[:block]:
+            tokens = layer(tokens, None, None)[0]
+        return tokens
+
+    def embed_from(self, tokens: torch.Tensor, block: int) -> torch.Tensor:
+        """(N, 512) embeddings of tokens entering block `block`: the rest of the forward pass."""
+        vision = self.tower.vision_model
+        for layer in vision.encoder.layers[block:]:
+            tokens = layer(tokens, None, None)[0]
+        return self.tower.visual_projection(vision.post_layernorm(tokens[:, 0]))
+
     def final_norm(self, tokens: torch.Tensor) -> torch.Tensor:
         """The LayerNorm CLIP puts on the class token before its projection, on any token."""
         return self.tower.vision_model.post_layernorm(tokens)

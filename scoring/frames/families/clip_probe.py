@@ -69,6 +69,7 @@ register(
         clip_profile(DEFAULT_MARGIN, DEFAULT_FRAMES),
         BUNDLED_FRAME_DETECTOR.licence,
         heat_map="transformer",
+        excludes=("tuned_norms.final.weight",),  # the LayerNorm-tuned probe (clip_norms)
         encoder=CLIP_VIT_B16_INT8,
     )
 )
