@@ -24,7 +24,7 @@ from scoring.operations.uploads import sweep, upload_area
 from scoring.runtime import allocator, torch_env
 from scoring.service import ScoringService
 from scoring.settings import Settings, load_settings
-from scoring.web import ScoringAPI, challenge, health, images, jobs, metrics, openapi, page
+from scoring.web import ScoringAPI, challenge, health, images, jobs, live, metrics, openapi, page
 from scoring.web import scoring as scoring_routes
 from scoring.web.errors import register_error_handlers
 from scoring.web.limits import limit_rates
@@ -50,7 +50,7 @@ def create_app(test_config: Settings | None = None) -> Flask:
     _scoring_api(settings, service).init_app(app)
     spool_into_upload_area(app)
     metrics.count_requests(app)
-    limit_rates(app, settings, [scoring_routes.bp, images.bp, jobs.bp])
+    limit_rates(app, settings, [scoring_routes.bp, images.bp, jobs.bp], handshakes=[live.bp])
 
     app.register_blueprint(scoring_routes.bp)
     app.register_blueprint(health.bp)
@@ -59,8 +59,10 @@ def create_app(test_config: Settings | None = None) -> Flask:
     app.register_blueprint(openapi.bp)
     if settings.redis_url:
         app.register_blueprint(jobs.bp)
-    else:  # in queue mode the web processes hold no models, and photos are not queued yet
+    else:  # in queue mode the web processes hold no models: photos are not queued yet, and a live
+        # recording is decoded and guided frame by frame where its socket is (docs/api.md)
         app.register_blueprint(images.bp)
+        live.init_live(app)
     if settings.page_enabled:
         app.register_blueprint(page.bp)
     register_error_handlers(app)

@@ -41,6 +41,8 @@ class Code(str, Enum):
     JOB_NOT_FOUND = "job_not_found", 404
     # 405: wrong method
     METHOD_NOT_ALLOWED = "method_not_allowed", 405
+    # 408: a live recording whose chunks stopped coming
+    IDLE_TIMEOUT = "idle_timeout", 408
     # 409: a challenge token used twice
     CHALLENGE_USED = "challenge_used", 409
     # 410: too late: a challenge or a queued upload expired

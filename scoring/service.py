@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -70,7 +70,18 @@ class ScoringService:
     def score(self, video_path: Path, session_id: str | None = None, phrase: str | None = None, explain: bool = False) -> dict:
         """The response for one video; with `phrase` (a redeemed challenge), also whether it was said;
         with `explain`, heat maps of the frames the frame classifier scored lowest."""
-        return self._answer(session_id, lambda watch: self._score(video_path, watch, phrase, explain), "video")
+        return self._answer(session_id, lambda watch: self._score(self._decoded(video_path, watch), watch, phrase, explain), "video")
+
+    @contextmanager
+    def live_slot(self):
+        """A live recording's place in this worker, held from its start to its verdict (503 at once when full):
+        it is a video being scored, only spread over the time the person speaks."""
+        with self.admission.ticket(), self.admission.slot():
+            yield
+
+    def score_live(self, decoded: DecodedVideo, session_id: str | None = None, phrase: str | None = None, explain: bool = False) -> dict:
+        """The response for a live recording decoded as it arrived, inside its `live_slot`: what `score` gives for the same bytes."""
+        return self._answer(session_id, lambda watch: self._score(decoded, watch, phrase, explain), "video", slot_held=True)
 
     def score_image(self, data: bytes, session_id: str | None = None, explain: bool = False) -> dict:
         """The response for one still image: its largest face judged by the frame classifier."""
@@ -87,10 +98,11 @@ class ScoringService:
 
         return self._answer(session_id, judge_each, "image")
 
-    def _answer(self, session_id: str | None, judge, kind: str) -> dict:
-        """`judge(watch)` run in one of this worker's slots, within the deadline, timed and counted (`scoring.operations.metrics`)."""
+    def _answer(self, session_id: str | None, judge, kind: str, slot_held: bool = False) -> dict:
+        """`judge(watch)` run in one of this worker's slots (`slot_held`: the caller's), within the deadline,
+        timed and counted (`scoring.operations.metrics`)."""
         started = time.perf_counter()
-        with self.admission.slot():
+        with nullcontext() if slot_held else self.admission.slot():
             torch_env.apply_threads_in_this_thread()
             watch = Stopwatch(deadline=time.monotonic() + self.settings.processing_timeout_s)
             try:
@@ -140,14 +152,20 @@ class ScoringService:
             },
         }
 
-    def _score(self, video_path: Path, watch: Stopwatch, phrase: str | None, explain: bool) -> dict:
-        models = self.detectors.models
-        judges = [models[name] for name in self.detectors.judges]  # the voice alone is no verdict
+    def require_a_judge(self) -> None:
+        """503 when no detector that may give a verdict can be loaded: checked before any work on a video."""
+        judges = [self.detectors.models[name] for name in self.detectors.judges]  # the voice alone is no verdict
         if all(lazy.get() is None for lazy in judges):
             reasons = "; ".join(lazy.error for lazy in judges if lazy.error)
             raise ServiceError(Code.NO_DETECTOR_AVAILABLE, f"no detector is available: {reasons}")
+
+    def _decoded(self, video_path: Path, watch: Stopwatch) -> DecodedVideo:
+        self.require_a_judge()
         with watch.stage("decode"):
-            decoded = decode_video(video_path, self.limits, watch)
+            return decode_video(video_path, self.limits, watch)
+
+    def _score(self, decoded: DecodedVideo, watch: Stopwatch, phrase: str | None, explain: bool) -> dict:
+        models = self.detectors.models
         if decoded.duration_s < self.settings.min_duration_s:
             raise ServiceError(
                 Code.VIDEO_TOO_SHORT,

@@ -120,6 +120,7 @@ class Settings:
     max_source_side: int = 4096
     frame_max_side: int = 640
     processing_timeout_s: float = 120.0
+    live_idle_timeout_s: float = 10.0  # a live recording whose chunks stop for this long is closed (408 idle_timeout)
     queue_timeout_s: float = 10.0
     max_concurrent_jobs: int = 1
     max_queued_jobs: int = 2
@@ -358,6 +359,7 @@ _TOP_LEVEL = {
     "MAX_SOURCE_SIDE": Variable("max_source_side", int, rule=POSITIVE),
     "FRAME_MAX_SIDE": Variable("frame_max_side", int, rule=POSITIVE),
     "PROCESSING_TIMEOUT_S": Variable("processing_timeout_s", float, rule=POSITIVE),
+    "LIVE_IDLE_TIMEOUT_S": Variable("live_idle_timeout_s", float, rule=POSITIVE),
     "QUEUE_TIMEOUT_S": Variable("queue_timeout_s", float, rule=NOT_NEGATIVE),
     "MAX_CONCURRENT_JOBS": Variable("max_concurrent_jobs", int, rule=AT_LEAST_1),
     "MAX_QUEUED_JOBS": Variable("max_queued_jobs", int, rule=NOT_NEGATIVE),

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from scoring.media.video import decode_video
+from tests.helpers import media
 from tests.helpers.browser import fake_capture, launch, launch_with_capture, record_on_the_page
 from tests.helpers.paths import MEDIA, shared, system_program
 from tests.helpers.service import service_env
@@ -49,7 +50,7 @@ def test_the_page_records_a_webm_and_shows_the_verdict(playwright, chromium, pag
     try:
         page = browser.new_page(viewport={"width": 900, "height": 1400})
         phrase, answer = record_on_the_page(page, page_url, explain=True)
-        assert len(phrase.split()) == 4 and answer["status"] == 200
+        assert len(phrase.split()) == 4 and answer["status"] == 200 and answer["via"] == "live"
         body = answer["body"]
         assert body["video"]["container"].startswith("matroska") or "mp4" in body["video"]["container"]
         assert body["video"]["has_audio"] is True and body["faces"]["tracks"] >= 1
@@ -66,6 +67,26 @@ def test_the_page_records_a_webm_and_shows_the_verdict(playwright, chromium, pag
         screenshot = tmp_path / "result.png"
         page.screenshot(path=str(screenshot), full_page=True)
         assert screenshot.stat().st_size > 10_000
+    finally:
+        browser.close()
+
+
+def test_the_page_tells_a_person_out_of_view_while_recording(playwright, chromium, page_url, tmp_path):
+    faceless = decode_video(media.faceless_clip(tmp_path / "faceless.mp4", seconds=6.0))
+    browser = launch_with_capture(playwright, chromium, fake_capture(faceless, tmp_path))
+    try:
+        page = browser.new_page()
+        page.goto(page_url + "/")
+        page.click("#camera")
+        page.wait_for_function("document.getElementById('preview').videoWidth > 0", timeout=20_000)
+        page.select_option("#seconds", "5")
+        page.click("#record")
+        page.wait_for_selector("#guidance:not([hidden])", timeout=20_000)
+        assert "No face is seen" in page.text_content("#guidance")
+        assert not page.is_visible("#result") and page.is_visible("#countdown")  # told while still recording
+        page.wait_for_selector("#message:not([hidden])", timeout=120_000)
+        answer = page.evaluate("window.lastResponse")
+        assert answer["via"] == "live" and answer["status"] == 422 and answer["body"]["error"] in ("no_face", "no_face_track")
     finally:
         browser.close()
 

@@ -33,7 +33,7 @@ LAYERS = (
     ("the detector contract", ("scoring.contract",)),
     ("detectors", ("scoring.frames", "scoring.syncnet", "scoring.voice")),
     ("the register of detectors", ("scoring.detectors",)),
-    ("service", ("scoring.service", "scoring.queue")),
+    ("service", ("scoring.service", "scoring.queue", "scoring.live")),
     ("web", ("scoring.web",)),
     ("commands", ("scoring.provision",)),
 )

@@ -19,9 +19,11 @@ from __future__ import annotations
 
 import math
 from collections import deque
+from collections.abc import Callable
 from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 import av
 import numpy as np
@@ -38,6 +40,9 @@ SAMPLES_PER_FRAME = AUDIO_RATE // FPS  # 640
 # turns, as a serial decode would); more would only compete with other workers on a larger machine.
 CONVERSION_THREADS = 2
 CONVERSIONS_IN_FLIGHT = 16
+
+
+FrameObserver = Callable[[int, Future], None]
 
 
 @dataclass(frozen=True)
@@ -117,9 +122,9 @@ def decoder_reason(exc: Exception) -> str:
     return getattr(exc, "strerror", None) or str(exc)
 
 
-def _open(path: Path) -> av.container.InputContainer:
+def _open(source: Path | BinaryIO) -> av.container.InputContainer:
     try:
-        return av.open(str(path), metadata_errors="ignore")
+        return av.open(str(source) if isinstance(source, Path) else source, metadata_errors="ignore")
     except (av.FFmpegError, UnicodeDecodeError, ValueError) as exc:
         raise ServiceError(Code.NOT_A_VIDEO, f"not a decodable video: {decoder_reason(exc)}") from None
 
@@ -151,8 +156,9 @@ class _FrameResampler:
     source frames wait, so memory stays bounded by the converted frames, as in a serial decode.
     """
 
-    def __init__(self, target: tuple[int, int] | None, max_frames: int, converter: Executor):
+    def __init__(self, target: tuple[int, int] | None, max_frames: int, converter: Executor, observer: FrameObserver | None = None):
         self.target = target
+        self.observer = observer
         self.max_frames = max_frames
         self.converter = converter
         self.frames: list[Future] = []
@@ -211,6 +217,8 @@ class _FrameResampler:
         if len(self.frames) + slots > self.max_frames:
             raise ServiceError(Code.VIDEO_TOO_LONG, f"video is longer than the {self.max_frames / FPS:.0f} s this service accepts")
         image = self.converter.submit(_to_bgr, self._pending, self.target)
+        if self.observer is not None:
+            self.observer(len(self.frames), image)
         self.frames.extend([image] * slots)
         self._in_flight.append(image)
         if len(self._in_flight) > CONVERSIONS_IN_FLIGHT:
@@ -242,10 +250,14 @@ class _AudioCollector:
         return audio if audio.size else None
 
 
-def decode_video(path: str | Path, limits: DecodeLimits = DecodeLimits(), watch: Stopwatch | None = None) -> DecodedVideo:
-    """Decode `path` once. Raises ServiceError: 415 (not a video), 413 (too long or large), 504 (deadline)."""
+def decode_video(
+    source: str | Path | BinaryIO, limits: DecodeLimits = DecodeLimits(), watch: Stopwatch | None = None, observer: FrameObserver | None = None
+) -> DecodedVideo:
+    """Decode `source` (a path, or a binary stream read as it arrives) once; `observer(slot, image)` sees
+    each source frame as it is placed, at its first 25 fps slot, its BGR image a future.
+    Raises ServiceError: 415 (not a video), 413 (too long or large), 504 (deadline)."""
     watch = watch or Stopwatch()
-    with _open(Path(path)) as container:
+    with _open(source if hasattr(source, "read") else Path(source)) as container:
         if not container.streams.video:
             kind = "an audio-only file" if container.streams.audio else "no video stream"
             raise ServiceError(Code.NO_VIDEO_STREAM, f"not a video: {kind}")
@@ -267,6 +279,7 @@ def decode_video(path: str | Path, limits: DecodeLimits = DecodeLimits(), watch:
                 analysis_size(width, height, limits.frame_max_side),
                 max_frames=int((limits.max_duration_s + DURATION_TOLERANCE_S) * FPS),
                 converter=converter,
+                observer=observer,
             )
             _demux(container, video, audio, resampler, collector, watch)
             frames = resampler.finish()

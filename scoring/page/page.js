@@ -1,12 +1,14 @@
 "use strict";
-// The verification page: record (or pick) a clip, POST it to /score, show the verdict.
+// The verification page: record (or pick) a clip, score it, show the verdict. A recording streams to
+// WS /score/live while it is made (guidance under the preview, the verdict at stop); where no socket
+// opens, the recording is POSTed to /score when it stops. A picked file is always POSTed.
 // Everything that comes from the server or the user is inserted as text, never as HTML.
 
 const MIN_SECONDS = 3;
 const RECORDING_TYPES = ["video/webm;codecs=vp9,opus", "video/webm;codecs=vp8,opus", "video/webm", "video/mp4"];
 
 const $ = (id) => document.getElementById(id);
-const state = { stream: null, recorder: null, chunks: [], started: 0, timer: null, sessionId: null, challenge: null };
+const state = { stream: null, recorder: null, chunks: [], started: 0, timer: null, sessionId: null, challenge: null, live: null };
 
 // The phrase comes from the server with a signed token, sent back with the recording: the service
 // then checks that the phrase was said (a recording made earlier cannot know it).
@@ -68,10 +70,16 @@ function recordingType() {
 
 function startRecording() {
   clearMessage();
+  showGuidance([]);
   const type = recordingType();
   state.chunks = [];
+  state.live = openLive(type);
   state.recorder = new MediaRecorder(state.stream, type ? { mimeType: type } : undefined);
-  state.recorder.ondataavailable = (event) => { if (event.data.size) state.chunks.push(event.data); };
+  state.recorder.ondataavailable = (event) => {
+    if (!event.data.size) return;
+    state.chunks.push(event.data);  // kept for the upload, should the socket fail
+    if (state.live) sendLive(state.live, event.data);
+  };
   state.recorder.onstop = finishRecording;
   const seconds = Number($("seconds").value);
   state.recorder.start(250);
@@ -101,12 +109,78 @@ function finishRecording() {
   const seconds = (performance.now() - state.started) / 1000;
   $("record").disabled = false;
   if (seconds < MIN_SECONDS) {
+    if (state.live) { state.live.done = true; state.live.socket.close(); }
     showMessage("The clip is too short (" + seconds.toFixed(1) + " s). Record at least " + MIN_SECONDS + " seconds.");
     return;
   }
+  if (state.live && state.live.done) return;  // the session has answered already: its error is shown
+  if (state.live && !state.live.failed) {
+    state.live.stopped = true;
+    setProgress(100, "Scoring…");
+    if (state.live.ready) state.live.socket.send(JSON.stringify({ type: "stop" }));
+    return;
+  }
+  uploadRecording();
+}
+
+function uploadRecording() {
   const type = state.recorder.mimeType || "video/webm";
   const blob = new Blob(state.chunks, { type: type });
   upload(blob, type.startsWith("video/mp4") ? "recording.mp4" : "recording.webm");
+}
+
+// The live path. Browsers send no Authorization header on a WebSocket, so with an API key the page
+// uploads; an MP4 recorder's chunks cannot be decoded before the file ends, so it uploads too.
+function openLive(type) {
+  if (!window.WebSocket || !type.startsWith("video/webm") || $("api-key").value.trim()) return null;
+  const url = new URL("score/live", location.href);
+  url.protocol = url.protocol === "https:" ? "wss:" : "ws:";
+  const live = { socket: new WebSocket(url.href), ready: false, failed: false, stopped: false, done: false, pending: [] };
+  live.socket.onopen = () => {
+    live.socket.send(JSON.stringify({ type: "start", session_id: state.sessionId, challenge: state.challenge, explain: $("explain").checked }));
+  };
+  live.socket.onmessage = (event) => liveMessage(live, JSON.parse(event.data));
+  live.socket.onclose = () => {
+    if (live.done) return;
+    live.failed = true;  // never opened, or lost before an answer: the recording goes up as a file
+    if (live.stopped) uploadRecording();
+  };
+  return live;
+}
+
+function sendLive(live, chunk) {
+  if (live.failed || live.done) return;
+  if (live.ready) live.socket.send(chunk); else live.pending.push(chunk);
+}
+
+function liveMessage(live, message) {
+  if (message.type === "ready") {
+    live.ready = true;
+    state.challenge = null;  // used up by the session
+    live.pending.forEach((chunk) => live.socket.send(chunk));
+    live.pending = [];
+    if (live.stopped) live.socket.send(JSON.stringify({ type: "stop" }));
+  } else if (message.type === "guidance") {
+    showGuidance(message.messages);
+  } else if (message.type === "progress") {
+    $("live-status").textContent = message.seconds.toFixed(1) + " s received, " + message.faces + (message.faces === 1 ? " face" : " faces") + " in view";
+  } else if (message.type === "result" || message.type === "error") {
+    live.done = true;
+    window.lastResponse = { status: message.type === "result" ? 200 : message.status, body: message.type === "result" ? message.result : message, via: "live" };
+    if (message.type === "result") {
+      $("progress-box").hidden = true;
+      showResult(message.result);
+    } else {
+      if (state.recorder && state.recorder.state !== "inactive") stopRecording();
+      failed("The service refused this video (" + message.status + " " + message.error + "): " + message.message);
+    }
+  }
+}
+
+function showGuidance(messages) {
+  $("guidance").hidden = messages.length === 0;
+  $("guidance").textContent = messages.join(" ");
+  if (!messages.length) $("live-status").textContent = "";
 }
 
 function setProgress(percent, stage) {
@@ -148,7 +222,7 @@ function failed(text) {
 function answered(request) {
   let body = null;
   try { body = JSON.parse(request.responseText); } catch (error) { body = null; }
-  window.lastResponse = { status: request.status, body: body };
+  window.lastResponse = { status: request.status, body: body, via: "upload" };
   if (request.status === 200 && body) {
     $("progress-box").hidden = true;
     showResult(body);

@@ -16,11 +16,14 @@ def audited(blueprint: Blueprint) -> Blueprint:
 
 
 def _audit(response):
-    api = current()
-    if not api.audit.enabled or response.status_code == 401 or not response.is_json:
-        return response
-    body = response.get_json(silent=True)
-    if isinstance(body, dict) and ({"combined_score", "results", "error"} & set(body)):
-        for line in decision_lines(request.path, response.status_code, body, client_key_id(), api.service.model_digests()):
-            api.audit.record(line)
+    if response.status_code != 401 and response.is_json:
+        record_answer(response.status_code, response.get_json(silent=True))
     return response
+
+
+def record_answer(status: int, body) -> None:
+    """The audit lines of one answer of this request's route (a decision or an error; anything else is not audited)."""
+    api = current()
+    if api.audit.enabled and isinstance(body, dict) and ({"combined_score", "results", "error"} & set(body)):
+        for line in decision_lines(request.path, status, body, client_key_id(), api.service.model_digests()):
+            api.audit.record(line)

@@ -13,8 +13,9 @@ from scoring.settings import Settings
 from scoring.web.auth import client_key_id
 
 
-def limit_rates(app: Flask, settings: Settings, blueprints: list[Blueprint]) -> None:
-    """Attach the per-minute limit to `blueprints` (before they are registered); nothing when it is 0."""
+def limit_rates(app: Flask, settings: Settings, blueprints: list[Blueprint], handshakes: list[Blueprint] = ()) -> None:
+    """Attach the per-minute limit to `blueprints`' POSTs and `handshakes`' GETs (a WebSocket opens with a
+    GET), before they are registered; nothing when it is 0."""
     if settings.rate_limit_per_minute <= 0:
         return
     from flask_limiter import Limiter
@@ -30,3 +31,5 @@ def limit_rates(app: Flask, settings: Settings, blueprints: list[Blueprint]) -> 
     for blueprint in blueprints:
         # Submissions only: following a job (GET /jobs/<id>) is polling, and must not use the budget up.
         limiter.limit(f"{settings.rate_limit_per_minute} per minute", methods=["POST"])(blueprint)
+    for blueprint in handshakes:
+        limiter.limit(f"{settings.rate_limit_per_minute} per minute", methods=["GET"])(blueprint)

@@ -31,10 +31,10 @@ def video_of_request(settings: Settings, challenges: ChallengeBook) -> VideoRequ
     if request.mimetype == "application/json":
         path, session_id = _json_video_path(settings)
         body = request.get_json()
-        return VideoRequest(path, session_id, challenged_phrase(challenges, body.get("challenge")), _explain(body.get("explain")))
+        return VideoRequest(path, session_id, challenged_phrase(challenges, body.get("challenge")), parse_explain(body.get("explain")))
     if request.mimetype != "multipart/form-data":
         raise ServiceError(Code.MISSING_VIDEO, "send the video as multipart/form-data in the field 'video', or JSON {\"video_path\": ...}")
-    session_id = _session_id(_one("session_id", request.form))
+    session_id = parse_session_id(_one("session_id", request.form))
     upload = _one("video", request.files)
     if upload is None:
         raise ServiceError(Code.MISSING_VIDEO, "no 'video' field in the upload")
@@ -42,7 +42,7 @@ def video_of_request(settings: Settings, challenges: ChallengeBook) -> VideoRequ
     path = _named_upload(upload)
     if path.stat().st_size == 0:
         raise ServiceError(Code.EMPTY_UPLOAD, "the uploaded video is empty")
-    return VideoRequest(path, session_id, phrase, _explain(_one("explain", request.values)))
+    return VideoRequest(path, session_id, phrase, parse_explain(_one("explain", request.values)))
 
 
 def _named_upload(upload: FileStorage) -> Path:
@@ -63,13 +63,13 @@ def images_of_request(settings: Settings, most: int) -> ImagesRequest:
     """The request's images (multipart fields 'image', 1 to `most`), each read into memory within MAX_IMAGE_MB."""
     if request.mimetype != "multipart/form-data":
         raise ServiceError(Code.MISSING_IMAGE, "send the image as multipart/form-data in the field 'image'")
-    session_id = _session_id(_one("session_id", request.form))
+    session_id = parse_session_id(_one("session_id", request.form))
     uploads = request.files.getlist("image")
     if not uploads:
         raise ServiceError(Code.MISSING_IMAGE, "no 'image' field in the upload")
     if len(uploads) > most:
         raise ServiceError(Code.TOO_MANY_IMAGES, f"at most {most} image(s) per request here; this one has {len(uploads)}")
-    return ImagesRequest([_read_image(upload, settings) for upload in uploads], session_id, _explain(_one("explain", request.values)))
+    return ImagesRequest([_read_image(upload, settings) for upload in uploads], session_id, parse_explain(_one("explain", request.values)))
 
 
 def _one(name: str, fields: MultiDict):
@@ -97,12 +97,12 @@ def challenged_phrase(challenges: ChallengeBook, token) -> str | None:
     return challenges.redeem(token)
 
 
-def _explain(value) -> bool:
+def parse_explain(value) -> bool:
     """`explain` as a form field, query parameter or JSON value: 1/true/yes (any case) or true asks for heat maps."""
     return value is True or (isinstance(value, str) and value.strip().lower() in ("1", "true", "yes"))
 
 
-def _session_id(value) -> str | None:
+def parse_session_id(value) -> str | None:
     if value is None or value == "":
         return None
     if not isinstance(value, str) or len(value) > MAX_SESSION_ID or any(ord(c) < 32 for c in value):
@@ -120,7 +120,7 @@ def _json_video_path(settings: Settings) -> tuple[Path, str | None]:
     body = request.get_json(silent=True)
     if not isinstance(body, dict):
         raise ServiceError(Code.INVALID_JSON, "the JSON body must be an object with 'video_path'")
-    session_id = _session_id(body.get("session_id"))
+    session_id = parse_session_id(body.get("session_id"))
     raw = body.get("video_path")
     if not isinstance(raw, str) or not raw.strip():
         raise ServiceError(Code.MISSING_VIDEO, "'video_path' must be a non-empty string")
