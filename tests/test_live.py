@@ -9,12 +9,14 @@ import json
 import threading
 from pathlib import Path
 
+import numpy as np
 import pytest
 from simple_websocket import Client, ConnectionClosed
 from simple_websocket import ConnectionError as HandshakeRefused
 from werkzeug.serving import make_server
 
 from app import create_app
+from scoring.live import guidance_codes
 from tests.helpers import media
 from tests.helpers.paths import MEDIA, shared
 from tests.helpers.service import app_settings, upload
@@ -129,3 +131,13 @@ def test_the_handshake_asks_for_the_api_key(weights_dir, upload_dir, classifier,
         assert events[-1]["error"] == "bad_request"
     finally:
         stop()
+
+
+def test_guidance_says_what_a_person_should_change():
+    lit, dark = np.full((480, 640, 3), 140, np.uint8), np.full((480, 640, 3), 25, np.uint8)
+    near, far = [100, 80, 300, 330, 0.99], [300, 200, 340, 250, 0.99]
+    assert guidance_codes(np.array([near]), lit) == []
+    assert guidance_codes(np.zeros((0, 5)), lit) == ["no_face"]
+    assert guidance_codes(np.array([near]), dark) == ["too_dark"]
+    assert guidance_codes(np.array([far]), lit) == ["face_too_small"]
+    assert guidance_codes(np.array([near, far]), dark) == ["too_dark", "several_faces"]

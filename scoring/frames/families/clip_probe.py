@@ -59,17 +59,20 @@ def _build(spec, state, *, allow_unverified: bool, device: torch.device | None) 
     return ClipProbe(FloatTowerEncoder(encoder_file(spec.encoder, allow_unverified), device))
 
 
+def clip_family(name: str, title: str, signature: tuple[str, ...], describe, build, excludes: tuple[str, ...] = ()) -> Family:
+    """A family read through the packaged CLIP tower: CLIP's crop and normalisation, the bundled
+    head's licence, heat maps from the tower's last block, the encoder checked by its sha256."""
+    profile = clip_profile(DEFAULT_MARGIN, DEFAULT_FRAMES)
+    return Family(name, title, signature, describe, build, profile, BUNDLED_FRAME_DETECTOR.licence, heat_map="transformer", excludes=excludes, encoder=CLIP_VIT_B16_INT8)
+
+
 register(
-    Family(
+    clip_family(
         "clip",
         "CLIP probe",
         ("clip_head.weight",),
         lambda state: Match("CLIP ViT-B/16 image tower (dequantised to float32) + linear probe", "vit-b16", 2),
         _build,
-        clip_profile(DEFAULT_MARGIN, DEFAULT_FRAMES),
-        BUNDLED_FRAME_DETECTOR.licence,
-        heat_map="transformer",
         excludes=("tuned_norms.final.weight",),  # the LayerNorm-tuned probe (clip_norms)
-        encoder=CLIP_VIT_B16_INT8,
     )
 )

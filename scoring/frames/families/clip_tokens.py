@@ -27,10 +27,8 @@ from torch import nn
 
 from scoring.frames.clip.encoder import encoder_file
 from scoring.frames.clip.tower import FloatTowerEncoder
-from scoring.frames.families.clip_probe import CLASSES, clip_profile
-from scoring.frames.profiles import DEFAULT_FRAMES, DEFAULT_MARGIN
-from scoring.frames.register import Family, Match, register
-from scoring.weights.catalog import BUNDLED_FRAME_DETECTOR, CLIP_VIT_B16_INT8
+from scoring.frames.families.clip_probe import CLASSES, clip_family
+from scoring.frames.register import Match, register
 from scoring.weights.checkpoints import WeightsError
 
 SUMMARIES = ("cls", "patches", "mouth")
@@ -130,15 +128,11 @@ def _build(spec, state, *, allow_unverified: bool, device: torch.device | None) 
 
 
 register(
-    Family(
+    clip_family(
         "clip-tokens",
         "CLIP token probe",
         ("tokens_head.weight", "token_layout"),
         _describe,
         _build,
-        clip_profile(DEFAULT_MARGIN, DEFAULT_FRAMES),
-        BUNDLED_FRAME_DETECTOR.licence,
-        heat_map="transformer",
-        encoder=CLIP_VIT_B16_INT8,
     )
 )
