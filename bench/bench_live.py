@@ -17,6 +17,7 @@ chunks paced by the clock, as a browser would. Prints, per scenario, the median 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import statistics
 import sys
@@ -26,7 +27,7 @@ import time
 from pathlib import Path
 
 import requests
-from simple_websocket import Client
+from simple_websocket import Client, ConnectionClosed
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -57,14 +58,18 @@ def stream(url: str, data: bytes, seconds: float) -> dict:
     listener.join()
     answer, answered = received[-1]
     lags = [at - started - event["seconds"] for event, at in received if event["type"] == "progress" and at <= stopped]
-    ws.close()
+    with contextlib.suppress(ConnectionClosed):  # the service closes after its answer
+        ws.close()
     return {"stop_to_result_s": answered - stopped, "lags": lags or [float("nan")], "status": answer["type"], "answer": answer}
 
 
 def _events(ws) -> list[tuple[dict, float]]:
     out = []
     while not out or out[-1][0]["type"] not in ("result", "error"):
-        message = ws.receive(timeout=120)
+        try:
+            message = ws.receive(timeout=120)
+        except ConnectionClosed:
+            break
         if message is None:
             break
         out.append((json.loads(message), time.monotonic()))
