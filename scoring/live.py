@@ -24,9 +24,10 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from scoring.errors import Code, ServiceError
+from scoring.errors import ServiceError
 from scoring.media.stream import GrowingStream, StreamAborted
 from scoring.media.video import FPS, DecodedVideo, decode_video
+from scoring.operations import metrics
 from scoring.runtime import torch_env
 from scoring.runtime.timing import Stopwatch
 from scoring.service import ScoringService
@@ -70,7 +71,7 @@ class LiveSession:
     def __init__(self, service: ScoringService, request: LiveRequest, emit: Callable[[dict], None]):
         self.service, self.request, self.emit = service, request, emit
         settings = service.settings
-        self.stream = GrowingStream(settings.max_upload_bytes, settings.live_idle_timeout_s)
+        self.stream = GrowingStream(settings.max_upload_bytes)
         self.failure: ServiceError | None = None
         self._decoded: DecodedVideo | None = None
         self._frames: queue.Queue = queue.Queue(maxsize=1)
@@ -106,9 +107,9 @@ class LiveSession:
         try:
             self._decoded = decode_video(self.stream, self.service.limits, Stopwatch(), observer=self._saw)
         except StreamAborted:
-            if not self.stream.finished:
-                self.failure = ServiceError(Code.IDLE_TIMEOUT, f"no chunk came for {self.stream.idle_timeout_s:g} s; the recording was closed")
+            pass  # closed by the socket's side, which has told the client why
         except ServiceError as exc:
+            metrics.SCORING_ERRORS.labels(exc.code).inc()  # as the upload's decode counts it (the verdict's own errors count in score_live)
             self.failure = exc
         finally:
             self._frames.put(None)
@@ -131,10 +132,11 @@ class LiveSession:
         tracker = self.service.detectors.face_tracker.get()
         faces = tracker.detector.detect([frame_bgr])[0] if tracker is not None else np.zeros((0, 5))
         codes = guidance_codes(faces, frame_bgr) if tracker is not None else []
-        self.emit({"type": "progress", "seconds": round(slot / FPS, 2), "bytes": self.stream.received, "faces": len(faces), "frame_scores": self._frame_scores(faces, frame_bgr)})
+        seconds = round(slot / FPS, 2)
+        self.emit({"type": "progress", "seconds": seconds, "bytes": self.stream.received, "faces": len(faces), "frame_scores": self._frame_scores(faces, frame_bgr)})
         if codes != self._guidance:
             self._guidance = codes
-            self.emit({"type": "guidance", "seconds": round(slot / FPS, 2), "codes": codes, "messages": [GUIDANCE[code] for code in codes]})
+            self.emit({"type": "guidance", "seconds": seconds, "codes": codes, "messages": [GUIDANCE[code] for code in codes]})
 
     def _frame_scores(self, faces: np.ndarray, frame_bgr: np.ndarray) -> dict[str, float]:
         """Each photo-judging detector's P(real) of the frame's largest face."""

@@ -13,6 +13,12 @@ from scoring.frames.profiles import Profile
 from training.data import CLASS_ORDER, Prepared, evaluate
 
 
+def balanced_loss(targets: torch.Tensor) -> nn.CrossEntropyLoss:
+    """Cross-entropy with each class weighing the same, whatever its share of `targets`."""
+    counts = torch.bincount(targets, minlength=len(CLASS_ORDER)).float()
+    return nn.CrossEntropyLoss(weight=counts.sum() / (len(CLASS_ORDER) * counts.clamp(min=1)))
+
+
 def fit_linear_head(
     head: nn.Linear, feature_mean: torch.Tensor, feature_std: torch.Tensor, features: torch.Tensor, targets: torch.Tensor, weight_decay: float, steps: int
 ) -> float:
@@ -21,8 +27,7 @@ def fit_linear_head(
     feature_mean.copy_(features.mean(0))
     feature_std.copy_(features.std(0) + 1e-6)
     standardised = (features - feature_mean) / feature_std
-    counts = torch.bincount(targets, minlength=len(CLASS_ORDER)).float()
-    criterion = nn.CrossEntropyLoss(weight=counts.sum() / (len(CLASS_ORDER) * counts.clamp(min=1)))
+    criterion = balanced_loss(targets)
     optimizer = torch.optim.LBFGS(head.parameters(), lr=0.5, max_iter=steps, line_search_fn="strong_wolfe")
 
     def closure():

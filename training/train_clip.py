@@ -76,6 +76,28 @@ def tower_folder(cache: Path | None, tower: FloatTowerEncoder) -> Path | None:
     return cache / f"{sha256_of(tower.path)[:16]}-{tower.arithmetic}" if cache is not None else None
 
 
+class HalfCachedPerFace:
+    """`compute(faces)` of (N, 3, 224, 224) CLIP-normalised faces behind a FaceCache in `folder`, kept
+    and given back as float16: what the tower says of each face (tokens, summaries), at half the size."""
+
+    def __init__(self, compute: Callable[[torch.Tensor], torch.Tensor], folder: Path | None):
+        self.compute = compute
+        self.cached = FaceCache(self._computed, folder)
+
+    @torch.inference_mode()
+    def _computed(self, faces: np.ndarray) -> np.ndarray:
+        return self.compute(torch.from_numpy(faces)).numpy().astype(np.float16)
+
+    def __call__(self, faces: torch.Tensor) -> torch.Tensor:
+        return torch.from_numpy(self.cached(faces.detach().cpu().numpy()))
+
+
+def block_range(spec: str) -> list[int]:
+    """"11-12" -> [11, 12]; "12" -> [12] (blocks as a person names them: 1-based)."""
+    first, _, last = spec.partition("-")
+    return list(range(int(first), int(last or first) + 1))
+
+
 class CachedEncoder:
     """The encoder behind a FaceCache of its embeddings, in `cache`/<encoder file sha256>-<arithmetic>/."""
 

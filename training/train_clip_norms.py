@@ -19,7 +19,6 @@ import argparse
 import json
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -32,37 +31,11 @@ from scoring.frames.families.clip_norms import NormTunedProbe
 from scoring.frames.families.clip_probe import clip_profile
 from scoring.frames.layouts import sidecar_of
 from scoring.weights.catalog import sidecar_path
-from training.data import CLASS_ORDER, add_data_arguments, prepare
-from training.linear_probe import fit_linear_head, write_report
-from training.train_clip import CachedEncoder, FaceCache, per_face, tower_folder, training_views
+from training.data import add_data_arguments, prepare
+from training.linear_probe import balanced_loss, fit_linear_head, write_report
+from training.train_clip import CachedEncoder, HalfCachedPerFace, block_range, per_face, tower_folder, training_views
 
 BATCH = 32
-
-
-def block_range(spec: str) -> list[int]:
-    """"11-12" -> [11, 12]; "12" -> [12]."""
-    first, _, last = spec.partition("-")
-    return list(range(int(first), int(last or first) + 1))
-
-
-class CachedTokens:
-    """The tokens entering block `block` (0-based) of each face, behind a FaceCache (stored as float16)."""
-
-    def __init__(self, tower: FloatTowerEncoder, block: int, cache: Path | None):
-        self.tower, self.block = tower, block
-        self.cached = FaceCache(self._computed, tower_folder(cache / str(block + 1), tower) if cache is not None else None)
-
-    @torch.inference_mode()
-    def _computed(self, faces: np.ndarray) -> np.ndarray:
-        return self.tower.tokens_entering(torch.from_numpy(faces), self.block).numpy().astype(np.float16)
-
-    def __call__(self, faces: torch.Tensor) -> torch.Tensor:
-        return torch.from_numpy(self.cached(faces.numpy()))
-
-
-def balanced_loss(targets: torch.Tensor) -> nn.CrossEntropyLoss:
-    counts = torch.bincount(targets, minlength=len(CLASS_ORDER)).float()
-    return nn.CrossEntropyLoss(weight=counts.sum() / (len(CLASS_ORDER) * counts.clamp(min=1)))
 
 
 def tune(model: NormTunedProbe, tokens: torch.Tensor, targets: torch.Tensor, epochs: int, lr: float, seed: int) -> float:
@@ -101,7 +74,9 @@ def train(args) -> dict:
     torch.manual_seed(args.seed)
     model.clip_head.reset_parameters()
     fit_linear_head(model.clip_head, model.feature_mean, model.feature_std, nn.functional.normalize(embeddings, dim=1), targets, args.weight_decay, args.steps)
-    tokens = per_face(CachedTokens(tower, model.first_tuned_block, cache / "clip-blocks" if cache else None), images, profile, "tokens")
+    first = model.first_tuned_block
+    entering = HalfCachedPerFace(lambda faces: tower.tokens_entering(faces, first), tower_folder(cache / "clip-blocks" / str(first + 1), tower) if cache else None)
+    tokens = per_face(entering, images, profile, "tokens")
     loss = tune(model, tokens, targets, args.epochs, args.lr, args.seed)
     family = f"clip-norms (CLIP ViT-B/16 float32 from {encoder_file().name}, LayerNorms of blocks {args.blocks} and the final one tuned with the head)"
     report = write_report(args, "training.train_clip_norms", family, data, model, profile, targets, loss, started)

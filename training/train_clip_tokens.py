@@ -18,9 +18,7 @@ import argparse
 import json
 import sys
 import time
-from pathlib import Path
 
-import numpy as np
 import torch
 
 from scoring.frames.clip.encoder import encoder_file
@@ -31,7 +29,7 @@ from scoring.frames.layouts import sidecar_of
 from scoring.weights.catalog import sidecar_path
 from training.data import add_data_arguments, prepare
 from training.linear_probe import fit_linear_head, write_report
-from training.train_clip import FaceCache, per_face, tower_folder, training_views
+from training.train_clip import HalfCachedPerFace, block_range, per_face, tower_folder, training_views
 
 
 def layout(spec: str) -> torch.Tensor:
@@ -39,8 +37,7 @@ def layout(spec: str) -> torch.Tensor:
     rows = []
     for part in spec.split("+"):
         summary, _, blocks = part.partition("@")
-        first, _, last = blocks.partition("-")
-        rows += [(SUMMARIES.index(summary), block - 1) for block in range(int(first), int(last or first) + 1)]
+        rows += [(SUMMARIES.index(summary), block - 1) for block in block_range(blocks)]
     return torch.tensor(rows)
 
 
@@ -54,28 +51,14 @@ CANDIDATES = {
 }
 
 
-class CachedSummaries:
-    """The tower's summaries behind a FaceCache (stored as float16), in `cache`/<encoder file sha256>-<arithmetic>/."""
-
-    def __init__(self, tower: FloatTowerEncoder, cache: Path | None):
-        self.summarise = TowerSummaries(tower)
-        self.cached = FaceCache(self._computed, tower_folder(cache, tower))
-
-    @torch.inference_mode()
-    def _computed(self, faces: np.ndarray) -> np.ndarray:
-        return self.summarise(torch.from_numpy(faces)).numpy().astype(np.float16)
-
-    def __call__(self, faces: torch.Tensor) -> torch.Tensor:
-        return torch.from_numpy(self.cached(faces.detach().cpu().numpy()).astype(np.float32))
-
-
 def train(args) -> dict:
     data = prepare(args)
     started = time.time()
     profile = clip_profile(args.margin, args.val_frames)
-    source = CachedSummaries(FloatTowerEncoder(encoder_file()), None if args.no_cache else args.cache_dir.parent / "clip-tokens")
+    tower = FloatTowerEncoder(encoder_file())
+    source = HalfCachedPerFace(TowerSummaries(tower), None if args.no_cache else tower_folder(args.cache_dir.parent / "clip-tokens", tower))
     images, classes = training_views(data.train, args.sbi, args.seed)
-    summaries, targets = per_face(source, images, profile, "summarising"), torch.tensor(classes)
+    summaries, targets = per_face(source, images, profile, "summarising").float(), torch.tensor(classes)
     reports = {}
     for candidate in args.candidates:
         model = TokenProbe(source, layout(CANDIDATES[candidate])).eval()

@@ -3,7 +3,8 @@ browser's chunks come in, in memory.
 
 The writer appends chunks and, at the end, `finish()`es; the reader (PyAV's demuxer) blocks until
 there are bytes to read, and sees the end of the file only after `finish()`. `abort()` ends a
-session early: the reader gets an error at once, so its decode stops instead of waiting.
+session early: the reader gets an error at once, so its decode stops instead of waiting. How long
+a silent client is waited for is the writer's to decide (the socket's idle limit), not the reader's.
 Nothing is written to disk; at most `max_bytes` are ever held.
 """
 
@@ -20,18 +21,13 @@ class StreamAborted(OSError):
 
 
 class GrowingStream(io.RawIOBase):
-    def __init__(self, max_bytes: int, idle_timeout_s: float):
+    def __init__(self, max_bytes: int):
         self.max_bytes = max_bytes
-        self.idle_timeout_s = idle_timeout_s
         self._data = bytearray()
         self._position = 0
         self._finished = False
         self._aborted = False
         self._changed = threading.Condition()
-
-    @property
-    def finished(self) -> bool:
-        return self._finished
 
     @property
     def received(self) -> int:
@@ -66,15 +62,11 @@ class GrowingStream(io.RawIOBase):
 
     def readinto(self, buffer) -> int:
         with self._changed:
-            waited = self._changed.wait_for(lambda: self._aborted or self._finished or self._position < len(self._data), self.idle_timeout_s)
-            if self._aborted or not waited:
+            self._changed.wait_for(lambda: self._aborted or self._finished or self._position < len(self._data))
+            if self._aborted:
                 raise StreamAborted("the live recording ended before its last chunk")
             count = min(len(buffer), len(self._data) - self._position)
             buffer[:count] = self._data[self._position : self._position + count]
             self._position += count
             return count
 
-    def getvalue(self) -> bytes:
-        """Every byte received (what an upload of the same recording would hold)."""
-        with self._changed:
-            return bytes(self._data)

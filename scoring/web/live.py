@@ -28,7 +28,6 @@ from simple_websocket import ConnectionClosed
 
 from scoring.errors import Code, ServiceError
 from scoring.live import LiveRequest, LiveSession
-from scoring.operations import metrics
 from scoring.web import current
 from scoring.web.audit import record_answer
 from scoring.web.auth import protected
@@ -61,7 +60,6 @@ def live(ws) -> None:
         record_answer(200, result)
         ws.close(CLOSE_NORMAL, "verdict sent")
     except ServiceError as exc:
-        metrics.SCORING_ERRORS.labels(exc.code).inc()
         _refuse(ws, events, exc)
     except ConnectionClosed:
         raise
@@ -78,11 +76,16 @@ def _refuse(ws, events: queue.Queue, exc: ServiceError) -> None:
     ws.close(_close_code(exc.status), exc.code)
 
 
-def _start(ws, idle_s: float) -> dict:
+def _next_message(ws, idle_s: float, awaited: str):
+    """The client's next message, or 408 after `idle_s` without one."""
     message = ws.receive(timeout=idle_s)
     if message is None:
-        raise ServiceError(Code.IDLE_TIMEOUT, f"no start message came within {idle_s:g} s")
-    start = _control(message)
+        raise ServiceError(Code.IDLE_TIMEOUT, f"no {awaited} came for {idle_s:g} s; the recording was closed")
+    return message
+
+
+def _start(ws, idle_s: float) -> dict:
+    start = _control(_next_message(ws, idle_s, "start message"))
     if start.get("type") != "start":
         raise ServiceError(Code.BAD_REQUEST, 'the first message must be JSON {"type": "start", ...}')
     return start
@@ -91,10 +94,10 @@ def _start(ws, idle_s: float) -> dict:
 def _stream(ws, session: LiveSession, events: queue.Queue, idle_s: float) -> None:
     """Chunks into the session until `stop`, the session's events out between them."""
     while True:
-        message = ws.receive(timeout=idle_s)
-        _send_events(ws, events)
-        if message is None:
-            raise ServiceError(Code.IDLE_TIMEOUT, f"no chunk came for {idle_s:g} s; the recording was closed")
+        try:
+            message = _next_message(ws, idle_s, "chunk")
+        finally:
+            _send_events(ws, events)
         if isinstance(message, bytes):
             session.feed(message)
             continue
