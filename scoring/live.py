@@ -33,7 +33,7 @@ from scoring.runtime.timing import Stopwatch
 from scoring.service import ScoringService
 
 GUIDE_INTERVAL_S = 0.5
-DARK_LUMA = 60  # mean luma (0-255) of a frame below which faces are lost in the noise of a webcam
+DARK_LUMA = 60  # mean luma (0-255) of the face (the frame, without one) below which a webcam's noise hides it
 SMALL_FACE_SHARE = 0.12  # a face box narrower than this share of the frame's shorter side: too far
 GUIDANCE = {
     "no_face": "No face is seen: look straight into the camera.",
@@ -50,10 +50,25 @@ class LiveRequest:
     explain: bool = False
 
 
+def largest_face(faces: np.ndarray) -> np.ndarray:
+    """The (x1, y1, x2, y2) box of the largest of the faces."""
+    return max(faces, key=lambda face: (face[2] - face[0]) * (face[3] - face[1]))[:4]
+
+
+def lit_region(faces: np.ndarray, frame_bgr: np.ndarray) -> np.ndarray:
+    """Where the light is judged: the largest face (a lit face before a dark wall is not too dark), else the frame."""
+    if len(faces) == 0:
+        return frame_bgr
+    height, width = frame_bgr.shape[:2]
+    x1, y1, x2, y2 = (int(round(v)) for v in largest_face(faces))
+    region = frame_bgr[max(0, y1) : min(height, y2), max(0, x1) : min(width, x2)]
+    return region if region.size else frame_bgr
+
+
 def guidance_codes(faces: np.ndarray, frame_bgr: np.ndarray) -> list[str]:
     """What a person should change, from the faces found in one frame (x1, y1, x2, y2, score rows)."""
     codes = []
-    if float(cv2.cvtColor(frame_bgr, cv2.COLOR_BGR2GRAY).mean()) < DARK_LUMA:
+    if float(cv2.cvtColor(lit_region(faces, frame_bgr), cv2.COLOR_BGR2GRAY).mean()) < DARK_LUMA:
         codes.append("too_dark")
     if len(faces) == 0:
         return [*codes, "no_face"]
@@ -142,7 +157,7 @@ class LiveSession:
         """Each photo-judging detector's P(real) of the frame's largest face."""
         if len(faces) == 0:
             return {}
-        box = max(faces, key=lambda face: (face[2] - face[0]) * (face[3] - face[1]))[:4]
+        box = largest_face(faces)
         rgb = cv2.cvtColor(frame_bgr, cv2.COLOR_BGR2RGB)
         detectors = self.service.detectors
         judging = {name: detectors.models[name].get() for name, kind in detectors.types.items() if kind.judges_images()}

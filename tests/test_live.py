@@ -141,3 +141,6 @@ def test_guidance_says_what_a_person_should_change():
     assert guidance_codes(np.array([near]), dark) == ["too_dark"]
     assert guidance_codes(np.array([far]), lit) == ["face_too_small"]
     assert guidance_codes(np.array([near, far]), dark) == ["too_dark", "several_faces"]
+    lit_face_dark_wall = dark.copy()
+    lit_face_dark_wall[80:330, 100:300] = 140
+    assert guidance_codes(np.array([near]), lit_face_dark_wall) == []  # the light is judged on the face
