@@ -58,7 +58,7 @@ def stream(url: str, data: bytes, seconds: float) -> dict:
     listener.join()
     answer, answered = received[-1]
     lags = [at - started - event["seconds"] for event, at in received if event["type"] == "progress" and at <= stopped]
-    with contextlib.suppress(ConnectionClosed):  # the service closes after its answer
+    with contextlib.suppress(ConnectionClosed, OSError):  # the service closes after its answer, maybe first
         ws.close()
     return {"stop_to_result_s": answered - stopped, "lags": lags or [float("nan")], "status": answer["type"], "answer": answer}
 

@@ -63,7 +63,7 @@ def session(url: str, chunks: list, start: dict | None = None, headers: dict | N
     except ConnectionClosed:
         pass
     finally:
-        with contextlib.suppress(ConnectionClosed):
+        with contextlib.suppress(ConnectionClosed, OSError):  # the service may have closed it first
             ws.close()
     return events
 
