@@ -11,7 +11,8 @@ chunks paced by the clock, as a browser would. Prints, per scenario, the median 
   for the same bytes (`POST /score`, sent at once);
 - **lag**: how far the service's view of the recording (the `seconds` of its latest `progress`)
   trails the seconds sent, while streaming: the median and the largest;
-- the same with **two streams at once**, and **one stream beside an upload** of the same clip.
+- the same with **two streams at once**, and **one stream beside an upload** of the same clip;
+- the stages the verdict still ran after `stop` (its `timings_ms`), beside the upload's.
 """
 
 from __future__ import annotations
@@ -76,11 +77,19 @@ def _events(ws) -> list[tuple[dict, float]]:
     return out
 
 
-def upload(url: str, data: bytes) -> float:
+def upload(url: str, data: bytes) -> dict:
+    """One POST /score of the same bytes: its time and its stages."""
     started = time.monotonic()
     response = requests.post(url + "/score", files={"video": ("recording.webm", data)}, timeout=300)
     response.raise_for_status()
-    return time.monotonic() - started
+    return {"seconds": time.monotonic() - started, "timings_ms": response.json()["timings_ms"]}
+
+
+def median_stages(timings: list[dict]) -> str:
+    """The median milliseconds of each stage over runs, largest first."""
+    stages = {name for timing in timings for name in timing}
+    medians = {name: median(timing.get(name, 0.0) for timing in timings) for name in stages}
+    return ", ".join(f"{name} {ms:.0f}" for name, ms in sorted(medians.items(), key=lambda item: -item[1]))
 
 
 def side_by_side(*jobs) -> list:
@@ -110,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
         alone = [stream(url, data, args.seconds) for _ in range(args.runs)]
         uploads = [upload(url, data) for _ in range(args.runs)]
         pairs = [side_by_side(lambda: stream(url, data, args.seconds), lambda: stream(url, data, args.seconds)) for _ in range(args.runs)]
-        beside = [side_by_side(lambda: stream(url, data, args.seconds), lambda: (time.sleep(args.seconds / 2), upload(url, data))[1]) for _ in range(args.runs)]
+        beside = [side_by_side(lambda: stream(url, data, args.seconds), lambda: (time.sleep(args.seconds / 2), upload(url, data)["seconds"])[1]) for _ in range(args.runs)]
         print(f"answer: {alone[0]['status']}, {alone[0]['answer'].get('result', alone[0]['answer']).get('risk_level', alone[0]['answer'].get('error'))}")
         print(f"{'scenario':38s} {'stop -> result s':>17s} {'lag median s':>13s} {'lag max s':>10s} {'upload s':>9s}")
         rows = [
@@ -118,13 +127,15 @@ def main(argv: list[str] | None = None) -> int:
             ("two streams at once", [s for pair in pairs for s in pair], None),
             ("one stream beside an upload", [s for s, _ in beside], [u for _, u in beside]),
         ]
-        print(f"{'upload alone (POST /score, same bytes)':38s} {'':>17s} {'':>13s} {'':>10s} {median(uploads):9.2f}")
+        print(f"{'upload alone (POST /score, same bytes)':38s} {'':>17s} {'':>13s} {'':>10s} {median(u['seconds'] for u in uploads):9.2f}")
         for name, sessions, ups in rows:
             lags = [lag for s in sessions for lag in s["lags"]]
             print(
                 f"{name:38s} {median(s['stop_to_result_s'] for s in sessions):17.2f} {median(lags):13.2f} {max(lags):10.2f} "
                 f"{median(ups) if ups else float('nan'):9.2f}"
             )
+        print("stages after stop, one stream (median ms):", median_stages([s["answer"]["result"]["timings_ms"] for s in alone if s["status"] == "result"]))
+        print("stages of the upload (median ms):", median_stages([u["timings_ms"] for u in uploads]))
     return 0
 
 

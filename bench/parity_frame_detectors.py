@@ -102,7 +102,7 @@ def run_reference(detector: str, reference_dir: Path, pythonpath: str | None, in
 
 def ours(weights: Path, frames, boxes, clips) -> tuple[np.ndarray, np.ndarray, dict, float]:
     """P(real) per face and per clip through EfficientNetDetector, unrounded; and the file's spec."""
-    detector = EfficientNetDetector(weights, "cpu", batch_size=4)
+    detector = EfficientNetDetector(weights, "cpu")
     model = detector.models[0]
     started = time.perf_counter()
     faces = model.profile.face_inputs(frames, boxes)

@@ -13,6 +13,8 @@ and the metrics name no detector:
 - `judge_image`: the report for one face of a still image (`image_reason` says why a detector
   that does not judge photos has no score for one);
 - `explain` / `explain_image`: heat maps of what it judged, on request;
+- `measure_ahead`: while a live recording arrives, part of the work `measure` will ask for, done on
+  what has arrived and remembered, so that at `stop` only the tail is left;
 - `report_schema`: the JSON schema of its report in responses;
 - `check_settings` and `health_config`: what is wrong with its settings at start, and what
   /health's `config` says of them.
@@ -89,6 +91,12 @@ class Detector:
     def judge_image(self, image_rgb: np.ndarray, box: Sequence[float]) -> dict:
         """The report for the face at `box` (x1, y1, x2, y2 in the image's pixels)."""
         raise NotImplementedError(f"{self.title} does not judge still images: {self.image_reason}")
+
+    def measure_ahead(self, frames_bgr: Sequence[np.ndarray], tracking: TrackingResult) -> dict | None:
+        """One step of what `measure` will need if the recording goes on, done now on the frames and
+        tracks so far and remembered by content; what it found (a progress figure), or None when
+        nothing is left to do on them."""
+        return None
 
     def explain(self, video: DecodedVideo, tracking: TrackingResult, measurement: Measurement) -> list[dict] | None:
         """Heat maps of what `measure` judged; None: this detector draws none."""

@@ -5,34 +5,39 @@ MAX_UPLOAD_MB); a decoder thread reads it as it grows through the upload's own d
 (`scoring.media.video.decode_video`), so at `stop` the decoded video is the one an upload of the same
 bytes gives, and `ScoringService.score_live` answers what `POST /score` answers for them.
 
-On the way, a guide thread looks at the newest frame every GUIDE_INTERVAL_S: the face stage's
-detector finds the faces, the frame's light is measured, and the largest face is judged as a photo
-is (the frame classifier's P(real) of that frame: a progress figure, not the verdict). What it sees
-becomes `progress` events, and `guidance` events when what a person should change changes.
-The guide runs behind the stream rather than holding it up: a frame it had no time for is skipped.
+Beside it a search thread does the verdict's work as the frames arrive (`ArrivingFrames`): the
+shot boundaries, the face search on the frames the face stage will search, and then, while it has
+nothing newer to look at, the detectors' work ahead (`Detector.measure_ahead`: the frame classifier
+judges the faces it will judge). The face detector and the classifier remember their results by the
+content of each frame and face (`scoring.runtime.memo`), so at `stop` the verdict, the upload's own
+pipeline, finds them and computes only the tail. Each searched frame also gives a `progress` event
+(the faces in it, the faces judged so far) and a `guidance` event when what a person should change
+changes.
 """
 
 from __future__ import annotations
 
-import contextlib
 import queue
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
 
+from scoring.contract import Detector
 from scoring.errors import ServiceError
+from scoring.faces.scenes import ShotBoundaries
+from scoring.faces.tracking import FaceTracker, TrackingResult
 from scoring.media.stream import GrowingStream, StreamAborted
 from scoring.media.video import FPS, DecodedVideo, decode_video
 from scoring.operations import metrics
 from scoring.runtime import torch_env
+from scoring.runtime.memo import ContentMemo, remembering
 from scoring.runtime.timing import Stopwatch
 from scoring.service import ScoringService
 
-GUIDE_INTERVAL_S = 0.5
 DARK_LUMA = 60  # mean luma (0-255) of the face (the frame, without one) below which a webcam's noise hides it
 SMALL_FACE_SHARE = 0.12  # a face box narrower than this share of the frame's shorter side: too far
 GUIDANCE = {
@@ -80,22 +85,88 @@ def guidance_codes(faces: np.ndarray, frame_bgr: np.ndarray) -> list[str]:
     return codes
 
 
+@dataclass
+class ArrivingFrames:
+    """A recording's frames as the decoder places them, and the work done on them so far: the shots,
+    the faces on the frames the face stage searches (each shot's every `stride`-th frame and its last),
+    and what the detectors found judging ahead."""
+
+    tracker: FaceTracker
+    ahead: dict[str, Detector]
+    shots: ShotBoundaries = field(default_factory=ShotBoundaries)
+    frames: list[np.ndarray] = field(default_factory=list)
+    detections: dict[int, np.ndarray] = field(default_factory=dict)
+    judged: dict[str, list[dict]] = field(default_factory=dict)
+    _previous: tuple[int, Future] | None = None
+
+    def arrive(self, slot: int, image: Future) -> list[int]:
+        """A source frame at its first 25 fps slot: the one before it now knows its slots and is placed.
+        Returns the frames searched for faces."""
+        searched = []
+        if self._previous is not None:
+            first, before = self._previous
+            searched = self._place(before.result(), slot - first)
+        self._previous = (slot, image)
+        return searched
+
+    def complete(self, frames: list[np.ndarray]) -> list[tuple[int, int]]:
+        """The decoded video's shots: the frames not placed yet (the last source frame's) added."""
+        for frame in frames[len(self.frames) :]:
+            self.shots.add(frame)
+        return self.shots.scenes()
+
+    def step_ahead(self) -> bool:
+        """One step of a detector's work ahead on the tracks so far; False when none had any left."""
+        tracking = self.tracking_so_far()
+        for name, detector in self.ahead.items():
+            found = detector.measure_ahead(self.frames, tracking)
+            if found is not None:
+                self.judged.setdefault(name, []).append(found)
+                return True
+        return False
+
+    def tracking_so_far(self) -> TrackingResult:
+        scenes = self.shots.scenes_so_far()
+        tracks = self.tracker.tracks_in(self.tracker.searched_scenes(scenes), self.detections)
+        return TrackingResult(tracks=tracks, scenes=scenes, detections=self.detections, detector=self.tracker.detector.name)
+
+    def _place(self, frame: np.ndarray, slots: int) -> list[int]:
+        searched = []
+        for _ in range(slots):
+            index = len(self.frames)
+            self.frames.append(frame)
+            self.shots.add(frame)
+            for searchable in self._to_search(index):
+                self.detections[searchable] = self.tracker.detector.detect([self.frames[searchable]])[0]
+                searched.append(searchable)
+        return searched
+
+    def _to_search(self, index: int) -> list[int]:
+        """The frames the face stage will search once `index` is placed: every `stride`-th of its shot,
+        and, where a shot begins at it, the last of the shot before."""
+        start = self.shots.scenes_so_far()[-1][0]
+        ended = [index - 1] if index == start and index > 0 and index - 1 not in self.detections else []
+        return ended + ([index] if (index - start) % self.tracker.stride == 0 else [])
+
+
 class LiveSession:
     """One recording as it arrives; `emit(event)` is called from this session's threads."""
 
     def __init__(self, service: ScoringService, request: LiveRequest, emit: Callable[[dict], None]):
         self.service, self.request, self.emit = service, request, emit
-        settings = service.settings
-        self.stream = GrowingStream(settings.max_upload_bytes)
+        self.stream = GrowingStream(service.settings.max_upload_bytes)
         self.failure: ServiceError | None = None
         self._decoded: DecodedVideo | None = None
-        self._frames: queue.Queue = queue.Queue(maxsize=1)
-        self._next_guided = 0
+        self._arrivals: queue.Queue = queue.Queue()  # (slot, image) from the decoder, None at its end
         self._guidance: list[str] | None = None
+        self.remembered = ContentMemo()  # what this session's frames and faces gave, for its verdict
+        tracker = service.detectors.face_tracker.get()
+        ahead = {name: lazy.value for name, lazy in service.detectors.models.items() if lazy.get() is not None}
+        self.arriving = ArrivingFrames(tracker, ahead) if tracker is not None else None
         self._decoder = threading.Thread(target=self._decode, name="live-decode", daemon=True)
-        self._guide = threading.Thread(target=self._guide_loop, name="live-guide", daemon=True)
+        self._searcher = threading.Thread(target=self._search, name="live-search", daemon=True)
         self._decoder.start()
-        self._guide.start()
+        self._searcher.start()
 
     def feed(self, chunk: bytes) -> None:
         """One MediaRecorder chunk; 413 past MAX_UPLOAD_MB, or the decode's own refusal (415, 413) as soon as it is known."""
@@ -107,16 +178,18 @@ class LiveSession:
         """The recording is complete: the rest of its decode, then the verdict, as `POST /score` gives it."""
         self.stream.finish()
         self._decoder.join()
-        self._guide.join()
+        self._searcher.join()
         if self.failure is not None:
             raise self.failure
-        return self.service.score_live(self._decoded, self.request.session_id, self.request.phrase, self.request.explain)
+        scenes = self.arriving.complete(self._decoded.frames) if self.arriving is not None else None
+        with remembering(self.remembered):
+            return self.service.score_live(self._decoded, self.request.session_id, self.request.phrase, self.request.explain, scenes)
 
     def close(self) -> None:
         """End the session on any path: the decode stops and the bytes are let go."""
         self.stream.abort()
         self._decoder.join()
-        self._guide.join()
+        self._searcher.join()
 
     def _decode(self) -> None:
         try:
@@ -127,38 +200,38 @@ class LiveSession:
             metrics.SCORING_ERRORS.labels(exc.code).inc()  # as the upload's decode counts it (the verdict's own errors count in score_live)
             self.failure = exc
         finally:
-            self._frames.put(None)
+            self._arrivals.put(None)
 
     def _saw(self, slot: int, image: Future) -> None:
-        """The decoder's frames: the newest one at each guide time goes to the guide, unless it is still busy."""
-        if slot < self._next_guided:
-            return
-        self._next_guided = slot + round(GUIDE_INTERVAL_S * FPS)
-        with contextlib.suppress(queue.Full):
-            self._frames.put_nowait((slot, image))
+        self._arrivals.put((slot, image))
 
-    def _guide_loop(self) -> None:
+    def _search(self) -> None:
         torch_env.apply_threads_in_this_thread()
-        while (item := self._frames.get()) is not None:
-            slot, image = item
-            self._look(slot, image.result())
+        with remembering(self.remembered):
+            self._search_as_frames_arrive()
 
-    def _look(self, slot: int, frame_bgr: np.ndarray) -> None:
-        tracker = self.service.detectors.face_tracker.get()
-        faces = tracker.detector.detect([frame_bgr])[0] if tracker is not None else np.zeros((0, 5))
-        codes = guidance_codes(faces, frame_bgr) if tracker is not None else []
-        seconds = round(slot / FPS, 2)
-        self.emit({"type": "progress", "seconds": seconds, "bytes": self.stream.received, "faces": len(faces), "frame_scores": self._frame_scores(faces, frame_bgr)})
+    def _search_as_frames_arrive(self) -> None:
+        """Frames first, as they arrive; work ahead while none is waiting; done when the decode is."""
+        busy = False
+        while True:
+            try:
+                item = self._arrivals.get(block=not busy)
+            except queue.Empty:
+                busy = self.arriving.step_ahead()
+                continue
+            if item is None:
+                return
+            if self.arriving is not None and (searched := self.arriving.arrive(*item)):
+                self._report(searched[-1])
+                busy = True
+
+    def _report(self, index: int) -> None:
+        faces = self.arriving.detections[index]
+        frame_bgr = self.arriving.frames[index]
+        seconds = round(index / FPS, 2)
+        judged = {name: list(found) for name, found in self.arriving.judged.items()}  # a copy: the socket's thread sends it
+        self.emit({"type": "progress", "seconds": seconds, "bytes": self.stream.received, "faces": len(faces), "frame_scores": judged})
+        codes = guidance_codes(faces, frame_bgr)
         if codes != self._guidance:
             self._guidance = codes
             self.emit({"type": "guidance", "seconds": seconds, "codes": codes, "messages": [GUIDANCE[code] for code in codes]})
-
-    def _frame_scores(self, faces: np.ndarray, frame_bgr: np.ndarray) -> dict[str, float]:
-        """Each photo-judging detector's P(real) of the frame's largest face."""
-        if len(faces) == 0:
-            return {}
-        box = largest_face(faces)
-        rgb = cv2.cvtColor(frame_bgr, cv2.COLOR_BGR2RGB)
-        detectors = self.service.detectors
-        judging = {name: detectors.models[name].get() for name, kind in detectors.types.items() if kind.judges_images()}
-        return {name: detector.judge_image(rgb, box)["score"] for name, detector in judging.items() if detector is not None}

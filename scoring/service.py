@@ -79,9 +79,17 @@ class ScoringService:
         with self.admission.ticket(), self.admission.slot():
             yield
 
-    def score_live(self, decoded: DecodedVideo, session_id: str | None = None, phrase: str | None = None, explain: bool = False) -> dict:
-        """The response for a live recording decoded as it arrived, inside its `live_slot`: what `score` gives for the same bytes."""
-        return self._answer(session_id, lambda watch: self._score(decoded, watch, phrase, explain), "video", slot_held=True)
+    def score_live(
+        self,
+        decoded: DecodedVideo,
+        session_id: str | None = None,
+        phrase: str | None = None,
+        explain: bool = False,
+        scenes: list[tuple[int, int]] | None = None,
+    ) -> dict:
+        """The response for a live recording decoded as it arrived (its `scenes` found on the way), inside
+        its `live_slot`: what `score` gives for the same bytes."""
+        return self._answer(session_id, lambda watch: self._score(decoded, watch, phrase, explain, scenes), "video", slot_held=True)
 
     def score_image(self, data: bytes, session_id: str | None = None, explain: bool = False) -> dict:
         """The response for one still image: its largest face judged by the frame classifier."""
@@ -164,7 +172,7 @@ class ScoringService:
         with watch.stage("decode"):
             return decode_video(video_path, self.limits, watch)
 
-    def _score(self, decoded: DecodedVideo, watch: Stopwatch, phrase: str | None, explain: bool) -> dict:
+    def _score(self, decoded: DecodedVideo, watch: Stopwatch, phrase: str | None, explain: bool, scenes: list[tuple[int, int]] | None = None) -> dict:
         models = self.detectors.models
         if decoded.duration_s < self.settings.min_duration_s:
             raise ServiceError(
@@ -174,7 +182,7 @@ class ScoringService:
         # A detector that needs no face (the voice) runs beside the face search, which leaves a core idle.
         types = self.detectors.types
         beside = {name: self._beside.submit(self._run_beside, name, decoded, watch) for name in models if not types[name].needs_faces}
-        tracking = self._face_tracker().track(decoded.frames, watch)
+        tracking = self._face_tracker().track(decoded.frames, watch, scenes)
 
         outcomes: dict[str, Outcome] = {}
         track = None  # every detector judges the face its predecessors judged (SyncNet's speaker)

@@ -73,7 +73,6 @@ class EfficientNetSettings:
     # empty: equal shares. Renormalised over the files that loaded.
     shares: tuple[float, ...] = ()
     min_models: int = 1  # files that must load for the classifier to score; with fewer it is unavailable
-    batch_size: int = 8  # faces per forward pass: B4 at 224 px keeps every activation under glibc's 32 MB mmap threshold
     precision: str = "auto"  # float32 | bfloat16 | auto (bfloat16 where native)
     # Overrides of the file's profile (None: its sidecar, else its authors' profile).
     num_frames: int | None = None
@@ -418,7 +417,6 @@ _EFFICIENTNET = {
     "EFFICIENTNET_MAX_FRAMES": Variable("max_frames", int, rule=AT_LEAST_1),
     "EFFICIENTNET_MIN_MODELS": Variable("min_models", int, rule=AT_LEAST_1),
     "EFFICIENTNET_CROP_MARGIN": Variable("crop_margin", _optional_float, rule=NOT_NEGATIVE),
-    "EFFICIENTNET_BATCH_SIZE": Variable("batch_size", int, rule=AT_LEAST_1),
     "EFFICIENTNET_PRECISION": Variable("precision", _choice("auto", "float32", "bfloat16")),
     "EFFICIENTNET_PROFILE": Variable("profile", _optional_text),  # a family's profile: the frame detector checks the name
     "EFFICIENTNET_CLASS_ORDER": Variable("class_order", _optional_choice("real,fake", "fake,real")),

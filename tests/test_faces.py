@@ -15,7 +15,7 @@ from scoring.errors import Code, ServiceError
 from scoring.faces.detection import MTCNN_SCALE, MTCNNDetector, create_face_detector, load_s3fd_net
 from scoring.faces.s3fd import S3FD, S3FDNet, decode_boxes, prior_boxes, select_faces
 from scoring.faces.scenes import detect_scenes
-from scoring.faces.tracking import BATCHES_SIDE_BY_SIDE, DETECTION_BATCH, FaceTracker, detection_batches, interpolate, link_detections
+from scoring.faces.tracking import FaceTracker, interpolate, link_detections
 from scoring.media.video import decode_video
 from scoring.runtime.nms import box_nms
 from scoring.runtime.timing import Stopwatch
@@ -231,7 +231,7 @@ def test_tracker_detects_on_a_stride_and_never_tracks_across_a_cut():
 
 
 class OverlapCheckingDetector(ScriptedDetector):
-    """Its first batch waits until the second has started, so it only finishes when batches run side by side."""
+    """Its search of frame 0 waits until a second search has started, so it only finishes when searches run side by side."""
 
     def __init__(self, faces_by_frame):
         super().__init__(faces_by_frame)
@@ -248,22 +248,13 @@ class OverlapCheckingDetector(ScriptedDetector):
         return super().detect(frames)
 
 
-def test_detection_batches_run_side_by_side_and_each_frame_keeps_its_faces():
+def test_frames_are_searched_one_at_a_time_side_by_side_and_each_keeps_its_faces():
     detector = OverlapCheckingDetector(lambda i: np.stack([box(50 + i, 40)]))
     result = FaceTracker(detector, stride=1, min_track_frames=20, min_face_size=50).track(indexed_frames(70))
     assert detector.overlapped
-    assert sorted(detector.batches) == [list(range(b, b + 12)) for b in range(0, 48, 12)] + [list(range(48, 59)), list(range(59, 70))]
+    assert sorted(detector.batches) == [[i] for i in range(70)]
     assert [(t.start, t.end) for t in result.tracks] == [(0, 70)]
     np.testing.assert_allclose(result.tracks[0].boxes[:, 0], 50 + np.arange(70))
-
-
-@pytest.mark.parametrize("frames", [0, 1, 5, 21, 32, 33, 70])
-def test_detection_batches_are_even_and_no_larger_than_the_limit(frames):
-    batches = detection_batches(list(range(frames)))
-    assert [f for batch in batches for f in batch] == list(range(frames))
-    sizes = [len(batch) for batch in batches]
-    assert all(1 <= size <= DETECTION_BATCH for size in sizes) and max(sizes, default=0) - min(sizes, default=0) <= 1
-    assert frames < BATCHES_SIDE_BY_SIDE or len(batches) % BATCHES_SIDE_BY_SIDE == 0
 
 
 def test_a_deadline_passed_during_face_detection_answers_processing_timeout():

@@ -40,12 +40,39 @@ class FaceSamples:
     track: FaceTrack | None = None
 
 
+def face_step(track_length: int, num_frames: int) -> int:
+    """The spacing of the frames a track's faces are chosen from: the largest power of two that still
+    leaves `num_frames` of them (1 for a track no longer than that)."""
+    step = 1
+    while 2 * step < track_length and -(-track_length // (2 * step)) >= num_frames:
+        step *= 2
+    return step
+
+
+def face_lattice(track_length: int, num_frames: int) -> np.ndarray:
+    """The frames a track's faces are chosen from: every `face_step`-th from its first, `num_frames` to
+    twice as many. Steps are powers of two, so a longer track's lattice, where the shorter one reaches,
+    is part of the shorter one's: a face judged on it while a recording arrives (`scoring.live`) stays
+    a candidate however long the recording grows."""
+    return np.arange(0, track_length, face_step(track_length, num_frames))
+
+
+def track_offsets(track_length: int, num_frames: int) -> np.ndarray:
+    """The faces judged along a track: `num_frames` of its lattice, spread evenly (all its frames, if fewer)."""
+    lattice = face_lattice(track_length, num_frames)
+    return lattice[uniform_indices(len(lattice), num_frames)]
+
+
+def longest_track(tracking: TrackingResult) -> FaceTrack | None:
+    return max(tracking.tracks, key=lambda t: (t.length, t.face_size), default=None)
+
+
 def sample_faces(tracking: TrackingResult, num_frames: int, preferred: FaceTrack | None = None) -> FaceSamples:
-    """`num_frames` faces spread over the preferred (else longest) track, or else the largest face on the
-    frames where faces were detected. Raises CannotScore without any face."""
-    track = preferred or max(tracking.tracks, key=lambda t: (t.length, t.face_size), default=None)
+    """Faces along the preferred (else longest) track (`track_offsets`), or else `num_frames` of the largest
+    faces on the frames where faces were detected. Raises CannotScore without any face."""
+    track = preferred or longest_track(tracking)
     if track is not None:
-        offsets = uniform_indices(track.length, num_frames)
+        offsets = track_offsets(track.length, num_frames)
         return FaceSamples(track.start + offsets, [track.boxes[o] for o in offsets], "track", track)
     with_faces = sorted(f for f, boxes in tracking.detections.items() if len(boxes))
     if not with_faces:

@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from scoring.faces.s3fd import S3FD, S3FDNet
+from scoring.runtime import memo
 from scoring.runtime.torchvision_ops import prepare_torchvision
 from scoring.weights.catalog import S3FD as S3FD_OFFICIAL
 from scoring.weights.checkpoints import WeightsError, load_strict, read_checkpoint, require_official, tensor_state
@@ -73,6 +74,19 @@ class MTCNNDetector:
         found = np.concatenate([np.asarray(boxes, dtype=float) / self.scale, np.asarray(probs, dtype=float)[:, None]], 1)
         found = found[found[:, 4] >= self.threshold]
         return found[np.argsort(-found[:, 4], kind="stable")]
+
+
+class RememberingDetector:
+    """A detector that searches each frame alone, and within a live session remembers what it found by
+    the frame's content, so a frame searched while the recording arrived is not searched again for its
+    verdict (`scoring.runtime.memo`)."""
+
+    def __init__(self, detector: FaceDetector):
+        self.detector = detector
+        self.name, self.scale = detector.name, detector.scale
+
+    def detect(self, frames_bgr: list[np.ndarray]) -> list[np.ndarray]:
+        return memo.each(frames_bgr, lambda frame: self.detector.detect([frame])[0], scope=self)
 
 
 def load_s3fd_net(path: Path) -> S3FDNet:

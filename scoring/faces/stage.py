@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from scoring.faces.detection import create_face_detector
+from scoring.faces.detection import RememberingDetector, create_face_detector
 from scoring.faces.tracking import FaceTracker
 from scoring.settings import FaceSettings
 
@@ -25,7 +25,7 @@ def build_tracker(
         allow_unverified_weights,
     )
     tracker = FaceTracker(
-        choice.detector,
+        RememberingDetector(choice.detector),
         stride=1 if every_frame else settings.face_det_stride,
         min_track_frames=settings.min_track_frames,
         min_face_size=settings.min_face_size,

@@ -10,6 +10,7 @@ any stride; and each track takes at most one face per frame (the best overlap).
 
 from __future__ import annotations
 
+import contextvars
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -20,21 +21,11 @@ from scoring.faces.scenes import detect_scenes
 from scoring.runtime.timing import Stopwatch
 
 IOU_THRESHOLD = 0.5
-DETECTION_BATCH = 16  # frames per detector call at most
-# Two batches are searched side by side: the detectors' many small tensors leave a core idle
-# (MTCNN on 42 frames of the 10 s benchmark clip, 2 cores: 834 ms one batch after another, 692 ms
-# two at a time). The batches are of equal size: the 10 s clip's 21 frames as 16 + 5 left one
-# searcher idle for most of the stage (396 ms; 11 + 10: 320 ms). MTCNN judges each frame on its
-# own, so the boxes do not depend on the batches (tests/test_faces.py compares a batch with
-# facenet-pytorch run frame by frame).
-BATCHES_SIDE_BY_SIDE = 2
-
-
-def detection_batches(schedule: list[int]) -> list[list[int]]:
-    """The frames to search in equal batches of at most DETECTION_BATCH, a multiple of BATCHES_SIDE_BY_SIDE of them."""
-    rounds = -(-len(schedule) // (DETECTION_BATCH * BATCHES_SIDE_BY_SIDE))
-    count = min(len(schedule), rounds * BATCHES_SIDE_BY_SIDE)
-    return [[int(f) for f in part] for part in np.array_split(np.asarray(schedule, dtype=int), count)] if count else []
+# Two frames are searched side by side: the detectors' many small tensors leave a core idle
+# otherwise. Each frame is searched on its own, so its faces do not depend on which frames were
+# searched with it (in a batch they moved by up to 6e-5 px with its size) and a frame searched while
+# a recording arrived is found again by its content (`scoring.faces.detection.RememberingDetector`).
+SEARCHERS_SIDE_BY_SIDE = 2
 
 
 @dataclass
@@ -150,28 +141,42 @@ class FaceTracker:
         self.min_face_size = min_face_size
         self.max_missed = max_missed
 
-    def track(self, frames: list[np.ndarray], watch: Stopwatch | None = None) -> TrackingResult:
+    def track(self, frames: list[np.ndarray], watch: Stopwatch | None = None, scenes: list[tuple[int, int]] | None = None) -> TrackingResult:
+        """The tracks of `frames`; `scenes`, when given, are theirs already found (a live recording's)."""
         watch = watch or Stopwatch()
         with watch.stage("scenes"):
-            scenes = detect_scenes(frames)
-        long_scenes = [s for s in scenes if s[1] - s[0] >= self.min_track_frames]
+            scenes = detect_scenes(frames) if scenes is None else scenes
+        long_scenes = self.searched_scenes(scenes)
         schedule = sorted({f for scene in long_scenes for f in detection_schedule(scene, self.stride)})
-        detections: dict[int, np.ndarray] = {}
-        with watch.stage("face_detection"), ThreadPoolExecutor(BATCHES_SIDE_BY_SIDE, thread_name_prefix="face-detection") as searchers:
-            batches = detection_batches(schedule)
-
-            def detect(batch: list[int]) -> list[tuple[int, np.ndarray]]:
-                watch.check()
-                return list(zip(batch, self.detector.detect([frames[i] for i in batch]), strict=True))
-
-            for found in searchers.map(detect, batches):
-                detections.update(found)
-        tracks = []
+        with watch.stage("face_detection"):
+            detections = self.search(frames, schedule, watch)
         with watch.stage("tracking"):
-            for scene in long_scenes:
-                in_scene = {f: d for f, d in detections.items() if scene[0] <= f < scene[1]}
-                for chain in link_detections(in_scene, self.max_missed):
-                    track = interpolate(chain, scene)
-                    if track.length >= self.min_track_frames and track.face_size > self.min_face_size:
-                        tracks.append(track)
+            tracks = self.tracks_in(long_scenes, detections)
         return TrackingResult(tracks=tracks, scenes=scenes, detections=detections, detector=self.detector.name)
+
+    def searched_scenes(self, scenes: list[tuple[int, int]]) -> list[tuple[int, int]]:
+        """The shots long enough to hold a track: the only ones searched."""
+        return [s for s in scenes if s[1] - s[0] >= self.min_track_frames]
+
+    def search(self, frames: list[np.ndarray], schedule: list[int], watch: Stopwatch) -> dict[int, np.ndarray]:
+        """The faces on each frame of `schedule`, each frame searched alone."""
+
+        def detect(index: int) -> np.ndarray:
+            watch.check()
+            return self.detector.detect([frames[index]])[0]
+
+        with ThreadPoolExecutor(SEARCHERS_SIDE_BY_SIDE, thread_name_prefix="face-detection") as searchers:
+            # each search in a copy of the caller's context: a live session's memory goes with it
+            found = [searchers.submit(contextvars.copy_context().run, detect, index) for index in schedule]
+            return {index: future.result() for index, future in zip(schedule, found, strict=True)}
+
+    def tracks_in(self, scenes: list[tuple[int, int]], detections: dict[int, np.ndarray]) -> list[FaceTrack]:
+        """The detections linked into tracks within each shot, short tracks and small faces left out."""
+        tracks = []
+        for scene in scenes:
+            in_scene = {f: d for f, d in detections.items() if scene[0] <= f < scene[1]}
+            for chain in link_detections(in_scene, self.max_missed):
+                track = interpolate(chain, scene)
+                if track.length >= self.min_track_frames and track.face_size > self.min_face_size:
+                    tracks.append(track)
+        return tracks

@@ -31,13 +31,14 @@ import torch
 from torch import nn
 
 from scoring.contract import COUNT, UNIT, Detector, Measurement, schema_object
-from scoring.faces.crops import sample_faces
+from scoring.faces.crops import face_step, longest_track, sample_faces
 from scoring.faces.tracking import FaceTrack, TrackingResult
 from scoring.frames.explain import METHODS, overlay_png
 from scoring.frames.inference import for_inference, serving_autocast
 from scoring.frames.layouts import load_checkpoint
 from scoring.frames.register import CheckpointSpec, named_profiles
-from scoring.media.video import DecodedVideo
+from scoring.media.video import FPS, DecodedVideo, to_rgb
+from scoring.runtime import memo
 from scoring.runtime.timing import Stopwatch
 from scoring.runtime.torch_env import dtype_name, precision_name, resolve_precision
 from scoring.settings import Settings
@@ -46,6 +47,7 @@ from scoring.weights.checkpoints import WeightsError
 from scoring.weights.files import OfficialFile
 
 EXPLAINED_FRAMES = 3  # heat maps per video, on request
+AHEAD_TRACK_FRAMES = 5 * FPS  # judging ahead, a recording is taken to last at least the page's usual 5 s
 
 
 def aggregate(frame_scores: np.ndarray, video_score: float | None = None) -> dict:
@@ -68,6 +70,11 @@ def aggregate(frame_scores: np.ndarray, video_score: float | None = None) -> dic
             "max": round(float(scores.max()), 4),
         },
     }
+
+
+def coarsest_first(offset: int) -> tuple[int, int]:
+    """Offsets of a track by how many times a doubled step keeps them (0 always), then in order."""
+    return (-(offset & -offset) if offset else -(1 << 62), offset)
 
 
 def is_bundled_fallback(files: tuple[Path, ...]) -> bool:
@@ -102,7 +109,6 @@ class FrameDetector(Detector):
         model_path: str | Path | Sequence[str | Path],
         device: str | torch.device = "cpu",
         overrides: dict | None = None,
-        batch_size: int = 8,
         num_frames: int | None = None,
         allow_unverified_weights: bool = False,
         precision: torch.dtype = torch.float32,
@@ -131,7 +137,6 @@ class FrameDetector(Detector):
             reasons = "; ".join(f"{entry['file']}: {entry['reason']}" for entry in self.unavailable)
             raise WeightsError(reasons if len(paths) == 1 else f"{len(self.models)} of {len(paths)} files loaded, {min_models} needed ({reasons})")
         self.title = f"The frame classifier ({', '.join(dict.fromkeys(model.spec.title for model in self.models))})"
-        self.batch_size = batch_size
         authors_frames = self.models[0].profile.frames
         self.num_frames = num_frames or min(authors_frames, max_frames or authors_frames)
 
@@ -154,7 +159,6 @@ class FrameDetector(Detector):
             e.weights,
             device,
             e.overrides,
-            e.batch_size,
             e.num_frames,
             settings.allow_unverified_weights,
             precision,
@@ -199,12 +203,18 @@ class FrameDetector(Detector):
     def normalise(self, faces: np.ndarray, model: FrameModel) -> torch.Tensor:
         return model.profile.normalise(torch.from_numpy(faces).to(self.device).permute(0, 3, 1, 2))
 
-    @torch.inference_mode()
     def outputs(self, model: FrameModel, faces: np.ndarray) -> torch.Tensor:
-        """The network's raw outputs for N x S x S x 3 RGB faces already at its input size."""
+        """The network's raw outputs for N x S x S x 3 RGB faces already at its input size: each face run
+        alone, so its output is the same whatever it is judged with; within a live session it is
+        remembered by its content (`scoring.runtime.memo`), so a face judged as the recording arrived is
+        not run again."""
+        rows = memo.each(list(faces), lambda face: self._output(model, face), scope=model.path)
+        return torch.stack(rows)
+
+    @torch.inference_mode()
+    def _output(self, model: FrameModel, face: np.ndarray) -> torch.Tensor:
         with serving_autocast(self.device, model.precision):
-            chunks = [model.network(self.normalise(faces[i : i + self.batch_size], model)) for i in range(0, len(faces), self.batch_size)]
-        return torch.cat(chunks).float().cpu()
+            return model.network(self.normalise(face[None], model))[0].float().cpu()
 
     def judge(self, faces_per_model: list[np.ndarray]) -> dict:
         """The report from each model's faces (the same frames, each model's own crop); a file with a
@@ -260,6 +270,20 @@ class FrameDetector(Detector):
                 "face_source": faces.source,
             }
         return Measurement(report, faces.track)
+
+    def measure_ahead(self, frames_bgr: Sequence[np.ndarray], tracking: TrackingResult) -> dict | None:
+        """One face of the longest track so far, of those `measure` may judge if the recording goes on,
+        judged now: coarsest spacing first, since those stay candidates however long the track grows."""
+        track = longest_track(tracking)
+        if track is None:
+            return None
+        step = face_step(max(track.length, AHEAD_TRACK_FRAMES), self.num_frames)
+        for offset in sorted(range(0, track.length, step), key=coarsest_first):
+            frame = track.start + offset
+            inputs = self.face_inputs([to_rgb(frames_bgr[frame])], [track.boxes[offset]])
+            if not all(memo.known(faces[0], model.path) for model, faces in zip(self.models, inputs, strict=True)):
+                return {"frame_index": frame, "score": self.judge(inputs)["frame_scores"][0]}
+        return None
 
     def explain(self, video: DecodedVideo, tracking: TrackingResult, measurement: Measurement) -> list[dict]:
         """Heat maps of the EXPLAINED_FRAMES frames `measure` scored lowest (those a reviewer should

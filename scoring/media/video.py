@@ -92,7 +92,7 @@ class DecodedVideo:
 
     def rgb_frames(self, indices) -> list[np.ndarray]:
         """The frames at `indices` as RGB arrays (what the frame classifiers read)."""
-        return [np.ascontiguousarray(self.frames[i][:, :, ::-1]) for i in indices]
+        return [to_rgb(self.frames[i]) for i in indices]
 
     def summary(self) -> dict:
         return {
@@ -107,6 +107,10 @@ class DecodedVideo:
             "video_codec": self.video_codec,
             "audio_codec": self.audio_codec,
         }
+
+
+def to_rgb(frame_bgr: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(frame_bgr[:, :, ::-1])
 
 
 def uniform_indices(total: int, count: int) -> np.ndarray:
