@@ -56,13 +56,14 @@ def test_a_remembered_frame_is_not_searched_again_and_keeps_its_own_faces():
 
 
 @pytest.mark.parametrize("num_frames", [1, 7, 16, 32])
-def test_a_longer_tracks_faces_are_chosen_among_those_a_shorter_one_could_judge(num_frames):
-    for length in range(1, 700):
+def test_a_growing_tracks_faces_change_by_at_most_its_newest_frame(num_frames):
+    for length in range(1, 1100):
         lattice, chosen = face_lattice(length, num_frames), track_offsets(length, num_frames)
         assert len(chosen) == min(num_frames, length) and set(chosen) <= set(lattice)
         assert min(num_frames, length) <= len(lattice) <= 2 * num_frames
         longer = face_lattice(length + 1, num_frames)
         assert set(longer[longer < length]) <= set(lattice)  # growing never moves a candidate, at most drops every other
+        assert set(track_offsets(length + 1, num_frames)) - set(chosen) <= {length}
 
 
 def test_shots_found_frame_by_frame_are_the_whole_clips():

@@ -51,16 +51,30 @@ def face_step(track_length: int, num_frames: int) -> int:
 
 def face_lattice(track_length: int, num_frames: int) -> np.ndarray:
     """The frames a track's faces are chosen from: every `face_step`-th from its first, `num_frames` to
-    twice as many. Steps are powers of two, so a longer track's lattice, where the shorter one reaches,
-    is part of the shorter one's: a face judged on it while a recording arrives (`scoring.live`) stays
-    a candidate however long the recording grows."""
+    twice as many."""
     return np.arange(0, track_length, face_step(track_length, num_frames))
 
 
+def halving_order(count: int) -> list[int]:
+    """0 .. count-1 in bit-reversed order (0, 8, 4, 12, 2, ... for 16): each next one halves a gap."""
+    bits = max(1, (count - 1).bit_length())
+    return sorted(range(count), key=lambda i: int(format(i, f"0{bits}b")[::-1], 2))
+
+
 def track_offsets(track_length: int, num_frames: int) -> np.ndarray:
-    """The faces judged along a track: `num_frames` of its lattice, spread evenly (all its frames, if fewer)."""
+    """The `num_frames` faces judged along a track (all its frames, if fewer): every other frame of its
+    lattice, and the rest from the frames in between, in `halving_order`.
+
+    As the track grows one lattice frame at a time, the choice changes by at most one face, the newest
+    frame; when the lattice's step doubles, the faces are the old choice's every-other frames. So a
+    live session that judges the current choice as frames arrive (`scoring.live`) leaves at most the
+    faces after its last look to `stop`, however long the recording grows."""
     lattice = face_lattice(track_length, num_frames)
-    return lattice[uniform_indices(len(lattice), num_frames)]
+    if len(lattice) <= num_frames:
+        return lattice
+    between = [2 * i + 1 for i in halving_order(num_frames) if 2 * i + 1 < len(lattice)]
+    every_other = lattice[::2]
+    return np.sort(np.concatenate([every_other, lattice[between[: num_frames - len(every_other)]]]))
 
 
 def longest_track(tracking: TrackingResult) -> FaceTrack | None:

@@ -31,7 +31,7 @@ import torch
 from torch import nn
 
 from scoring.contract import COUNT, UNIT, Detector, Measurement, schema_object
-from scoring.faces.crops import face_step, longest_track, sample_faces
+from scoring.faces.crops import longest_track, sample_faces, track_offsets
 from scoring.faces.tracking import FaceTrack, TrackingResult
 from scoring.frames.explain import METHODS, overlay_png
 from scoring.frames.inference import for_inference, serving_autocast
@@ -70,11 +70,6 @@ def aggregate(frame_scores: np.ndarray, video_score: float | None = None) -> dic
             "max": round(float(scores.max()), 4),
         },
     }
-
-
-def coarsest_first(offset: int) -> tuple[int, int]:
-    """Offsets of a track by how many times a doubled step keeps them (0 always), then in order."""
-    return (-(offset & -offset) if offset else -(1 << 62), offset)
 
 
 def is_bundled_fallback(files: tuple[Path, ...]) -> bool:
@@ -272,14 +267,16 @@ class FrameDetector(Detector):
         return Measurement(report, faces.track)
 
     def measure_ahead(self, frames_bgr: Sequence[np.ndarray], tracking: TrackingResult) -> dict | None:
-        """One face of the longest track so far, of those `measure` may judge if the recording goes on,
-        judged now: coarsest spacing first, since those stay candidates however long the track grows."""
+        """One face `measure` will judge on the longest track so far if the recording ends now (or at
+        AHEAD_TRACK_FRAMES, if sooner), judged now: a longer recording's faces are these, less some,
+        plus later ones (`scoring.faces.crops.track_offsets`)."""
         track = longest_track(tracking)
         if track is None:
             return None
-        step = face_step(max(track.length, AHEAD_TRACK_FRAMES), self.num_frames)
-        for offset in sorted(range(0, track.length, step), key=coarsest_first):
-            frame = track.start + offset
+        for offset in track_offsets(max(track.length, AHEAD_TRACK_FRAMES), self.num_frames):
+            if offset >= track.length:
+                break
+            frame = track.start + int(offset)
             inputs = self.face_inputs([to_rgb(frames_bgr[frame])], [track.boxes[offset]])
             if not all(memo.known(faces[0], model.path) for model, faces in zip(self.models, inputs, strict=True)):
                 return {"frame_index": frame, "score": self.judge(inputs)["frame_scores"][0]}
