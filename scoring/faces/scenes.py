@@ -20,7 +20,6 @@ class ShotBoundaries:
         self.detector = ContentDetector(threshold=threshold, min_scene_len=min_scene_len)
         self.cuts: list[int] = []
         self.frames = 0
-        self._size: tuple[int, int] | None = None
         self._previous: tuple[np.ndarray, np.ndarray] | None = None  # a repeated frame is downscaled once
 
     def add(self, frame_bgr: np.ndarray) -> None:
