@@ -12,7 +12,8 @@ chunks paced by the clock, as a browser would. Prints, per scenario, the median 
 - **lag**: how far the service's view of the recording (the `seconds` of its latest `progress`)
   trails the seconds sent, while streaming: the median and the largest;
 - the same with **two streams at once**, and **one stream beside an upload** of the same clip;
-- the stages the verdict still ran after `stop` (its `timings_ms`), beside the upload's.
+- the stages the verdict still ran after `stop` (its `timings_ms`), beside the upload's, and the
+  steps each detector had done on the way (faces, voice windows, SyncNet passes).
 """
 
 from __future__ import annotations
@@ -61,7 +62,9 @@ def stream(url: str, data: bytes, seconds: float) -> dict:
     lags = [at - started - event["seconds"] for event, at in received if event["type"] == "progress" and at <= stopped]
     with contextlib.suppress(ConnectionClosed, OSError):  # the service closes after its answer, maybe first
         ws.close()
-    return {"stop_to_result_s": answered - stopped, "lags": lags or [float("nan")], "status": answer["type"], "answer": answer}
+    progress = [event for event, _ in received if event["type"] == "progress"]
+    judged = {name: len(entries) for name, entries in progress[-1]["judged"].items()} if progress else {}
+    return {"stop_to_result_s": answered - stopped, "lags": lags or [float("nan")], "status": answer["type"], "answer": answer, "judged": judged}
 
 
 def _events(ws) -> list[tuple[dict, float]]:
@@ -136,6 +139,7 @@ def main(argv: list[str] | None = None) -> int:
             )
         print("stages after stop, one stream (median ms):", median_stages([s["answer"]["result"]["timings_ms"] for s in alone if s["status"] == "result"]))
         print("stages of the upload (median ms):", median_stages([u["timings_ms"] for u in uploads]))
+        print("done on the way, one stream (median steps, at the last progress):", median_stages([s["judged"] for s in alone]))
     return 0
 
 

@@ -41,7 +41,7 @@ from scoring.media.video import decode_video
 from scoring.runtime import torch_env
 from scoring.syncnet.inference import load_syncnet_v2
 from scoring.syncnet.scorer import SyncNetScorer
-from syncnet_python.crops import whole_frame_crops
+from syncnet_python.crops import WholeFrameCrops
 from tests.helpers.generated_weights import random_s3fd_state, random_syncnet_state, save_state
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -83,7 +83,7 @@ def our_syncnet(weights: Path, video: Path, vshift: int) -> tuple[dict, np.ndarr
 
     def measure():
         decoded = decode_video(video)
-        return scorer.measure(whole_frame_crops(decoded.frames), decoded.num_frames, decoded.audio, vshift)
+        return scorer.measure(WholeFrameCrops(decoded.frames), decoded.num_frames, decoded.audio, vshift)
 
     measure()  # warm-up, as the service's workers are
     started = time.perf_counter()

@@ -3,8 +3,8 @@
     python bench/window_sampling.py [--windows 48 64 96 128] [--clips ...]
 
 For each clip the speaker track's distance to every shifted audio window is computed once for every
-lip window (exact mode's curve), then the offset is read again from fast mode's sample of K evenly
-spaced windows. Prints, per clip: the windows available, exact mode's offset and confidence (marked
+lip window (exact mode's curve), then the offset is read again from fast mode's own sample of K
+windows (`SyncNetScorer.lip_starts`: a lattice over the track that only thins as it grows). Prints, per clip: the windows available, exact mode's offset and confidence (marked
 `settled` where even every window passes the decisiveness test), and per K the sample's offset,
 marked `settled` where the sample passes it.
 
@@ -23,7 +23,7 @@ import torch
 from bench_syncnet import branch  # noqa: E402  (this folder is on the path when run as a script)
 
 from scoring.faces.stage import build_tracker
-from scoring.media.video import decode_video, uniform_indices
+from scoring.media.video import decode_video
 from scoring.runtime import torch_env
 from scoring.runtime.timing import Stopwatch
 from syncnet_python.sync import summarise
@@ -70,7 +70,7 @@ def main() -> int:
         exact = summarise(dists, torch.arange(len(dists)).numpy(), vshift, len(dists))
         cells = []
         for k in args.windows:
-            chosen = torch.as_tensor(uniform_indices(len(dists), k))
+            chosen = torch.as_tensor(wrapper.scorer.lip_starts(len(dists), k))
             sample = summarise(dists[chosen], chosen.numpy(), vshift, len(dists))
             matches[k] += sample.offset == exact.offset
             cells.append(f"{sample.offset:+4d}{settled_mark(sample)}")

@@ -36,6 +36,22 @@ from scoring.runtime.timing import Stopwatch
 from scoring.settings import Settings
 from scoring.weights.files import OfficialFile
 
+# Working ahead, a recording is taken to last at least the page's usual 5 s (at 25 fps): what a
+# shorter one would choose along a track is mostly dropped again as it grows.
+AHEAD_FRAMES = 125
+
+
+@dataclass(frozen=True)
+class RecordingSoFar:
+    """What a live recording holds when a detector works ahead: its frames (BGR, 25 fps), its audio
+    (int16, 16 kHz, aligned to the frames; None before any), each a prefix of the decoded video's,
+    and the face tracks linked from the searches so far."""
+
+    frames_bgr: Sequence[np.ndarray]
+    audio: np.ndarray | None
+    tracking: TrackingResult
+
+
 # JSON-schema fragments for reports (and scoring.web.openapi's other schemas).
 UNIT = {"type": "number", "minimum": 0, "maximum": 1}
 UNIT_OR_NULL = {"type": ["number", "null"], "minimum": 0, "maximum": 1}
@@ -69,6 +85,9 @@ class Detector:
     stands_alone: ClassVar[bool]  # its score alone may make a verdict (a face detector), or only beside one (the voice)
     needs_faces: ClassVar[bool]  # measured after face tracking; without, while the faces are found (tracking is None then)
     image_reason: ClassVar[str | None] = None  # why it gives no score for a still image; None: it judges them (judge_image)
+    # Working ahead, lower ranks go first: work a longer recording is less likely to undo (a live
+    # session's search thread may not have time for every detector's).
+    ahead_rank: ClassVar[int] = 0
 
     @classmethod
     def from_settings(cls, settings: Settings, device: torch.device) -> Detector:
@@ -92,10 +111,10 @@ class Detector:
         """The report for the face at `box` (x1, y1, x2, y2 in the image's pixels)."""
         raise NotImplementedError(f"{self.title} does not judge still images: {self.image_reason}")
 
-    def measure_ahead(self, frames_bgr: Sequence[np.ndarray], tracking: TrackingResult) -> dict | None:
-        """One step of what `measure` will need if the recording goes on, done now on the frames and
-        tracks so far and remembered by content; what it found (a progress figure), or None when
-        nothing is left to do on them."""
+    def measure_ahead(self, recording: RecordingSoFar, notes: dict) -> dict | None:
+        """One step of what `measure` will need if the recording goes on, done now on what has arrived
+        and remembered by content; what it found (a progress figure), or None when nothing is left to
+        do on it. `notes`: this detector's own, on this recording, kept between its steps."""
         return None
 
     def explain(self, video: DecodedVideo, tracking: TrackingResult, measurement: Measurement) -> list[dict] | None:

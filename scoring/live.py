@@ -7,9 +7,10 @@ bytes gives, and `ScoringService.score_live` answers what `POST /score` answers 
 
 Beside it a search thread does the verdict's work as the frames arrive (`ArrivingFrames`): the
 shot boundaries, the face search on the frames the face stage will search, and then, while it has
-nothing newer to look at, the detectors' work ahead (`Detector.measure_ahead`: the frame classifier
-judges the faces it will judge). The face detector and the classifier remember their results by the
-content of each frame and face (`scoring.runtime.memo`), so at `stop` the verdict, the upload's own
+nothing newer to look at, the detectors' work ahead on the frames and audio so far
+(`Detector.measure_ahead`: SyncNet embeds its audio and lip windows, the frame classifier judges the
+faces, the voice reads the windows it will read). The networks remember their results by the
+content of each input (`scoring.runtime.memo`), so at `stop` the verdict, the upload's own
 pipeline, finds them and computes only the tail. Each searched frame also gives a `progress` event
 (the faces in it, the faces judged so far) and a `guidance` event when what a person should change
 changes.
@@ -26,7 +27,7 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
-from scoring.contract import Detector
+from scoring.contract import Detector, RecordingSoFar
 from scoring.errors import ServiceError
 from scoring.faces.scenes import ShotBoundaries
 from scoring.faces.tracking import FaceTracker, TrackingResult
@@ -93,10 +94,12 @@ class ArrivingFrames:
 
     tracker: FaceTracker
     ahead: dict[str, Detector]
+    heard: Callable[[], np.ndarray | None] = lambda: None  # the audio decoded so far (`DecodeObserver.audio_opened`)
     shots: ShotBoundaries = field(default_factory=ShotBoundaries)
     frames: list[np.ndarray] = field(default_factory=list)
     detections: dict[int, np.ndarray] = field(default_factory=dict)
     judged: dict[str, list[dict]] = field(default_factory=dict)
+    notes: dict[str, dict] = field(default_factory=dict)  # each detector's own between its steps ahead
     _previous: tuple[int, Future] | None = None
 
     def arrive(self, slot: int, image: Future) -> list[int]:
@@ -117,9 +120,9 @@ class ArrivingFrames:
 
     def step_ahead(self) -> bool:
         """One step of a detector's work ahead on the tracks so far; False when none had any left."""
-        tracking = self.tracking_so_far()
+        recording = RecordingSoFar(self.frames, self.heard(), self.tracking_so_far())
         for name, detector in self.ahead.items():
-            found = detector.measure_ahead(self.frames, tracking)
+            found = detector.measure_ahead(recording, self.notes.setdefault(name, {}))
             if found is not None:
                 self.judged.setdefault(name, []).append(found)
                 return True
@@ -150,7 +153,8 @@ class ArrivingFrames:
 
 
 class LiveSession:
-    """One recording as it arrives; `emit(event)` is called from this session's threads."""
+    """One recording as it arrives; `emit(event)` is called from this session's threads. It follows
+    its own decode (a `scoring.media.video.DecodeObserver`)."""
 
     def __init__(self, service: ScoringService, request: LiveRequest, emit: Callable[[dict], None]):
         self.service, self.request, self.emit = service, request, emit
@@ -161,7 +165,8 @@ class LiveSession:
         self._guidance: list[str] | None = None
         self.remembered = ContentMemo()  # what this session's frames and faces gave, for its verdict
         tracker = service.detectors.face_tracker.get()
-        ahead = {name: lazy.value for name, lazy in service.detectors.models.items() if lazy.get() is not None}
+        loaded = {name: lazy.value for name, lazy in service.detectors.models.items() if lazy.get() is not None}
+        ahead = dict(sorted(loaded.items(), key=lambda item: item[1].ahead_rank))
         self.arriving = ArrivingFrames(tracker, ahead) if tracker is not None else None
         self._decoder = threading.Thread(target=self._decode, name="live-decode", daemon=True)
         self._searcher = threading.Thread(target=self._search, name="live-search", daemon=True)
@@ -193,7 +198,7 @@ class LiveSession:
 
     def _decode(self) -> None:
         try:
-            self._decoded = decode_video(self.stream, self.service.limits, Stopwatch(), observer=self._saw)
+            self._decoded = decode_video(self.stream, self.service.limits, Stopwatch(), observer=self)
         except StreamAborted:
             pass  # closed by the socket's side, which has told the client why
         except ServiceError as exc:
@@ -202,8 +207,12 @@ class LiveSession:
         finally:
             self._arrivals.put(None)
 
-    def _saw(self, slot: int, image: Future) -> None:
+    def frame_placed(self, slot: int, image: Future) -> None:
         self._arrivals.put((slot, image))
+
+    def audio_opened(self, so_far: Callable[[], np.ndarray | None]) -> None:
+        if self.arriving is not None:
+            self.arriving.heard = so_far
 
     def _search(self) -> None:
         torch_env.apply_threads_in_this_thread()
@@ -230,7 +239,7 @@ class LiveSession:
         frame_bgr = self.arriving.frames[index]
         seconds = round(index / FPS, 2)
         judged = {name: list(found) for name, found in self.arriving.judged.items()}  # a copy: the socket's thread sends it
-        self.emit({"type": "progress", "seconds": seconds, "bytes": self.stream.received, "faces": len(faces), "frame_scores": judged})
+        self.emit({"type": "progress", "seconds": seconds, "bytes": self.stream.received, "faces": len(faces), "judged": judged})
         codes = guidance_codes(faces, frame_bgr)
         if codes != self._guidance:
             self._guidance = codes

@@ -16,7 +16,17 @@ SMOOTHING_TAPS = 13
 PAD_VALUE = 110
 
 
-class SyncNetCropper:
+class Crops:
+    """224x224 BGR crops of a track's frames by track-relative index: `crop(i)`, and `crops(indices)` stacked."""
+
+    def crop(self, index: int) -> np.ndarray:
+        raise NotImplementedError
+
+    def __call__(self, indices: np.ndarray) -> np.ndarray:
+        return np.stack([self.crop(int(i)) for i in indices])
+
+
+class SyncNetCropper(Crops):
     """224x224 BGR mouth-and-face crops of a face track, with the reference's smoothing and geometry.
 
     `boxes` holds the track's face box (x1, y1, x2, y2, ...) on each of its frames, the first of
@@ -44,8 +54,12 @@ class SyncNetCropper:
         bottom, right = min(bottom, height + 2 * pad), min(right, width + 2 * pad)
         return cv2.resize(_grey_padded(frame, top - pad, bottom - pad, left - pad, right - pad), (SYNCNET_CROP, SYNCNET_CROP))
 
-    def __call__(self, indices: np.ndarray) -> np.ndarray:
-        return np.stack([self.crop(int(i)) for i in indices])
+    def window_key(self, start: int, length: int) -> np.ndarray:
+        """What the crops of frames start .. start+length-1 are made from, besides the frames' pixels:
+        each frame's index in the video and its smoothed geometry. Within one decoded video, where a
+        frame index names one picture, equal keys mean equal crops."""
+        rows = slice(start, start + length)
+        return np.stack([np.arange(rows.start, rows.stop) + self.first_frame, self.half_size[rows], self.centre_y[rows], self.centre_x[rows]], axis=1)
 
 
 def _grey_padded(frame: np.ndarray, top: int, bottom: int, left: int, right: int) -> np.ndarray:
@@ -62,11 +76,17 @@ def _grey_padded(frame: np.ndarray, top: int, bottom: int, left: int, right: int
     return canvas
 
 
-def whole_frame_crops(frames: list[np.ndarray]):
-    """Crops for video that is already a face crop (the reference's demo clip, `--precropped`):
-    each frame as it is, resized to 224x224 when it is not already."""
+class WholeFrameCrops(Crops):
+    """Crops for video that is already a face crop (the reference's demo clip, `--precropped`): each
+    frame as it is, resized to 224x224 when it is not already."""
 
-    def as_crop(frame: np.ndarray) -> np.ndarray:
+    def __init__(self, frames: list[np.ndarray]):
+        self.frames = frames
+
+    def crop(self, index: int) -> np.ndarray:
+        frame = self.frames[index]
         return frame if frame.shape[:2] == (SYNCNET_CROP, SYNCNET_CROP) else cv2.resize(frame, (SYNCNET_CROP, SYNCNET_CROP))
 
-    return lambda indices: np.stack([as_crop(frames[i]) for i in indices])
+    def window_key(self, start: int, length: int) -> np.ndarray:
+        """As `SyncNetCropper.window_key`: the frames' indices."""
+        return np.arange(start, start + length, dtype=np.float64)

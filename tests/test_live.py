@@ -83,7 +83,7 @@ def test_a_streamed_recording_gets_the_uploads_answer(live_url, client, recordin
     streamed = events[-1]["result"]
     assert {k: v for k, v in streamed.items() if k not in TIMINGS} == {k: v for k, v in posted.items() if k not in TIMINGS}
     verdict = dict(zip(streamed["efficientnet"]["frame_indices"], streamed["efficientnet"]["frame_scores"], strict=True))
-    for judged in progress[-1]["frame_scores"].get("efficientnet", []):  # a face judged on the way scores the same in the verdict
+    for judged in progress[-1]["judged"].get("efficientnet", []):  # a face judged on the way scores the same in the verdict
         assert verdict.get(judged["frame_index"], judged["score"]) == judged["score"]
     assert streamed["video"]["container"] == "matroska,webm" and streamed["session_id"] == "live-1"
     assert list(upload_dir.iterdir()) == []

@@ -1,6 +1,7 @@
 """Work done while a recording arrives is the verdict's own: results remembered by content, a face
-sample whose faces stay judged as a track grows, shots found frame by frame, and a live session
-that leaves only the tail to `stop` (generated official-format weights: plumbing only)."""
+sample whose faces stay judged as a track grows, shots found frame by frame, the audio decoded so
+far, and a live session whose frame classifier, voice and lip-sync windows leave only the tail to
+`stop` (generated official-format weights: plumbing only)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 
 import numpy as np
 import pytest
+import torch
 
 from scoring.faces.crops import face_lattice, track_offsets
 from scoring.faces.detection import RememberingDetector
@@ -18,6 +20,15 @@ from scoring.live import ArrivingFrames
 from scoring.media.video import DecodedVideo, decode_video
 from scoring.runtime import memo
 from scoring.runtime.timing import Stopwatch
+from scoring.settings import FaceSettings, SyncNetSettings
+from scoring.syncnet.detector import SyncNetDetector
+from scoring.syncnet.inference import load_syncnet_v2
+from scoring.syncnet.scorer import AUDIO_BATCH, SETTLED_FRAMES, SyncNetScorer
+from scoring.voice.detector import VoiceDetector
+from scoring.voice.scorer import VoiceScorer
+from scoring.weights.catalog import BUNDLED_VOICE
+from syncnet_python.audio import SAMPLES_PER_FRAME
+from syncnet_python.model import LIP_FRAMES
 from tests.helpers import media
 from tests.test_faces import ScriptedDetector, box, indexed_frames
 
@@ -86,11 +97,39 @@ class CountingFrameDetector(FrameDetector):
         return super()._output(model, face)
 
 
+class Arrivals:
+    """A decode's observer, as a live session is one: each source frame at its first slot, and the
+    length of the audio decoded whenever a frame is placed, with the audio then checked against the whole."""
+
+    def __init__(self):
+        self.frames: list[tuple[int, Future]] = []
+        self.heard: list[np.ndarray] = []
+        self.so_far = lambda: None
+
+    def frame_placed(self, slot: int, image: Future) -> None:
+        self.frames.append((slot, image))
+        if (audio := self.so_far()) is not None:
+            self.heard.append(audio)
+
+    def audio_opened(self, so_far) -> None:
+        self.so_far = so_far
+
+
 def arrivals(video) -> tuple[DecodedVideo, list[tuple[int, Future]]]:
     """What the decoder's observer sees of `video`: each source frame at its first slot."""
-    seen = []
-    decoded = decode_video(video, observer=lambda slot, image: seen.append((slot, image)))
-    return decoded, seen
+    seen = Arrivals()
+    decoded = decode_video(video, observer=seen)
+    return decoded, seen.frames
+
+
+def test_the_audio_decoded_so_far_is_a_prefix_of_the_whole(tmp_path):
+    video = media.synced_talking_clip(tmp_path / "talking.mp4", seconds=3)
+    seen = Arrivals()
+    decoded = decode_video(video, observer=seen)
+    lengths = [audio.size for audio in seen.heard]
+    assert len(set(lengths)) > 10 and lengths == sorted(lengths)  # it grew as the frames came
+    assert all(np.array_equal(audio, decoded.audio[: audio.size]) for audio in seen.heard)
+    np.testing.assert_array_equal(seen.so_far(), decoded.audio)
 
 
 def test_a_recording_judged_as_it_arrived_leaves_only_the_tail_and_scores_the_same(tmp_path, classifier, tracker):
@@ -133,3 +172,81 @@ def test_a_recording_judged_as_it_arrived_leaves_only_the_tail_and_scores_the_sa
 
     uploaded = FrameDetector(classifier, "cpu", num_frames=16).measure(decoded, tracker.track(decoded.frames), None, Stopwatch()).report
     assert uploaded == report
+
+
+class CountingVoiceScorer(VoiceScorer):
+    """Counts the windows its network reads."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.windows_read = 0
+
+    def _window_logit(self, window):
+        self.windows_read += 1
+        return super()._window_logit(window)
+
+
+class CountingSyncNetScorer(SyncNetScorer):
+    """Counts the windows each stream embeds (filled-up passes counted whole)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.audio_windows, self.lip_windows = 0, []
+
+    def _audio_pass(self, windows, watch):
+        self.audio_windows += len(windows)
+        return super()._audio_pass(windows, watch)
+
+    def _lip_pass(self, crop_frames, starts, watch):
+        self.lip_windows += starts
+        return super()._lip_pass(crop_frames, starts, watch)
+
+
+def test_voice_and_lip_sync_windows_embedded_as_they_arrive_leave_only_the_tail_and_score_the_same(tmp_path, weights_dir, tracker):
+    video = media.synced_talking_clip(tmp_path / "talking.mp4", seconds=6)
+    decoded, seen = arrivals(video)
+    voice = VoiceDetector(CountingVoiceScorer.load(BUNDLED_VOICE), max_windows=2)
+    network = load_syncnet_v2(weights_dir / "syncnet_probe.model")
+    syncnet = SyncNetDetector(CountingSyncNetScorer(network, torch.device("cpu")), SyncNetSettings(), FaceSettings())
+    live_tracker = type(tracker)(
+        RememberingDetector(tracker.detector), tracker.stride, tracker.min_track_frames, tracker.min_face_size, tracker.max_missed
+    )
+    arriving = ArrivingFrames(live_tracker, {"syncnet": syncnet, "voice": voice})
+    arriving.heard = lambda: decoded.audio[: len(arriving.frames) * SAMPLES_PER_FRAME]  # the audio as far as the frames
+    session = memo.ContentMemo()
+    with memo.remembering(session):
+        for slot, image in seen:  # each frame given the time to work ahead: a recording slower than the CPU
+            arriving.arrive(slot, image)
+            while arriving.step_ahead():
+                pass
+    read_ahead, audio_ahead, lips_ahead = voice.scorer.windows_read, syncnet.scorer.audio_windows, len(syncnet.scorer.lip_windows)
+    assert read_ahead == 1 and audio_ahead > 0 and lips_ahead > 0
+
+    scenes = arriving.complete(decoded.frames)
+    with memo.remembering(session):
+        tracking = live_tracker.track(decoded.frames, Stopwatch(), scenes)
+        voiced = voice.measure(decoded, tracking, None, Stopwatch()).report
+        synced = syncnet.measure(decoded, tracking, None, Stopwatch()).report
+    assert voice.scorer.windows_read - read_ahead == 1  # the last window: the speech runs to the end
+    assert syncnet.scorer.audio_windows - audio_ahead <= 2 * AUDIO_BATCH  # those not yet heard, and fewer than a pass
+    settling = tracker.stride + LIP_FRAMES + SETTLED_FRAMES  # the frames after the last detection, and a crop's smoothing
+    at_stop = syncnet.scorer.lip_windows[lips_ahead:]
+    late = [v for v in at_stop if v >= decoded.num_frames - settling]
+    assert len(at_stop) - len(late) < 2 * syncnet.scorer.batch_size and len(at_stop) < lips_ahead
+
+    fresh_tracking = tracker.track(decoded.frames)
+    assert voice.measure(decoded, fresh_tracking, None, Stopwatch()).report == voiced
+    assert syncnet.measure(decoded, fresh_tracking, None, Stopwatch()).report == synced
+
+
+def test_a_windows_embedding_does_not_depend_on_the_windows_in_its_pass(probe):
+    rng = np.random.default_rng(0)
+    audio = rng.normal(size=(AUDIO_BATCH, 1, 13, 20)).astype(np.float32)
+    others = audio.copy()
+    others[1:] = rng.normal(size=others[1:].shape)
+    with torch.inference_mode():
+        assert torch.equal(probe.audio_net(torch.from_numpy(audio))[0], probe.audio_net(torch.from_numpy(np.roll(others, 3, 0)))[3])
+    crops = torch.from_numpy(rng.integers(0, 255, size=(12, 224, 224, 3), dtype=np.uint8))
+    lips = probe.lip_embeddings(crops, np.array([0, 1, 2, 3]), Stopwatch())
+    moved = probe.lip_embeddings(crops, np.array([7, 5, 0, 2]), Stopwatch())
+    assert torch.equal(lips[0], moved[2]) and torch.equal(lips[2], moved[3])

@@ -30,14 +30,14 @@ import numpy as np
 import torch
 from torch import nn
 
-from scoring.contract import COUNT, UNIT, Detector, Measurement, schema_object
+from scoring.contract import AHEAD_FRAMES, COUNT, UNIT, Detector, Measurement, RecordingSoFar, schema_object
 from scoring.faces.crops import longest_track, sample_faces, track_offsets
 from scoring.faces.tracking import FaceTrack, TrackingResult
 from scoring.frames.explain import METHODS, overlay_png
 from scoring.frames.inference import for_inference, serving_autocast
 from scoring.frames.layouts import load_checkpoint
 from scoring.frames.register import CheckpointSpec, named_profiles
-from scoring.media.video import FPS, DecodedVideo, to_rgb
+from scoring.media.video import DecodedVideo, to_rgb
 from scoring.runtime import memo
 from scoring.runtime.timing import Stopwatch
 from scoring.runtime.torch_env import dtype_name, precision_name, resolve_precision
@@ -47,7 +47,6 @@ from scoring.weights.checkpoints import WeightsError
 from scoring.weights.files import OfficialFile
 
 EXPLAINED_FRAMES = 3  # heat maps per video, on request
-AHEAD_TRACK_FRAMES = 5 * FPS  # judging ahead, a recording is taken to last at least the page's usual 5 s
 
 
 def aggregate(frame_scores: np.ndarray, video_score: float | None = None) -> dict:
@@ -94,6 +93,7 @@ class FrameModel:
 
 class FrameDetector(Detector):
     name = "efficientnet"  # the design document's key
+    ahead_rank = 2  # a face chosen now may leave the choice as the track grows
     title = "The frame classifier"
     always_reported = False  # null when it did not run, as in the design document
     stands_alone = True
@@ -266,18 +266,18 @@ class FrameDetector(Detector):
             }
         return Measurement(report, faces.track)
 
-    def measure_ahead(self, frames_bgr: Sequence[np.ndarray], tracking: TrackingResult) -> dict | None:
+    def measure_ahead(self, recording: RecordingSoFar, notes: dict) -> dict | None:
         """One face `measure` will judge on the longest track so far if the recording ends now (or at
-        AHEAD_TRACK_FRAMES, if sooner), judged now: a longer recording's faces are these, less some,
+        AHEAD_FRAMES, if sooner), judged now: a longer recording's faces are these, less some,
         plus later ones (`scoring.faces.crops.track_offsets`)."""
-        track = longest_track(tracking)
+        track = longest_track(recording.tracking)
         if track is None:
             return None
-        for offset in track_offsets(max(track.length, AHEAD_TRACK_FRAMES), self.num_frames):
+        for offset in track_offsets(max(track.length, AHEAD_FRAMES), self.num_frames):
             if offset >= track.length:
                 break
             frame = track.start + int(offset)
-            inputs = self.face_inputs([to_rgb(frames_bgr[frame])], [track.boxes[offset]])
+            inputs = self.face_inputs([to_rgb(recording.frames_bgr[frame])], [track.boxes[offset]])
             if not all(memo.known(faces[0], model.path) for model, faces in zip(self.models, inputs, strict=True)):
                 return {"frame_index": frame, "score": self.judge(inputs)["frame_scores"][0]}
         return None

@@ -23,7 +23,7 @@ from collections.abc import Callable
 from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, Protocol
 
 import av
 import numpy as np
@@ -42,7 +42,16 @@ CONVERSION_THREADS = 2
 CONVERSIONS_IN_FLIGHT = 16
 
 
-FrameObserver = Callable[[int, Future], None]
+class DecodeObserver(Protocol):
+    """What follows a decode as it goes (a live session), from the decoder's thread."""
+
+    def frame_placed(self, slot: int, image: Future) -> None:
+        """A source frame at its first 25 fps slot, its BGR image a future."""
+
+    def audio_opened(self, so_far: Callable[[], np.ndarray | None]) -> None:
+        """The audio track is being decoded: `so_far()`, callable from any thread, gives the audio
+        decoded until then (int16, 16 kHz, aligned to the frames as the decoded video's own), a
+        prefix of the whole; None before there is any."""
 
 
 @dataclass(frozen=True)
@@ -160,7 +169,7 @@ class _FrameResampler:
     source frames wait, so memory stays bounded by the converted frames, as in a serial decode.
     """
 
-    def __init__(self, target: tuple[int, int] | None, max_frames: int, converter: Executor, observer: FrameObserver | None = None):
+    def __init__(self, target: tuple[int, int] | None, max_frames: int, converter: Executor, observer: DecodeObserver | None = None):
         self.target = target
         self.observer = observer
         self.max_frames = max_frames
@@ -222,7 +231,7 @@ class _FrameResampler:
             raise ServiceError(Code.VIDEO_TOO_LONG, f"video is longer than the {self.max_frames / FPS:.0f} s this service accepts")
         image = self.converter.submit(_to_bgr, self._pending, self.target)
         if self.observer is not None:
-            self.observer(len(self.frames), image)
+            self.observer.frame_placed(len(self.frames), image)
         self.frames.extend([image] * slots)
         self._in_flight.append(image)
         if len(self._in_flight) > CONVERSIONS_IN_FLIGHT:
@@ -242,10 +251,17 @@ class _AudioCollector:
             self.chunks.append(out.to_ndarray().reshape(-1))
 
     def aligned_to(self, video_origin: float | None) -> np.ndarray | None:
+        """The whole track, aligned to the video's first frame."""
         self.push(None)
-        if not self.chunks:
+        return self.so_far(video_origin)
+
+    def so_far(self, video_origin: float | None) -> np.ndarray | None:
+        """What was collected until now, aligned as `aligned_to` aligns the whole (a snapshot: the
+        decoder's thread may be adding to it)."""
+        chunks = list(self.chunks)
+        if not chunks:
             return None
-        audio = np.concatenate(self.chunks).astype(np.int16, copy=False)
+        audio = np.concatenate(chunks).astype(np.int16, copy=False)
         offset = round(((self.start or 0.0) - (video_origin or 0.0)) * AUDIO_RATE)
         if offset > 0:
             audio = np.concatenate([np.zeros(offset, dtype=np.int16), audio])
@@ -255,10 +271,9 @@ class _AudioCollector:
 
 
 def decode_video(
-    source: str | Path | BinaryIO, limits: DecodeLimits = DecodeLimits(), watch: Stopwatch | None = None, observer: FrameObserver | None = None
+    source: str | Path | BinaryIO, limits: DecodeLimits = DecodeLimits(), watch: Stopwatch | None = None, observer: DecodeObserver | None = None
 ) -> DecodedVideo:
-    """Decode `source` (a path, or a binary stream read as it arrives) once; `observer(slot, image)` sees
-    each source frame as it is placed, at its first 25 fps slot, its BGR image a future.
+    """Decode `source` (a path, or a binary stream read as it arrives) once, `observer` following it.
     Raises ServiceError: 415 (not a video), 413 (too long or large), 504 (deadline)."""
     watch = watch or Stopwatch()
     with _open(source if hasattr(source, "read") else Path(source)) as container:
@@ -285,6 +300,8 @@ def decode_video(
                 converter=converter,
                 observer=observer,
             )
+            if observer is not None and collector is not None:
+                observer.audio_opened(lambda: collector.so_far(resampler.origin))
             _demux(container, video, audio, resampler, collector, watch)
             frames = resampler.finish()
         if not frames:
@@ -322,4 +339,3 @@ def _demux(container, video, audio, resampler: _FrameResampler, collector: _Audi
         if not resampler.started:
             raise ServiceError(Code.NOT_A_VIDEO, f"not a decodable video: {decoder_reason(exc)}") from None
         # A damaged tail after decodable frames: what was decoded is the video.
-

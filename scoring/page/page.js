@@ -163,8 +163,8 @@ function liveMessage(live, message) {
   } else if (message.type === "guidance") {
     showGuidance(message.messages);
   } else if (message.type === "progress") {
-    const judged = Object.values(message.frame_scores).reduce((sum, faces) => sum + faces.length, 0);
-    $("live-status").textContent = message.seconds.toFixed(1) + " s received, " + message.faces + (message.faces === 1 ? " face" : " faces") + " in view, " + judged + " judged so far";
+    const faces = (message.judged.efficientnet || []).length, windows = (message.judged.voice || []).length;
+    $("live-status").textContent = message.seconds.toFixed(1) + " s received, " + message.faces + (message.faces === 1 ? " face" : " faces") + " in view, " + faces + " judged so far" + (windows ? ", " + windows + " of the voice" : "");
   } else if (message.type === "result" || message.type === "error") {
     live.done = true;
     window.lastResponse = { status: message.type === "result" ? 200 : message.status, body: message.type === "result" ? message.result : message, via: "live" };

@@ -16,7 +16,7 @@ from scoring.settings import load_settings
 from scoring.syncnet.detector import SyncNetDetector
 from scoring.syncnet.standalone import measure_file, tracker_for
 from scoring.weights.checkpoints import WeightsError
-from syncnet_python.crops import whole_frame_crops
+from syncnet_python.crops import WholeFrameCrops
 
 CLI_HELP = """`python -m syncnet_wrapper VIDEO [--json]`: audio-visual offset, min dist, confidence and tracks.
 
@@ -44,7 +44,7 @@ def run(args) -> dict:
         if not decoded.has_audio:
             raise SystemExit("the video has no audio track")
         m = detector.scorer.measure(
-            whole_frame_crops(decoded.frames), decoded.num_frames, decoded.audio, sync_settings.vshift, detector.window_budget(1), watch
+            WholeFrameCrops(decoded.frames), decoded.num_frames, decoded.audio, sync_settings.vshift, detector.window_budget(1), watch
         )
         if m is None:
             raise SystemExit("the clip is shorter than one 5-frame window")

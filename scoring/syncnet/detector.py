@@ -17,12 +17,14 @@ critic can score as high as real video, so this score alone never clears a video
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 
-from scoring.contract import UNIT, Detector, Measurement, schema_object, stand_in_schema
+from scoring.contract import AHEAD_FRAMES, UNIT, Detector, Measurement, RecordingSoFar, schema_object, stand_in_schema
 from scoring.errors import CannotScore, Code
 from scoring.faces.tracking import FaceTrack, TrackingResult
 from scoring.media.video import SAMPLES_PER_FRAME, DecodedVideo
@@ -77,6 +79,7 @@ class TrackMeasurement:
 
 class SyncNetDetector(Detector):
     name = "syncnet"
+    ahead_rank = 1  # its audio windows stay; a few lip windows leave the choice as the track grows
     title = "SyncNet"
     always_reported = True  # the document's clients read result['syncnet']['score'] even when it did not run
     stands_alone = True
@@ -124,15 +127,15 @@ class SyncNetDetector(Detector):
             span = (track.start, track.end)
             pcm = decoded.audio[track.start * SAMPLES_PER_FRAME : track.end * SAMPLES_PER_FRAME]
             m = self.scorer.measure(
-                self.cropper(decoded, track), track.length, pcm, self.settings.vshift, budget, watch, audio_by_span.get(span)
+                self.cropper(decoded.frames, track), track.length, pcm, self.settings.vshift, budget, watch, audio_by_span.get(span)
             )
             if m is not None:
                 audio_by_span[span] = m.audio
             measured.append(TrackMeasurement(track, m))
         return measured
 
-    def cropper(self, decoded: DecodedVideo, track: FaceTrack) -> SyncNetCropper:
-        return SyncNetCropper(decoded.frames, track.boxes, track.start, self.settings.crop_scale)
+    def cropper(self, frames: Sequence[np.ndarray], track: FaceTrack) -> SyncNetCropper:
+        return SyncNetCropper(frames, track.boxes, track.start, self.settings.crop_scale)
 
     def measure(
         self, video: DecodedVideo, tracking: TrackingResult, track: FaceTrack | None = None, watch: Stopwatch | None = None
@@ -171,6 +174,21 @@ class SyncNetDetector(Detector):
         }
         return Measurement(report, speaker.track)
 
+    def measure_ahead(self, recording: RecordingSoFar, notes: dict) -> dict | None:
+        """One pass of what `measure` will embed on the tracks so far if the recording ends now
+        (`SyncNetScorer.embed_ahead`), on each track's share of the window budget."""
+        if recording.audio is None:
+            return None
+        tracks = recording.tracking.tracks
+        budget = self.window_budget(len(tracks))
+        for track in tracks:
+            pcm = recording.audio[track.start * SAMPLES_PER_FRAME : track.end * SAMPLES_PER_FRAME]
+            crops = self.cropper(recording.frames_bgr, track)
+            found = self.scorer.embed_ahead(crops, track.length, pcm, budget, notes.setdefault(track.start, {}), AHEAD_FRAMES)
+            if found is not None:
+                return {"track_start_frame": track.start, **found}
+        return None
+
     def describe(self) -> dict:
         return {"precision": dtype_name(self.scorer.precision)}
 
@@ -194,5 +212,3 @@ def no_track_message(tracking: TrackingResult, settings: FaceSettings) -> str:
     if tracking.faces_seen == 0:
         return f"no face was found ({tracking.detected_frames} frames searched with {tracking.detector})"
     return f"faces were seen but none was tracked for {settings.min_track_frames} frames at more than {settings.min_face_size} px"
-
-

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import torch
 
-from scoring.contract import UNIT, UNIT_OR_NULL, Detector, Measurement, schema_object, stand_in_schema
+from scoring.contract import UNIT, UNIT_OR_NULL, Detector, Measurement, RecordingSoFar, schema_object, stand_in_schema
 from scoring.errors import CannotScore, Code
 from scoring.faces.tracking import FaceTrack, TrackingResult
 from scoring.media.video import DecodedVideo
@@ -31,6 +31,7 @@ from scoring.weights.files import OfficialFile
 
 class VoiceDetector(Detector):
     name = "voice"
+    ahead_rank = 0  # a window judged ahead stays the verdict's unless a louder word moves the speech span
     title = "AASIST voice anti-spoofing"
     always_reported = True  # `voice: {score, available, ...}` in every response
     stands_alone = False  # a voice is not a face: no verdict from it alone
@@ -75,6 +76,17 @@ class VoiceDetector(Detector):
         for window in report["windows"]:
             window["score"] = round(self.scorer.bona_fide_probability(window["logit"]), 4)
         return Measurement(report, track=None)
+
+    def measure_ahead(self, recording: RecordingSoFar, notes: dict) -> dict | None:
+        """One window `measure` will read, judged while the recording arrives (`VoiceScorer.judge_ahead`)."""
+        window = self.scorer.judge_ahead(recording.audio, self.max_windows)
+        if window is None:
+            return None
+        return {
+            "start_s": round(window.start_s, 3),
+            "end_s": round(window.end_s, 3),
+            "score": round(self.scorer.bona_fide_probability(window.logit), 4),
+        }
 
     def describe(self) -> dict:
         return {

@@ -17,6 +17,10 @@ How a clip becomes windows, and why:
 - Windows of the authors' 64600 samples (4.04 s) with a hop of half a window, the last one aligned
   to the span's end, so every sample is seen at least once and most twice. A span shorter than a
   window is repeated until it fills one, which is how the authors' evaluation pads short files.
+- Each window goes through the network alone: a window's logit then depends on its samples only, so
+  a live session (`judge_ahead`) can judge the windows already heard and the verdict find them
+  (`scoring.runtime.memo`). On a CPU one at a time was also the fastest (2 threads, AASIST: 0.62 s a
+  window alone, 0.70 s in twos, 0.73 s in fours, each extra window holding ~280 MB more at once).
 - Window logit = the network's bona fide logit (output index 1, what the authors rank by; higher
   means more like bona fide speech). Clip logit = the mean over windows: each window is a
   sample of the same voice, and a mean does not let one odd window decide; the per-window values
@@ -35,6 +39,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from scoring.runtime import memo
 from scoring.verdict.calibration import PlattScaling, sigmoid
 from scoring.voice.network import BONA_FIDE, SAMPLE_RATE, WINDOW_SAMPLES, AasistNet, config_from_state_dict
 from scoring.weights.catalog import sidecar_path, voice_match
@@ -46,10 +51,9 @@ SPEECH_RANGE_DB = 35.0  # a frame is speech within this many dB of the clip's lo
 SPEECH_FLOOR_DBFS = -55.0  # ...and louder than this (digital silence and hiss never count)
 SPAN_MARGIN_S = 0.1  # kept either side of the marked frames: weak onsets and releases fall under the threshold
 MIN_SPEECH_S = 1.0
-# Windows per forward pass. On a CPU one at a time is fastest and smallest (2 threads, AASIST: 0.62 s a
-# window alone, 0.70 s in twos, 0.73 s in fours, and each extra window holds ~280 MB more at once).
-CPU_BATCH_WINDOWS = 1
-GPU_BATCH_WINDOWS = 16
+# A live recording's window is judged ahead once it ends this long before the audio heard so far: one
+# ending later is the last window, laid against the end of a span the next word may still move.
+SETTLED_S = 0.5
 
 
 class NoSpeechError(ValueError):
@@ -106,6 +110,26 @@ def fill_window(segment: np.ndarray) -> np.ndarray:
 
 
 @dataclass(frozen=True)
+class WindowPlan:
+    """The windows `score` reads from a clip's audio: offsets within the scored speech, which runs
+    from sample `start` of the clip for `length` samples (the speech span, or the whole clip)."""
+
+    span: SpeechSpan
+    start: int
+    length: int
+    starts: list[int]
+
+    def windows(self, audio: np.ndarray) -> np.ndarray:
+        """(N, WINDOW_SAMPLES) float32 waveforms, as the authors' loader scales them."""
+        speech = audio[self.start : self.start + self.length].astype(np.float32) / 32768
+        return np.stack([fill_window(speech[s : s + WINDOW_SAMPLES]) for s in self.starts])
+
+    def bounds(self) -> list[tuple[int, int]]:
+        """Each window's first and last-but-one sample in the clip (a repeated window: the speech's)."""
+        return [(self.start + s, self.start + min(s + WINDOW_SAMPLES, self.length)) for s in self.starts]
+
+
+@dataclass(frozen=True)
 class VoiceWindow:
     start_s: float
     end_s: float
@@ -147,7 +171,6 @@ class VoiceScorer:
         self.official = official  # None when loaded unverified
         self.calibration = calibration
         self.trim_silence = trim_silence
-        self.batch_windows = GPU_BATCH_WINDOWS if self.device.type == "cuda" else CPU_BATCH_WINDOWS
 
     @classmethod
     def load(
@@ -180,19 +203,18 @@ class VoiceScorer:
         return self.network.config.name
 
     def window_logits(self, windows: np.ndarray) -> np.ndarray:
-        """Bona fide logits of (N, WINDOW_SAMPLES) float32 waveforms, `batch_windows` at a time."""
-        logits = []
+        """Bona fide logits of (N, WINDOW_SAMPLES) float32 waveforms, each alone (or remembered)."""
+        return np.array(memo.each(list(windows), self._window_logit, scope=self), dtype=np.float64)
+
+    def _window_logit(self, window: np.ndarray) -> float:
         lower = self.precision != torch.float32
         with torch.inference_mode(), torch.autocast(self.device.type, dtype=self.precision, enabled=lower):
-            for first in range(0, len(windows), self.batch_windows):
-                batch = torch.from_numpy(np.ascontiguousarray(windows[first : first + self.batch_windows], dtype=np.float32)).to(self.device)
-                logits.append(self.network(batch)[:, BONA_FIDE].float().cpu().numpy())
-        return np.concatenate(logits).astype(np.float64)
+            batch = torch.from_numpy(np.ascontiguousarray(window[None], dtype=np.float32)).to(self.device)
+            return float(self.network(batch)[0, BONA_FIDE].float().cpu())
 
-    def score(self, audio: np.ndarray | None, max_windows: int | None = None) -> VoiceResult:
-        """Scores int16 16 kHz mono speech (`DecodedVideo.audio`); raises NoSpeechError for no audio
-        (None), silence, or under MIN_SPEECH_S of speech, ValueError for audio of another type.
-        `max_windows`: at most that many windows, spread evenly over the span (first and last kept)."""
+    def plan(self, audio: np.ndarray | None, max_windows: int | None = None) -> WindowPlan:
+        """The windows `score` reads; raises NoSpeechError for no audio (None), silence, or under
+        MIN_SPEECH_S of speech, ValueError for audio of another type."""
         if audio is None:
             raise NoSpeechError("the clip has no audio track")
         audio = np.asarray(audio)
@@ -200,17 +222,34 @@ class VoiceScorer:
             raise ValueError(f"audio must be 1-D int16 at {SAMPLE_RATE} Hz, got {audio.dtype} with shape {audio.shape}")
         span = find_speech(audio)
         start, end = (span.start, span.end) if self.trim_silence else (0, audio.size)
-        speech = audio[start:end].astype(np.float32) / 32768
-        starts = spread(window_starts(speech.size), max_windows)
-        windows = np.stack([fill_window(speech[s : s + WINDOW_SAMPLES]) for s in starts])
-        logits = self.window_logits(windows)
+        return WindowPlan(span, start, end - start, spread(window_starts(end - start), max_windows))
+
+    def score(self, audio: np.ndarray | None, max_windows: int | None = None) -> VoiceResult:
+        """Scores int16 16 kHz mono speech (`DecodedVideo.audio`); raises as `plan` does.
+        `max_windows`: at most that many windows, spread evenly over the span (first and last kept)."""
+        plan = self.plan(audio, max_windows)
+        logits = self.window_logits(plan.windows(np.asarray(audio)))
         timeline = tuple(
-            VoiceWindow((start + s) / SAMPLE_RATE, (start + min(s + WINDOW_SAMPLES, speech.size)) / SAMPLE_RATE, float(logit))
-            for s, logit in zip(starts, logits, strict=True)
+            VoiceWindow(first / SAMPLE_RATE, last / SAMPLE_RATE, float(logit)) for (first, last), logit in zip(plan.bounds(), logits, strict=True)
         )
         clip_logit = float(logits.mean())
         probability = None if self.calibration is None else self.bona_fide_probability(clip_logit)
+        span = plan.span
         return VoiceResult(clip_logit, probability, timeline, span.start / SAMPLE_RATE, span.end / SAMPLE_RATE, span.speech_samples / SAMPLE_RATE)
+
+    def judge_ahead(self, heard: np.ndarray | None, max_windows: int | None = None) -> VoiceWindow | None:
+        """One window `score` would read if the recording ended now, judged now and remembered: the
+        first not judged yet that ends SETTLED_S before the audio `heard` so far. None when there is
+        none (no speech yet, or all such windows judged)."""
+        try:
+            plan = self.plan(heard, max_windows)
+        except NoSpeechError:
+            return None
+        settled = heard.size - SETTLED_S * SAMPLE_RATE
+        for (first, last), window in zip(plan.bounds(), plan.windows(heard), strict=True):
+            if last <= settled and not memo.known(window, self):
+                return VoiceWindow(first / SAMPLE_RATE, last / SAMPLE_RATE, float(self.window_logits(window[None])[0]))
+        return None
 
     def bona_fide_probability(self, logit: float) -> float:
         """P(bona fide) of a bona fide logit: calibrated where the file has a sidecar, else the network's own sigmoid."""
