@@ -163,7 +163,7 @@ class LiveSession:
         self._decoded: DecodedVideo | None = None
         self._arrivals: queue.Queue = queue.Queue()  # (slot, image) from the decoder, None at its end
         self._guidance: list[str] | None = None
-        self.remembered = ContentMemo()  # what this session's frames and faces gave, for its verdict
+        self.remembered = ContentMemo()  # what this session's networks gave on its inputs, for its verdict
         tracker = service.detectors.face_tracker.get()
         loaded = {name: lazy.value for name, lazy in service.detectors.models.items() if lazy.get() is not None}
         ahead = dict(sorted(loaded.items(), key=lambda item: item[1].ahead_rank))

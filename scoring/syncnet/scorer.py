@@ -149,16 +149,17 @@ class SyncNetScorer:
         `pcm` samples have arrived, if the recording ends now, embedded now and remembered:
         AUDIO_BATCH audio windows wholly heard, else `batch_size` lip windows whose crops are settled.
         Only whole passes: what is left is the verdict's. The lip windows are those of a track of
-        `planned_frames` while it is shorter (what a shorter one would choose is mostly dropped as it grows). `notes` (this track's, kept by the caller
-        between calls) saves computing the MFCC again before a whole pass of new audio has arrived.
-        Returns what it embedded, None when no whole pass is left."""
+        `planned_frames` while it is shorter (what a shorter one would choose is mostly dropped as it
+        grows). `notes` (this track's, kept by the caller between calls) saves computing the MFCC
+        again before a whole pass of new audio has arrived. Returns what it embedded, None when no
+        whole pass is left."""
         available = usable_windows(num_frames, pcm.size)
         if available < 1:
             return None
-        heard = min(available, heard_audio_windows(pcm.size))
-        if heard - notes.get("audio_checked", 0) >= AUDIO_BATCH:
+        heard, checked = min(available, heard_audio_windows(pcm.size)), notes.get("audio_checked", 0)
+        if heard - checked >= AUDIO_BATCH:
             windows = mfcc_windows(mfcc(pcm), heard)
-            waiting = [v for v in range(notes.get("audio_checked", 0), heard) if not memo.known(windows[v], (self, "audio"))]
+            waiting = [v for v in range(checked, heard) if not memo.known(windows[v], (self, "audio"))]
             if len(waiting) >= AUDIO_BATCH:
                 self.embed_audio(windows[waiting[:AUDIO_BATCH]], Stopwatch())
                 notes["audio_checked"] = waiting[AUDIO_BATCH] if len(waiting) > AUDIO_BATCH else heard
