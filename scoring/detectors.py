@@ -19,13 +19,14 @@ from typing import Generic, TypeVar
 import torch
 
 from scoring.contract import Detector
+from scoring.faces.mouth_cover import MouthCover, load_mouth_cover
 from scoring.faces.stage import build_tracker
 from scoring.faces.tracking import FaceTracker
 from scoring.frames.detector import FrameDetector
 from scoring.settings import Settings, SettingsError
 from scoring.syncnet.detector import SyncNetDetector
 from scoring.voice.detector import VoiceDetector
-from scoring.weights.catalog import S3FD
+from scoring.weights.catalog import MOUTH_COVER_PROBE, S3FD
 from scoring.weights.checkpoints import WeightsError
 from scoring.weights.files import OfficialFile, describe, sha256_of
 
@@ -82,6 +83,7 @@ class Detectors:
             name: LazyModel(partial(kind.from_settings, settings, device)) for name, kind in self.types.items()
         }
         self.face_tracker: LazyModel[FaceTracker] = LazyModel(self._load_tracker)
+        self.mouth_cover: LazyModel[MouthCover] = LazyModel(partial(load_mouth_cover, MOUTH_COVER_PROBE.path))  # live guidance only
         self._files: dict[str, dict] = {}
         self._checksums = threading.Thread(target=self._describe_files, name="checksums", daemon=True)
         self._checksums.start()

@@ -24,11 +24,11 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 
-import cv2
 import numpy as np
 
 from scoring.contract import Detector, RecordingSoFar
 from scoring.errors import ServiceError
+from scoring.faces.guidance import GUIDANCE, GuidanceReader, codes_given
 from scoring.faces.scenes import ShotBoundaries
 from scoring.faces.tracking import FaceTracker, TrackingResult
 from scoring.media.stream import GrowingStream, StreamAborted
@@ -39,51 +39,12 @@ from scoring.runtime.memo import ContentMemo, remembering
 from scoring.runtime.timing import Stopwatch
 from scoring.service import ScoringService
 
-DARK_LUMA = 60  # mean luma (0-255) of the face (the frame, without one) below which a webcam's noise hides it
-SMALL_FACE_SHARE = 0.12  # a face box narrower than this share of the frame's shorter side: too far
-GUIDANCE = {
-    "no_face": "No face is seen: look straight into the camera.",
-    "several_faces": "More than one face is seen: only the person verifying should be in view.",
-    "too_dark": "The picture is too dark: face a light or a window.",
-    "face_too_small": "The face is small in the picture: come closer to the camera.",
-}
-
 
 @dataclass(frozen=True)
 class LiveRequest:
     session_id: str | None
     phrase: str | None  # of the session's challenge token, used up at its start
     explain: bool = False
-
-
-def largest_face(faces: np.ndarray) -> np.ndarray:
-    """The (x1, y1, x2, y2) box of the largest of the faces."""
-    return max(faces, key=lambda face: (face[2] - face[0]) * (face[3] - face[1]))[:4]
-
-
-def lit_region(faces: np.ndarray, frame_bgr: np.ndarray) -> np.ndarray:
-    """Where the light is judged: the largest face (a lit face before a dark wall is not too dark), else the frame."""
-    if len(faces) == 0:
-        return frame_bgr
-    height, width = frame_bgr.shape[:2]
-    x1, y1, x2, y2 = (int(round(v)) for v in largest_face(faces))
-    region = frame_bgr[max(0, y1) : min(height, y2), max(0, x1) : min(width, x2)]
-    return region if region.size else frame_bgr
-
-
-def guidance_codes(faces: np.ndarray, frame_bgr: np.ndarray) -> list[str]:
-    """What a person should change, from the faces found in one frame (x1, y1, x2, y2, score rows)."""
-    codes = []
-    if float(cv2.cvtColor(lit_region(faces, frame_bgr), cv2.COLOR_BGR2GRAY).mean()) < DARK_LUMA:
-        codes.append("too_dark")
-    if len(faces) == 0:
-        return [*codes, "no_face"]
-    if len(faces) > 1:
-        codes.append("several_faces")
-    widest = float(max(face[2] - face[0] for face in faces))
-    if widest < SMALL_FACE_SHARE * min(frame_bgr.shape[:2]):
-        codes.append("face_too_small")
-    return codes
 
 
 @dataclass
@@ -163,6 +124,9 @@ class LiveSession:
         self._decoded: DecodedVideo | None = None
         self._arrivals: queue.Queue = queue.Queue()  # (slot, image) from the decoder, None at its end
         self._guidance: list[str] | None = None
+        cover = service.detectors.mouth_cover.get()
+        self._reader = GuidanceReader(cover)
+        self.guidance_given = codes_given(cover)
         self.remembered = ContentMemo()  # what this session's networks gave on its inputs, for its verdict
         tracker = service.detectors.face_tracker.get()
         loaded = {name: lazy.value for name, lazy in service.detectors.models.items() if lazy.get() is not None}
@@ -236,11 +200,10 @@ class LiveSession:
 
     def _report(self, index: int) -> None:
         faces = self.arriving.detections[index]
-        frame_bgr = self.arriving.frames[index]
         seconds = round(index / FPS, 2)
         judged = {name: list(found) for name, found in self.arriving.judged.items()}  # a copy: the socket's thread sends it
         self.emit({"type": "progress", "seconds": seconds, "bytes": self.stream.received, "faces": len(faces), "judged": judged})
-        codes = guidance_codes(faces, frame_bgr)
+        codes = self._reader.read(self.arriving.frames, index, faces)
         if codes != self._guidance:
             self._guidance = codes
             self.emit({"type": "guidance", "seconds": seconds, "codes": codes, "messages": [GUIDANCE[code] for code in codes]})

@@ -14,8 +14,8 @@ from scoring.weights import catalog
 def test_the_bundled_files_are_the_catalogues():
     for official in catalog.VOICE_FILES:
         assert official.matches(catalog.BUNDLED_VOICE_DIR / official.name)
-    frames = catalog.BUNDLED_FRAME_DETECTOR
-    assert frames.matches(frames.path) and frames.path.parent.parent == catalog.REPOSITORY_MODELS
+    for bundled in (catalog.BUNDLED_FRAME_DETECTOR, catalog.MOUTH_COVER_PROBE):
+        assert bundled.matches(bundled.path) and bundled.path.parent.parent == catalog.REPOSITORY_MODELS
 
 
 def test_every_file_has_one_name_a_digest_and_a_licence():

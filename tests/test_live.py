@@ -9,29 +9,31 @@ import json
 import threading
 from pathlib import Path
 
-import numpy as np
 import pytest
 from simple_websocket import Client, ConnectionClosed
 from simple_websocket import ConnectionError as HandshakeRefused
 from werkzeug.serving import make_server
 
 from app import create_app
-from scoring.live import guidance_codes
 from tests.helpers import media
 from tests.helpers.paths import MEDIA, shared
 from tests.helpers.service import app_settings, upload
 from tools.recordings import as_mediarecorder_webm
+from training.fit_mouth_cover import COVER_FROM_S
+from training.occluders import mask
 
 CHUNK = 32 * 1024  # about 250 ms of a MediaRecorder's VP8 at 1 Mbit/s
 TIMINGS = ("processing_time_ms", "timings_ms")
 
 
 @pytest.fixture(scope="module")
-def recordings(tmp_path_factory) -> dict[str, Path]:
+def recordings(tmp_path_factory, tracker) -> dict[str, Path]:
     folder = tmp_path_factory.mktemp("recordings")
+    talking = shared(MEDIA / "talking" / "akash_video_8s.mp4")
     return {
-        "talking": as_mediarecorder_webm(shared(MEDIA / "talking" / "akash_video_8s.mp4"), folder / "akash.webm"),
+        "talking": as_mediarecorder_webm(talking, folder / "akash.webm"),
         "faceless": as_mediarecorder_webm(media.faceless_clip(folder / "faceless.mp4", seconds=2.0), folder / "faceless.webm"),
+        "masked": as_mediarecorder_webm(media.covered_clip(talking, folder / "masked.mp4", tracker.detector, mask), folder / "masked.webm"),
     }
 
 
@@ -86,6 +88,7 @@ def test_a_streamed_recording_gets_the_uploads_answer(live_url, client, recordin
     for judged in progress[-1]["judged"].get("efficientnet", []):  # a face judged on the way scores the same in the verdict
         assert verdict.get(judged["frame_index"], judged["score"]) == judged["score"]
     assert streamed["video"]["container"] == "matroska,webm" and streamed["session_id"] == "live-1"
+    assert not [event for event in events if event["type"] == "guidance" and event["codes"]]  # a lit, bare, near face
     assert list(upload_dir.iterdir()) == []
 
 
@@ -94,6 +97,13 @@ def test_a_recording_without_a_face_is_told_so_on_the_way(live_url, recordings):
     guidance = [event for event in events if event["type"] == "guidance"]
     assert guidance and "no_face" in guidance[0]["codes"] and guidance[0]["messages"]
     assert events[-1]["type"] == "error" and events[-1]["status"] == 422
+
+
+def test_a_mouth_covered_on_the_way_is_told_within_a_second(live_url, recordings):
+    events = session(live_url, recorded(recordings["masked"]))
+    assert "mouth_hidden" in events[0]["guidance"]
+    told = [event["seconds"] for event in events if event["type"] == "guidance" and "mouth_hidden" in event["codes"]]
+    assert told and COVER_FROM_S <= told[0] <= COVER_FROM_S + 1.0, told
 
 
 @pytest.mark.parametrize(
@@ -133,16 +143,3 @@ def test_the_handshake_asks_for_the_api_key(weights_dir, upload_dir, classifier,
         assert events[-1]["error"] == "bad_request"
     finally:
         stop()
-
-
-def test_guidance_says_what_a_person_should_change():
-    lit, dark = np.full((480, 640, 3), 140, np.uint8), np.full((480, 640, 3), 25, np.uint8)
-    near, far = [100, 80, 300, 330, 0.99], [300, 200, 340, 250, 0.99]
-    assert guidance_codes(np.array([near]), lit) == []
-    assert guidance_codes(np.zeros((0, 5)), lit) == ["no_face"]
-    assert guidance_codes(np.array([near]), dark) == ["too_dark"]
-    assert guidance_codes(np.array([far]), lit) == ["face_too_small"]
-    assert guidance_codes(np.array([near, far]), dark) == ["too_dark", "several_faces"]
-    lit_face_dark_wall = dark.copy()
-    lit_face_dark_wall[80:330, 100:300] = 140
-    assert guidance_codes(np.array([near]), lit_face_dark_wall) == []  # the light is judged on the face

@@ -5,7 +5,7 @@ The protocol (docs/api.md has it whole):
 - the client opens with a text message, JSON `{"type": "start", "session_id": ..., "challenge": ..., "explain": ...}`
   (the fields `POST /score` takes), then sends the MediaRecorder's chunks as binary messages, then
   `{"type": "stop"}`;
-- the service answers `{"type": "ready"}`, then `progress` and `guidance` events as it goes, then
+- the service answers `{"type": "ready", "guidance": [codes it can give]}`, then `progress` and `guidance` events as it goes, then
   `{"type": "result", "result": <what POST /score answers for the same bytes>}`, or
   `{"type": "error", "error": code, "message": ...}` with the codes and statuses of `scoring.errors`,
   and closes.
@@ -50,7 +50,7 @@ def live(ws) -> None:
             request_ = LiveRequest(parse_session_id(start.get("session_id")), challenged_phrase(api.challenges, start.get("challenge")), parse_explain(start.get("explain")))
             session = LiveSession(api.service, request_, events.put)
             try:
-                ws.send(json.dumps({"type": "ready"}))
+                ws.send(json.dumps({"type": "ready", "guidance": session.guidance_given}))
                 _stream(ws, session, events, api.settings.live_idle_timeout_s)
                 result = session.finish()
             finally:

