@@ -122,20 +122,24 @@ def per_face(logits: torch.Tensor, threshold: float, kinds: np.ndarray) -> dict:
     return {kind: round(float(covered[kinds == kind].mean()), 3) for kind in (BARE, *OCCLUDERS)}
 
 
-def heard_mouth_hidden(frames: list[np.ndarray], detector, stride: int, model: MouthCover) -> list[int]:
-    """The searched frames at which a live session would say `mouth_hidden`."""
+def searched_faces(frames: list[np.ndarray], detector, stride: int) -> dict[int, np.ndarray]:
+    """The faces on each frame a live session searches (every `stride`-th)."""
+    return {index: detector.detect([frames[index]])[0] for index in range(0, len(frames), stride)}
+
+
+def heard_mouth_hidden(frames: list[np.ndarray], faces: dict[int, np.ndarray], model: MouthCover) -> list[int]:
+    """The searched frames (`faces`' keys, in order) at which a live session would say `mouth_hidden`."""
     reader = GuidanceReader(model)
-    return [index for index in range(0, len(frames), stride) if "mouth_hidden" in reader.read(frames, index, detector.detect([frames[index]])[0])]
+    return [index for index, found in faces.items() if "mouth_hidden" in reader.read(frames, index, found)]
 
 
-def covered_frames(frames: list[np.ndarray], detector, stride: int, draw, seed: int) -> list[np.ndarray]:
+def covered_frames(frames: list[np.ndarray], faces: dict[int, np.ndarray], draw, seed: int) -> list[np.ndarray]:
     """The recording with the cover over the largest face's mouth from COVER_FROM_S on, placed on the
-    face found at each search (the same occluder throughout: one seed)."""
+    largest of the `faces` found at the latest search (the same occluder throughout: one seed)."""
     start, box, out = int(COVER_FROM_S * FPS), None, []
     for index, frame in enumerate(frames):
-        if index % stride == 0:
-            found = detector.detect([frame])[0]
-            box = largest_face(found) if len(found) else None
+        if index in faces:
+            box = largest_face(faces[index]) if len(faces[index]) else None
         out.append(draw(frame, box, np.random.default_rng(seed), frames[0]) if index >= start and box is not None else frame)
     return out
 
@@ -150,10 +154,12 @@ def per_recording(paths: list[Path], detector, stride: int, model: MouthCover, s
         except ServiceError as exc:
             tqdm.write(f"skipping {path.name}: {exc.message}")
             continue
-        if heard_mouth_hidden(frames, detector, stride, model):
+        bare = searched_faces(frames, detector, stride)
+        if heard_mouth_hidden(frames, bare, model):
             told[BARE].append(path.name)
         for kind, draw in OCCLUDERS.items():
-            after = [index for index in heard_mouth_hidden(covered_frames(frames, detector, stride, draw, seed), detector, stride, model) if index >= start]
+            covered = covered_frames(frames, bare, draw, seed)
+            after = [index for index in heard_mouth_hidden(covered, searched_faces(covered, detector, stride), model) if index >= start]
             if after:
                 told[kind].append(path.name)
                 delays[kind].append((after[0] - start) / FPS)

@@ -132,10 +132,11 @@ def faceless_clip(path: Path, seconds: float = 2.0, with_audio: bool = True) -> 
 def covered_clip(source: Path, path: Path, detector, draw, seconds: float = 4.0) -> Path:
     """The first `seconds` of `source` with `draw` (training.occluders) over the mouth from
     COVER_FROM_S on, as `python -m training.fit_mouth_cover` measures it; with its own audio."""
-    from training.fit_mouth_cover import covered_frames  # the tool's own placing of the cover
+    from training.fit_mouth_cover import covered_frames, searched_faces  # the tool's own placing of the cover
 
     decoded = decode_video(source)
-    frames = covered_frames(decoded.frames[: int(seconds * 25)], detector, 12, draw, seed=0)
+    frames = decoded.frames[: int(seconds * 25)]
+    frames = covered_frames(frames, searched_faces(frames, detector, 12), draw, seed=0)
     audio = decoded.audio[: int(seconds * SAMPLE_RATE)] if decoded.audio is not None else None
     return write_video(path, frames, audio=audio)
 
